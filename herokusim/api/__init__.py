@@ -1,0 +1,364 @@
+"""api/: the Platform API v3 subset over HTTP/JSON on loopback — the only door the CLI and the TUI use."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from herokusim.api.ranges import apply_range, parse_range
+from herokusim.errors import InvalidParams, NotFound, PlatformError, Unauthorized
+from herokusim.logplex import LogFilter
+
+if TYPE_CHECKING:
+    from herokusim.platform import Platform
+
+JSON_TYPE = "application/json"
+LOG_SESSION_LINES = 1500
+
+routes = web.RouteTableDef()
+
+
+def _platform(request: web.Request) -> Platform:
+    return request.app["platform"]
+
+
+def _token_from(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
+
+
+def _check_accept(request: web.Request) -> None:
+    accept = request.headers.get("Accept", "")
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        if media.strip() == "application/vnd.heroku+json":
+            version = params.replace(" ", "").partition("version=")[2]
+            if version and not version.startswith("3"):
+                raise PlatformError(f"Unsupported API version {version!r}: herokusim speaks version=3.")
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(data), status=status, content_type=JSON_TYPE, headers=headers)
+
+
+def _error(status: int, error_id: str, message: str) -> web.Response:
+    return _json({"id": error_id, "message": message}, status)
+
+
+@web.middleware
+async def platform_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        if not request.path.startswith("/log-sessions/"):  # a log session URL carries its own secret
+            token = _token_from(request)
+            if token is None or not hmac.compare_digest(token, _platform(request).token):
+                raise Unauthorized("Invalid credentials provided.")
+            _check_accept(request)
+        return await handler(request)
+    except PlatformError as exc:
+        return _error(exc.status, exc.id, exc.message)
+    except web.HTTPNotFound:
+        return _error(404, "not_found", f"The requested API endpoint {request.path} was not found.")
+    except web.HTTPMethodNotAllowed:
+        return _error(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidParams("Request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidParams("Request body must be a JSON object.")
+    return data
+
+
+def _list(request: web.Request, items: list[dict[str, Any]], default_field: str,
+          fields: tuple[str, ...]) -> web.Response:
+    rng = parse_range(request.headers.get("Range"), default_field, fields)
+    page, next_range = apply_range(items, rng)
+    if next_range:
+        return _json(page, 206, {"Next-Range": next_range})
+    return _json(page)
+
+
+# apps
+@routes.get("/account")
+async def account(request: web.Request) -> web.Response:
+    user = _platform(request).user
+    return _json({"email": user, "id": "00000000-0000-4000-8000-000000000000", "name": "herokusim"})
+
+
+@routes.get("/apps")
+async def list_apps(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    apps = [await platform.app_json(a) for a in await platform.store.list_apps()]
+    return _list(request, apps, "id", ("id", "name"))
+
+
+@routes.post("/apps")
+async def create_app(request: web.Request) -> web.Response:
+    body = await _body(request)
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InvalidParams("Name must be a string.")
+    platform = _platform(request)
+    app = await platform.create_app(name)
+    return _json(await platform.app_json(app), 201)
+
+
+@routes.get("/apps/{app}")
+async def get_app(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    return _json(await platform.app_json(await platform.find_app(request.match_info["app"])))
+
+
+@routes.patch("/apps/{app}")
+async def update_app(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    body = await _body(request)
+    if "maintenance" in body:
+        if not isinstance(body["maintenance"], bool):
+            raise InvalidParams("maintenance must be true or false.")
+        app = await platform.set_maintenance(app, body["maintenance"])
+    return _json(await platform.app_json(app))
+
+
+@routes.delete("/apps/{app}")
+async def destroy_app(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    data = await platform.app_json(app)
+    await platform.destroy_app(app)
+    return _json(data)
+
+
+# config vars
+@routes.get("/apps/{app}/config-vars")
+async def get_config(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    return _json((await platform.store.current_release(app.id)).config)
+
+
+@routes.patch("/apps/{app}/config-vars")
+async def update_config(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    await platform.ledger.set_config(app, platform.validate_config(await _body(request)), platform.user)
+    return _json((await platform.store.current_release(app.id)).config)
+
+
+# releases
+@routes.get("/apps/{app}/releases")
+async def list_releases(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    items = await platform.releases_json(app)
+    return _list(request, items, "version", ("id", "version"))
+
+
+@routes.get("/apps/{app}/releases/{release}")
+async def get_release(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    release = await platform.find_release(app, request.match_info["release"])
+    return _json(next(r for r in await platform.releases_json(app) if r["id"] == release.id))
+
+
+@routes.get("/apps/{app}/releases/{release}/config-vars")
+async def get_release_config(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    return _json((await platform.find_release(app, request.match_info["release"])).config)
+
+
+@routes.post("/apps/{app}/releases")
+async def create_release(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    body = await _body(request)
+    if isinstance(body.get("release"), (str, int)):
+        release = await platform.ledger.rollback(app, str(body["release"]), platform.user)
+    elif isinstance(body.get("slug"), str):
+        slug = await platform.store.get_slug(app.id, body["slug"])
+        if slug is None:
+            raise NotFound(f"Couldn't find that slug ({body['slug']}).")
+        release = await platform.ledger.deploy(app, slug, platform.user)
+    else:
+        raise InvalidParams('Give {"release": <id or version>} to roll back or {"slug": <id>} to release.')
+    return _json(next(r for r in await platform.releases_json(app) if r["id"] == release.id), 201)
+
+
+# slugs and builds
+@routes.get("/apps/{app}/slugs/{slug}")
+async def get_slug(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    slug = await platform.store.get_slug(app.id, request.match_info["slug"])
+    if slug is None:
+        raise NotFound(f"Couldn't find that slug ({request.match_info['slug']}).")
+    return _json(platform.slug_json(slug))
+
+
+@routes.get("/apps/{app}/builds")
+async def list_builds(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    builds = [platform.build_json(app, b) for b in await platform.store.list_builds(app.id)]
+    return _list(request, builds, "created_at", ("id", "created_at"))
+
+
+@routes.get("/apps/{app}/builds/{build}")
+async def get_build(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    build = await platform.store.get_build(app.id, request.match_info["build"])
+    if build is None:
+        raise NotFound(f"Couldn't find that build ({request.match_info['build']}).")
+    return _json(platform.build_json(app, build))
+
+
+@routes.get("/apps/{app}/builds/{build}/result")
+async def get_build_output(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    build = await platform.store.get_build(app.id, request.match_info["build"])
+    if build is None:
+        raise NotFound(f"Couldn't find that build ({request.match_info['build']}).")
+    return web.Response(text=build.output + ("\n" if build.output else ""), content_type="text/plain")
+
+
+# formation and dynos
+@routes.get("/apps/{app}/formation")
+async def list_formation(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    return _list(request, await platform.formation_json(app), "type", ("id", "type"))
+
+
+@routes.get("/apps/{app}/formation/{type}")
+async def get_formation(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    for item in await platform.formation_json(app):
+        if item["type"] == request.match_info["type"]:
+            return _json(item)
+    raise NotFound(f"Couldn't find that process type ({request.match_info['type']}).")
+
+
+@routes.patch("/apps/{app}/formation")
+async def batch_scale(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    updates = (await _body(request)).get("updates")
+    if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
+        raise InvalidParams('Give {"updates": [{"type": "web", "quantity": 2}]}.')
+    await platform.scale(app, updates)
+    return _json(await platform.formation_json(app))
+
+
+@routes.patch("/apps/{app}/formation/{type}")
+async def scale_one(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    await platform.scale(app, [{**await _body(request), "type": request.match_info["type"]}])
+    for item in await platform.formation_json(app):
+        if item["type"] == request.match_info["type"]:
+            return _json(item)
+    raise NotFound(f"Couldn't find that process type ({request.match_info['type']}).")
+
+
+@routes.get("/apps/{app}/dynos")
+async def list_dynos(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    return _list(request, platform.dynos_json(app), "name", ("id", "name"))
+
+
+@routes.get("/apps/{app}/dynos/{dyno}")
+async def get_dyno(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    for item in platform.dynos_json(app):
+        if request.match_info["dyno"] in (item["id"], item["name"]):
+            return _json(item)
+    raise NotFound(f"Couldn't find that dyno ({request.match_info['dyno']}).")
+
+
+# logs
+@routes.post("/apps/{app}/log-sessions")
+async def create_log_session(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    body = await _body(request)
+    lines = body.get("lines", 100)
+    if not isinstance(lines, int) or isinstance(lines, bool) or not 0 <= lines <= LOG_SESSION_LINES:
+        raise InvalidParams(f"lines must be a number from 0 to {LOG_SESSION_LINES}.")
+    source = body.get("source")
+    if source not in (None, "app", "heroku"):
+        raise InvalidParams("source must be app or heroku.")
+    for key in ("dyno", "ps"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise InvalidParams(f"{key} must be a string.")
+    session = platform.log_sessions.create(app.id, lines, bool(body.get("tail")),
+                                           LogFilter(source, body.get("dyno"), body.get("ps")))
+    return _json({"id": session.id, "logplex_url": f"{platform.settings.api_url}/log-sessions/{session.secret}",
+                  "created_at": platform.store.now(), "updated_at": platform.store.now()}, 201)
+
+
+@routes.get("/log-sessions/{secret}")
+async def stream_log_session(request: web.Request) -> web.StreamResponse:
+    platform = _platform(request)
+    session = platform.log_sessions.take(request.match_info["secret"])
+    if session is None:
+        raise NotFound("This log session has expired or does not exist; start a new one.")
+    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    await response.prepare(request)
+    if not session.tail:
+        lines = platform.logplex.history(session.app_id, session.lines, session.where)
+        await response.write("".join(line.render() + "\n" for line in lines).encode())
+        await response.write_eof()
+        return response
+
+    async def pump() -> None:
+        async for line in platform.logplex.tail(session.app_id, session.lines, session.where):
+            await response.write((line.render() + "\n").encode())
+
+    task = asyncio.create_task(pump())
+    transport = request.transport
+    # A quiet tail learns of a client that left only by looking: check the socket while waiting.
+    while not task.done():
+        await asyncio.wait({task}, timeout=1.0)
+        if transport is None or transport.is_closing():
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+        await task
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
+
+
+def create_api(platform: Platform) -> web.Application:
+    app = web.Application(middlewares=[platform_middleware])
+    app["platform"] = platform
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,353 @@
+"""Slug compiler: runs buildpacks over a pushed commit's tree and packs the result into a slug tar.gz.
+
+Blocking code, meant for a worker thread. Output goes line by line to `emit` as the buildpacks print it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from herokusim.build.procfile import ProcfileError, parse_procfile
+from herokusim.build.slugignore import apply_slugignore
+from herokusim.config import STACK
+
+BUILTIN_BUILDPACKS = Path(__file__).resolve().parents[2] / "buildpacks"
+
+# Heroku's limits (HEROKU.md §4).
+BUILD_TIMEOUT = 15 * 60.0
+SLUG_SOFT_LIMIT = 300 * 1024 * 1024
+SLUG_HARD_LIMIT = 500 * 1024 * 1024
+
+# A script that exited may leave children still holding its output pipe: read them this long, then stop.
+_DRAIN_GRACE = 1.0
+
+# Runs bin/compile after sourcing the `export` files of the buildpacks before it ($5...).
+_SOURCE_EXPORTS_THEN_COMPILE = 'c=$1 b=$2 k=$3 e=$4; shift 4; for f in "$@"; do . "$f"; done; exec "$c" "$b" "$k" "$e"'
+
+Emit = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SlugResult:
+    path: Path
+    checksum: str
+    size: int
+    process_types: dict[str, str]
+    buildpack: str
+
+
+class BuildError(Exception):
+    """The build failed; str(e) is the one-line reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class _Buildpack:
+    source: Path
+    name: str
+
+
+class _Deadline:
+    def __init__(self, timeout: float) -> None:
+        self._end = time.monotonic() + timeout
+
+    def remaining(self) -> float:
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise BuildError("Build timed out")
+        return left
+
+
+def compile_slug(
+    source_dir: Path,
+    *,
+    slug_path: Path,
+    cache_dir: Path,
+    config: dict[str, str],
+    emit: Emit,
+    buildpacks: list[Path] | None = None,
+    timeout: float = BUILD_TIMEOUT,
+) -> SlugResult:
+    """Build `source_dir` in place (it is BUILD_DIR) and write its slug to `slug_path`."""
+    deadline = _Deadline(timeout)
+    build_dir = source_dir.resolve()
+    emit(f"-----> Building on the {STACK} stack")
+    apply_slugignore(build_dir)
+    if buildpacks is None:
+        chosen = [_detect_builtin(build_dir, deadline, emit)]
+    else:
+        chosen = [_detect_explicit(Path(bp), build_dir, deadline, emit) for bp in buildpacks]
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="herokusim-build-") as tmp:
+        work = Path(tmp)
+        # Each build gets private copies: bin/compile may write `export` next to itself.
+        copies = [
+            shutil.copytree(bp.source, work / f"buildpack-{i}", symlinks=True) for i, bp in enumerate(chosen)
+        ]
+        env_dir = _write_env_dir(config, work / "env")
+        _compile_all(list(zip(chosen, copies)), build_dir, cache_dir.resolve(), env_dir, deadline, emit)
+        defaults = _release_defaults(list(zip(chosen, copies)), build_dir, deadline)
+    process_types = _discover_process_types(build_dir, defaults, emit)
+    checksum, size = _pack(build_dir, slug_path, deadline, emit)
+    return SlugResult(
+        path=slug_path,
+        checksum=checksum,
+        size=size,
+        process_types=process_types,
+        buildpack=chosen[-1].name,
+    )
+
+
+def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit) -> _Buildpack:
+    candidates = sorted(p for p in BUILTIN_BUILDPACKS.iterdir() if (p / "bin" / "detect").is_file())
+    for source in candidates:
+        name = _detect_name(source, build_dir, deadline)
+        if name is not None:
+            return _Buildpack(source, name)
+    emit(" !     No default language could be detected for this app.")
+    emit("\t\t\tHINT: This occurs when herokusim cannot detect the buildpack to use for this application.")
+    emit("\t\t\tAdd a requirements.txt (Python), or set a buildpack that supports this app.")
+    raise BuildError("App not compatible with buildpack")
+
+
+def _detect_explicit(source: Path, build_dir: Path, deadline: _Deadline, emit: Emit) -> _Buildpack:
+    name = _detect_name(source, build_dir, deadline)
+    if name is None:
+        emit(f"-----> App not compatible with buildpack: {source}")
+        emit("       bin/detect exited non-zero for this app.")
+        raise BuildError("App not compatible with buildpack")
+    return _Buildpack(source, name)
+
+
+def _detect_name(source: Path, build_dir: Path, deadline: _Deadline) -> str | None:
+    """The framework name bin/detect prints, or None when it declines the app."""
+    status, out = _capture([str(source / "bin" / "detect"), str(build_dir)], build_dir, deadline)
+    if status != 0:
+        return None
+    first = out.strip().splitlines()[:1]
+    return first[0].strip() if first else source.name
+
+
+def _write_env_dir(config: dict[str, str], env_dir: Path) -> Path:
+    env_dir.mkdir()
+    for name, value in config.items():
+        if not name or "/" in name or name in (".", ".."):
+            raise BuildError(f"Config var name {name!r} cannot be written to ENV_DIR; rename it")
+        (env_dir / name).write_text(value)
+    return env_dir
+
+
+def _compile_all(
+    buildpacks: list[tuple[_Buildpack, Path]],
+    build_dir: Path,
+    cache_dir: Path,
+    env_dir: Path,
+    deadline: _Deadline,
+    emit: Emit,
+) -> None:
+    exports: list[str] = []
+    for bp, copy in buildpacks:
+        emit(f"-----> {bp.name} app detected")
+        argv = [
+            "bash", "-c", _SOURCE_EXPORTS_THEN_COMPILE, "compile",
+            str(copy / "bin" / "compile"), str(build_dir), str(cache_dir), str(env_dir), *exports,
+        ]  # fmt: skip
+        if _stream(argv, build_dir, deadline, emit) != 0:
+            raise BuildError(f"Failed to compile {bp.name} app")
+        if (copy / "export").is_file():
+            exports.append(str(copy / "export"))
+
+
+def _release_defaults(
+    buildpacks: list[tuple[_Buildpack, Path]], build_dir: Path, deadline: _Deadline
+) -> dict[str, str]:
+    """default_process_types of every bin/release, the last buildpack's winning."""
+    defaults: dict[str, str] = {}
+    for bp, copy in buildpacks:
+        release = copy / "bin" / "release"
+        if not release.exists():
+            continue
+        status, out = _capture([str(release), str(build_dir)], build_dir, deadline)
+        if status != 0:
+            raise BuildError(f"The {bp.name} buildpack's bin/release failed (exit status {status})")
+        defaults.update(parse_default_process_types(out))
+    return defaults
+
+
+def parse_default_process_types(release_yaml: str) -> dict[str, str]:
+    """`default_process_types` of bin/release output: the block mapping (or `{}`) buildpacks print."""
+    types: dict[str, str] = {}
+    inside = False
+    for line in release_yaml.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped == "---":
+            continue
+        if not line[0].isspace():
+            key, _, rest = line.partition(":")
+            inside = key.strip() == "default_process_types" and not rest.strip()
+        elif inside:
+            name, colon, command = stripped.partition(":")
+            if colon and command.strip():
+                types[_unquote(name.strip())] = _unquote(command.strip())
+    return types
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'")
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return value
+
+
+def _discover_process_types(build_dir: Path, defaults: dict[str, str], emit: Emit) -> dict[str, str]:
+    emit("-----> Discovering process types")
+    procfile = build_dir / "Procfile"
+    declared: dict[str, str] = {}
+    if procfile.is_file():
+        try:
+            declared = parse_procfile(procfile.read_text(errors="replace"))
+        except ProcfileError as e:
+            raise BuildError(str(e)) from None
+    extra = {name: command for name, command in defaults.items() if name not in declared}
+    rows = []
+    if declared or not extra:
+        rows.append(("Procfile declares types", ", ".join(declared) or "(none)"))
+    if extra:
+        rows.append(("Default types for buildpack", ", ".join(extra)))
+    width = max(len(label) for label, _ in rows)
+    for label, names in rows:
+        emit(f"       {label.ljust(width)} -> {names}")
+    return {**declared, **extra}
+
+
+def _pack(build_dir: Path, slug_path: Path, deadline: _Deadline, emit: Emit) -> tuple[str, int]:
+    """Write the build dir as a tar.gz (paths relative to its root, symlinks and modes kept)."""
+    emit("-----> Compressing...")
+
+    def member(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        deadline.remaining()
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    slug_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(slug_path, "w:gz", compresslevel=6) as tar:
+            for entry in sorted(build_dir.iterdir()):
+                tar.add(entry, arcname=entry.name, filter=member)
+    except BaseException:
+        slug_path.unlink(missing_ok=True)
+        raise
+    size = slug_path.stat().st_size
+    if size > SLUG_HARD_LIMIT:
+        slug_path.unlink()
+        raise BuildError(
+            f"Compiled slug size: {format_size(size)} is too large (max is {format_size(SLUG_HARD_LIMIT)})"
+        )
+    if size > SLUG_SOFT_LIMIT:
+        emit(
+            f" !     Warning: Your slug size ({size // 2**20} MB) exceeds our soft limit "
+            f"({SLUG_SOFT_LIMIT // 2**20} MB) which may affect boot time."
+        )
+    emit(f"       Done: {format_size(size)}")
+    with slug_path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return f"SHA256:{digest}", size
+
+
+def format_size(size: int) -> str:
+    """Heroku's slug size style: one decimal, K below a megabyte, else M."""
+    if size < 2**20:
+        return f"{size / 2**10:.1f}K"
+    return f"{size / 2**20:.1f}M"
+
+
+def _build_env() -> dict[str, str]:
+    # Config vars stay out of the environment: buildpacks read them from ENV_DIR.
+    return {**os.environ, "STACK": STACK}
+
+
+def _spawn(argv: list[str], cwd: Path, stderr: int) -> subprocess.Popen[bytes]:
+    try:
+        # Its own session, so a timeout can kill the script together with everything it started.
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=_build_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise BuildError(f"Cannot run buildpack script {argv[0]}: {e.strerror}") from None
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    # Also after a normal exit: a build leaves no processes behind.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _capture(argv: list[str], cwd: Path, deadline: _Deadline) -> tuple[int, str]:
+    """Run a short script (detect, release): exit status and its stdout."""
+    proc = _spawn(argv, cwd, stderr=subprocess.DEVNULL)
+    try:
+        out, _ = proc.communicate(timeout=deadline.remaining())
+    except subprocess.TimeoutExpired:
+        raise BuildError("Build timed out") from None
+    finally:
+        _kill_group(proc)
+    return proc.returncode, out.decode(errors="replace")
+
+
+def _stream(argv: list[str], cwd: Path, deadline: _Deadline, emit: Emit) -> int:
+    """Run a script, emitting each line of its stdout and stderr as it comes; returns its exit status."""
+    proc = _spawn(argv, cwd, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    exited_at: float | None = None
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=min(deadline.remaining(), 0.2))
+            except queue.Empty:
+                if proc.poll() is None:
+                    continue
+                if exited_at is None:
+                    exited_at = time.monotonic()
+                if time.monotonic() - exited_at > _DRAIN_GRACE:
+                    break
+                continue
+            if line is None:
+                break
+            emit(line)
+        return proc.wait(timeout=deadline.remaining())
+    except subprocess.TimeoutExpired:
+        raise BuildError("Build timed out") from None
+    finally:
+        _kill_group(proc)
+
+
+def _pump(pipe: IO[bytes], lines: queue.Queue[str | None]) -> None:
+    with pipe:
+        for raw in pipe:
+            lines.put(raw.decode(errors="replace").rstrip("\r\n"))
+    lines.put(None)

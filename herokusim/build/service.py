@@ -1,0 +1,104 @@
+"""build/service: from a pushed commit to a live release — export, compile the slug, store it, release.
+
+Runs in the git server's handler thread (blocking work stays off the event loop); every store, log and
+dyno action is handed to the daemon's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from herokusim.build.compiler import BuildError, compile_slug
+from herokusim.config import STACK, Settings
+from herokusim.git import PushEvent, export_commit
+from herokusim.logplex import Logplex
+from herokusim.releases import ReleaseLedger
+from herokusim.store import Store, new_id
+
+T = TypeVar("T")
+REJECTED = "pre-receive hook declined"
+
+
+class BuildService:
+    def __init__(self, settings: Settings, store: Store, logplex: Logplex, ledger: ReleaseLedger,
+                 loop: asyncio.AbstractEventLoop, user: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.logplex = logplex
+        self.ledger = ledger
+        self.loop = loop
+        self.user = user
+        self._app_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def _api_log(self, app_id: str, message: str) -> None:
+        self.loop.call_soon_threadsafe(self.logplex.publish, app_id, "app", "api", message)
+
+    def handle_push(self, event: PushEvent, emit: Callable[[str], None]) -> str | None:
+        """The git server's push hook: build and release, or return why the push is rejected."""
+        with self._locks_guard:
+            lock = self._app_locks.setdefault(event.app_name, threading.Lock())
+        with lock:  # one build at a time per app, as on Heroku
+            return self._build(event, emit)
+
+    def _build(self, event: PushEvent, emit: Callable[[str], None]) -> str | None:
+        app = self._call(self.store.get_app(event.app_name))
+        if app is None:
+            emit(f" !     No such app as {event.app_name}.")
+            return REJECTED
+        build = self._call(self.store.create_build(app.id, event.new_sha, self.user))
+        self._api_log(app.id, f"Build started by user {self.user}")
+        output: list[str] = []
+
+        def out(line: str) -> None:
+            output.append(line)
+            emit(line)
+
+        slug_id = new_id()
+        slug_path = self.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
+        slug_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_dir = self.settings.cache_dir / app.id
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config = self._call(self.store.current_release(app.id)).config
+            with tempfile.TemporaryDirectory(dir=self.settings.builds_dir) as tmp:
+                source = Path(tmp) / "build"
+                export_commit(event.repo_path, event.new_sha, source)
+                result = compile_slug(source, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out)
+        except BuildError as exc:
+            out(f" !     {exc}")
+            out(" !     Push rejected, failed to compile app.")
+            out(" !     Push failed")
+            slug_path.unlink(missing_ok=True)
+            self._call(self.store.finish_build(build.id, "failed", "\n".join(output)))
+            self._api_log(app.id, "Build failed -- check your build output")
+            return REJECTED
+        except BaseException:
+            slug_path.unlink(missing_ok=True)
+            self._call(self.store.finish_build(build.id, "failed", "\n".join(output)))
+            raise
+        slug = self._call(self.store.create_slug(
+            app.id, result.checksum, result.size, result.process_types, event.new_sha, STACK,
+            result.buildpack, str(slug_path), slug_id=slug_id))
+        out("-----> Launching...")
+        release = self._call(self.ledger.deploy(app, slug, self.user))
+        out(f"       Released v{release.version}")
+        out(f"       {self.settings.web_url(app.name)} deployed to herokusim")
+        self._call(self.store.finish_build(build.id, "succeeded", "\n".join(output), result.buildpack,
+                                           slug.id, release.id))
+        self._api_log(app.id, "Build succeeded")
+        return None
+
+    def remove_app_files(self, app_id: str) -> None:
+        """apps:destroy: the app's slugs and build cache go with it."""
+        shutil.rmtree(self.settings.slugs_dir / app_id, ignore_errors=True)
+        shutil.rmtree(self.settings.cache_dir / app_id, ignore_errors=True)

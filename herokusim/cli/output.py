@@ -1,0 +1,239 @@
+"""CLI room: pure formatters and argument parsers — Heroku's shapes for ages, ps groups, releases, config, scaling."""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+HEXAGON = "⬢"
+CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SCALE_ARG = re.compile(r"^(?P<type>[-\w]{1,128})(?P<op>[=+-])(?P<qty>\d+)(?::(?P<size>[-\w]+))?$", re.ASCII)
+
+
+class BadArgument(ValueError):
+    """A command-line argument the CLI rejects before sending anything."""
+
+
+# --- time -----------------------------------------------------------------------------------------------------
+
+
+def parse_time(value: str) -> datetime:
+    """An API timestamp; one without an offset is taken as UTC, as the API means it."""
+    when = datetime.fromisoformat(value)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def timestamp(when: datetime, tz: tzinfo | None = None) -> str:
+    """`2026/11/26 17:03:11 +0000`, in the local zone unless tz is given (Heroku prints local time)."""
+    return when.astimezone(tz).strftime("%Y/%m/%d %H:%M:%S %z")
+
+
+def ago(when: datetime, now: datetime) -> str:
+    """Heroku's rough age: `(~ 42s ago)`, `(~ 5m ago)`, `(~ 3h ago)`; nothing past 25 hours."""
+    elapsed = max(0.0, (now - when).total_seconds())
+    if elapsed <= 60:
+        return f"(~ {math.floor(elapsed)}s ago)"
+    if elapsed <= 60 * 60:
+        return f"(~ {math.floor(elapsed / 60 + 0.5)}m ago)"
+    if elapsed <= 60 * 60 * 25:
+        return f"(~ {math.floor(elapsed / 3600 + 0.5)}h ago)"
+    return ""
+
+
+def since(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:
+    """`2026/11/26 17:03:11 +0000 (~ 5m ago)`."""
+    return f"{timestamp(when, tz)} {ago(when, now)}".rstrip()
+
+
+# --- small shapes ---------------------------------------------------------------------------------------------
+
+
+def display_size(size: str) -> str:
+    """`standard-1X` -> `Standard-1X`, `performance-m` -> `Performance-M`."""
+    return "-".join(part[:1].upper() + part[1:] for part in size.split("-"))
+
+
+def human_bytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def align_object(pairs: list[tuple[str, str]]) -> list[str]:
+    """Heroku's styled object: `Key:` padded so every value starts in the same column."""
+    if not pairs:
+        return []
+    width = max(len(key) for key, _ in pairs) + 1
+    return [f"{key + ':':<{width}} {value}".rstrip() for key, value in pairs]
+
+
+def align_rows(rows: list[list[str]]) -> list[str]:
+    """Columns separated by two spaces, each padded to its widest cell (the last one is not padded)."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+
+
+# --- config vars ----------------------------------------------------------------------------------------------
+
+
+def config_lines(config: dict[str, str]) -> list[str]:
+    return align_object(sorted(config.items()))
+
+
+def shell_lines(config: dict[str, str]) -> list[str]:
+    return [f"{key}={shlex.quote(value)}" for key, value in sorted(config.items())]
+
+
+def parse_config_args(args: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """`K=V` arguments of config:set, validated all at once so nothing is sent when one is wrong."""
+    if not args:
+        raise BadArgument("Usage: herokusim config:set KEY1=VALUE1 [KEY2=VALUE2 ...]: "
+                          "must specify KEY and VALUE to set.")
+    changes: dict[str, str] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep:
+            raise BadArgument(f"{arg} is invalid. Must be in the format FOO=bar.")
+        if not CONFIG_KEY.match(key):
+            raise BadArgument(f"{key or arg} is not a valid config var name: use letters, digits and _, "
+                              "not starting with a digit.")
+        changes[key] = value
+    return changes
+
+
+def names_list(keys: list[str]) -> str:
+    return ", ".join(keys)
+
+
+# --- releases -------------------------------------------------------------------------------------------------
+
+
+def release_description(release: dict[str, Any]) -> str:
+    description = release.get("description") or ""
+    status = release.get("status")
+    if status == "failed":
+        return f"{description} release command failed".strip()
+    if status == "pending":
+        return f"{description} release command executing".strip()
+    return description
+
+
+def release_row(release: dict[str, Any], now: datetime, tz: tzinfo | None = None) -> list[str]:
+    return [
+        f"v{release['version']}",
+        release_description(release),
+        (release.get("user") or {}).get("email", ""),
+        since(parse_time(release["created_at"]), now, tz),
+    ]
+
+
+def version_ref(value: str) -> str:
+    """`v3` -> `3`; ids pass through unchanged."""
+    return value[1:] if re.fullmatch(r"[vV]\d+", value) else value
+
+
+# --- dynos and formation --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DynoGroup:
+    title: str  # `web (Standard-1X): python app.py`
+    lines: tuple[str, ...]  # `web.1: up 2026/11/26 17:03:11 +0000 (~ 5m ago)`
+
+    @property
+    def heading(self) -> str:
+        return f"{self.title} ({len(self.lines)})"
+
+
+def _dyno_order(dyno: dict[str, Any]) -> tuple[str, int, str]:
+    _, _, number = dyno["name"].rpartition(".")
+    return (dyno["type"], int(number) if number.isdigit() else 0, dyno["name"])
+
+
+def group_dynos(dynos: list[dict[str, Any]], now: datetime, tz: tzinfo | None = None) -> list[DynoGroup]:
+    """Heroku's `ps` grouping: one group per type, size and command; one-off `run` dynos together."""
+    groups: dict[str, list[str]] = {}
+    for dyno in sorted(dynos, key=_dyno_order):
+        size = display_size(dyno.get("size") or "standard-1X")
+        age = since(parse_time(dyno["updated_at"]), now, tz)
+        if dyno["type"] == "run":
+            key = "run: one-off processes"
+            line = f"{dyno['name']} ({size}): {dyno['state']} {age}: {dyno.get('command', '')}"
+        else:
+            key = f"{dyno['type']} ({size}): {dyno.get('command', '')}"
+            line = f"{dyno['name']}: {dyno['state']} {age}"
+        groups.setdefault(key, []).append(line)
+    return [DynoGroup(title, tuple(lines)) for title, lines in groups.items()]
+
+
+def dyno_counts(dynos: list[dict[str, Any]]) -> str:
+    """`web: 2, worker: 1` for apps:info."""
+    counts: dict[str, int] = {}
+    for dyno in dynos:
+        counts[dyno["type"]] = counts.get(dyno["type"], 0) + 1
+    return ", ".join(f"{kind}: {n}" for kind, n in sorted(counts.items()))
+
+
+@dataclass(frozen=True)
+class ScaleChange:
+    type: str
+    quantity: int
+    relative: bool  # `web+1` / `web-1`: quantity is a signed delta
+    size: str | None = None
+
+
+def parse_scale_args(args: tuple[str, ...] | list[str]) -> list[ScaleChange]:
+    """`web=2`, `web+1`, `web-1`, `web=2:standard-2X`; every argument is checked before anything is sent."""
+    changes: list[ScaleChange] = []
+    for arg in args:
+        match = SCALE_ARG.match(arg)
+        if not match:
+            raise BadArgument(f"Invalid argument {arg!r}: use TYPE=N, TYPE+N or TYPE-N, optionally with :SIZE "
+                              "(e.g. web=2:standard-2X).")
+        kind, op, qty = match["type"], match["op"], int(match["qty"])
+        if any(change.type == kind for change in changes):
+            raise BadArgument(f"{kind} is given more than once.")
+        changes.append(ScaleChange(kind, -qty if op == "-" else qty, op != "=", match["size"]))
+    return changes
+
+
+def scale_updates(changes: list[ScaleChange], formation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The formation PATCH's `updates`; relative changes are resolved against the current formation."""
+    current = {entry["type"]: entry for entry in formation}
+    updates: list[dict[str, Any]] = []
+    for change in changes:
+        quantity = change.quantity
+        if change.relative:
+            if change.type not in current:
+                raise BadArgument(f"Couldn't find that process type ({change.type}).")
+            quantity = max(0, current[change.type]["quantity"] + change.quantity)
+        update: dict[str, Any] = {"type": change.type, "quantity": quantity}
+        if change.size:
+            update["size"] = change.size
+        updates.append(update)
+    return updates
+
+
+def scale_summary(formation: list[dict[str, Any]], types: list[str]) -> str:
+    """`web at 2:Standard-1X, worker at 1:Standard-1X`, in the order the types were given."""
+    by_type = {entry["type"]: entry for entry in formation}
+    return ", ".join(
+        f"{kind} at {by_type[kind]['quantity']}:{display_size(by_type[kind]['size'])}"
+        for kind in types if kind in by_type
+    )
+
+
+def formation_summary(formation: list[dict[str, Any]]) -> str:
+    """`web=1:Standard-1X worker=0:Standard-1X`, what `ps:scale` with no arguments prints."""
+    return " ".join(sorted(f"{e['type']}={e['quantity']}:{display_size(e['size'])}" for e in formation))

@@ -1,0 +1,146 @@
+"""Settings: where herokusim keeps its state, which loopback ports it listens on, and its timeouts.
+
+Every value comes from an environment variable with a Heroku-faithful default; the daemon and the CLI
+read the same settings, which is how the CLI finds the daemon. Timeouts are real seconds and are
+overridable only here (tests shorten them through these variables; the defaults are Heroku's).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+LOOPBACK = "127.0.0.1"
+STACK = "heroku-24"
+DEFAULT_USER = "dev@herokusim.local"
+
+# Heroku's numbers (HEROKU.md). Each is one named constant; Settings may override it for tests.
+ROUTER_TIMEOUT = 30.0  # H12: seconds to the first response byte
+ROUTER_BOOT_WAIT = 75.0  # H20: seconds a request waits for a booting web dyno
+BOOT_TIMEOUT = 60.0  # R10: seconds a web dyno has to bind $PORT
+STOP_GRACE = 30.0  # R12: seconds between SIGTERM and SIGKILL
+LOG_HISTORY = 1500  # lines kept per app
+
+DEFAULT_ROUTER_PORT = 5000
+DEFAULT_API_PORT = 5001
+DEFAULT_GIT_PORT = 5002
+
+
+class SettingsError(ValueError):
+    """A setting has a value herokusim cannot use."""
+
+
+def _env_port(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"{name}={raw!r} is not a port number (0-65535)")
+    return port
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be more than 0 seconds")
+    return value
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("herokusim", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=default_home)
+    router_port: int = DEFAULT_ROUTER_PORT
+    api_port: int = DEFAULT_API_PORT
+    git_port: int = DEFAULT_GIT_PORT
+    runtime: str = "process"
+    router_timeout: float = ROUTER_TIMEOUT
+    router_boot_wait: float = ROUTER_BOOT_WAIT
+    boot_timeout: float = BOOT_TIMEOUT
+    stop_grace: float = STOP_GRACE
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = os.environ.get("HEROKUSIM_HOME")
+        return cls(
+            home=Path(home).expanduser().resolve() if home else default_home(),
+            router_port=_env_port("HEROKUSIM_ROUTER_PORT", DEFAULT_ROUTER_PORT),
+            api_port=_env_port("HEROKUSIM_API_PORT", DEFAULT_API_PORT),
+            git_port=_env_port("HEROKUSIM_GIT_PORT", DEFAULT_GIT_PORT),
+            router_timeout=_env_seconds("HEROKUSIM_ROUTER_TIMEOUT", ROUTER_TIMEOUT),
+            router_boot_wait=_env_seconds("HEROKUSIM_ROUTER_BOOT_WAIT", ROUTER_BOOT_WAIT),
+            boot_timeout=_env_seconds("HEROKUSIM_BOOT_TIMEOUT", BOOT_TIMEOUT),
+            stop_grace=_env_seconds("HEROKUSIM_STOP_GRACE", STOP_GRACE),
+        )
+
+    # Everything below is derived from home and the ports.
+    @property
+    def host(self) -> str:
+        return LOOPBACK
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "herokusim.db"
+
+    @property
+    def token_path(self) -> Path:
+        return self.home / "token"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.home / "repos"
+
+    @property
+    def slugs_dir(self) -> Path:
+        return self.home / "slugs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.home / "builds"
+
+    @property
+    def dynos_dir(self) -> Path:
+        return self.home / "dynos"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.api_port}"
+
+    @property
+    def router_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.router_port}"
+
+    @property
+    def git_base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.git_port}"
+
+    def web_url(self, app_name: str) -> str:
+        return f"http://{app_name}.localhost:{self.router_port}/"
+
+    def git_url(self, app_name: str) -> str:
+        return f"{self.git_base_url}/{app_name}.git"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.repos_dir, self.slugs_dir, self.cache_dir, self.builds_dir, self.dynos_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o700)

@@ -1,0 +1,370 @@
+"""platform: the composition root — builds every part, starts and stops them in order, and holds the
+operations that span rooms (creating and destroying apps, scaling)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import random
+import re
+import secrets
+import signal
+import sys
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiohttp import web
+
+from herokusim.api import create_api
+from herokusim.build.service import BuildService
+from herokusim.clock import Clock
+from herokusim.config import DEFAULT_USER, STACK, Settings
+from herokusim.dynos import DynoManager
+from herokusim.dynos.runtime.process import ProcessRuntime
+from herokusim.errors import Conflict, InvalidParams, NotFound
+from herokusim.git import GitServer
+from herokusim.logplex import LogFilter, Logplex
+from herokusim.releases import ReleaseLedger, validate_config
+from herokusim.router.server import Router
+from herokusim.router.table import RoutingTable
+from herokusim.store import App, Build, Release, Slug, Store
+
+APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+DYNO_SIZES = {s.lower(): s for s in
+              ("eco", "basic", "standard-1X", "standard-2X", "performance-m", "performance-l")}
+MAX_QUANTITY = 100
+ADJECTIVES = ("shiny", "fathomless", "quiet", "brave", "gentle", "polar", "radiant", "sleepy", "young",
+              "frozen", "ancient", "hidden", "misty", "rocky", "sunny", "vast", "wild", "calm", "boiling")
+NOUNS = ("atoll", "falls", "river", "meadow", "brook", "canyon", "harbor", "island", "ridge", "forest",
+         "lake", "dawn", "summit", "tundra", "dune", "reef", "cove", "mesa", "glacier", "springs")
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+def generate_app_name(taken: set[str]) -> str:
+    while True:
+        name = f"{random.choice(ADJECTIVES)}-{random.choice(NOUNS)}-{random.randint(10000, 99999)}"
+        if name not in taken:
+            return name
+
+
+def read_or_create_token(settings: Settings) -> str:
+    path = settings.token_path
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            os.chmod(path, 0o600)
+            return token
+    token = secrets.token_hex(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+@dataclass
+class LogSession:
+    id: str
+    secret: str
+    app_id: str
+    lines: int
+    tail: bool
+    where: LogFilter
+
+
+@dataclass
+class LogSessions:
+    """Log sessions waiting for their one stream request (the URL is the secret, as on Heroku)."""
+
+    pending: dict[str, LogSession] = field(default_factory=dict)
+
+    def create(self, app_id: str, lines: int, tail: bool, where: LogFilter) -> LogSession:
+        session = LogSession(secrets.token_hex(8), secrets.token_urlsafe(24), app_id, lines, tail, where)
+        if len(self.pending) > 1000:  # sessions nobody streamed: forget the oldest
+            self.pending.pop(next(iter(self.pending)))
+        self.pending[session.secret] = session
+        return session
+
+    def take(self, secret: str) -> LogSession | None:
+        return self.pending.pop(secret, None)
+
+
+class Platform:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.user = DEFAULT_USER
+        self.clock = Clock()
+        self.logplex = Logplex(self.clock)
+        self.table = RoutingTable()
+        self.runtime = ProcessRuntime(settings.dynos_dir)
+        self.log_sessions = LogSessions()
+        self.token = ""
+        self._lock_file: Any = None
+        self._api_runner: web.AppRunner | None = None
+        # made in start(): they need the loop or the store
+        self.store: Store
+        self.dynos: DynoManager
+        self.ledger: ReleaseLedger
+        self.builds: BuildService
+        self.git: GitServer
+        self.router: Router
+
+    # start and stop, in order
+    async def start(self) -> None:
+        settings = self.settings
+        settings.ensure_dirs()
+        self._lock_file = open(settings.home / "daemon.lock", "w")  # noqa: SIM115 - held while running
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(f"herokusim is already running with HEROKUSIM_HOME={settings.home}") from None
+        self.token = read_or_create_token(settings)
+        self.store = await Store.open(settings.db_path, self.clock)
+        self.dynos = DynoManager(settings, self.store, self.logplex, self.table, self.runtime, self.clock)
+        self.ledger = ReleaseLedger(self.store, self.logplex, self.dynos)
+        self.builds = BuildService(settings, self.store, self.logplex, self.ledger, asyncio.get_running_loop(),
+                                   self.user)
+        self.git = GitServer(settings, self.builds.handle_push, self.authenticate)
+        self.router = Router(self.table, self.logplex, settings)
+        try:
+            git_port = self.git.start()
+            router_port = await self.router.start(settings.host, settings.router_port)
+            self._api_runner = web.AppRunner(create_api(self), access_log=None, handle_signals=False)
+            await self._api_runner.setup()
+            site = web.TCPSite(self._api_runner, settings.host, settings.api_port)
+            await site.start()
+        except OSError as exc:
+            await self.stop()
+            raise StartupError(f"cannot listen on 127.0.0.1: {exc.strerror or exc}; another herokusim or "
+                               "program holds the port — set HEROKUSIM_ROUTER_PORT / HEROKUSIM_API_PORT / "
+                               "HEROKUSIM_GIT_PORT to free ports") from None
+        api_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # port 0 means "pick one": record what was picked so URLs in answers are right
+        self.settings = replace(settings, router_port=router_port, api_port=api_port, git_port=git_port)
+        self.dynos.settings = self.builds.settings = self.git.settings = self.settings
+        await self.dynos.reconcile()
+
+    async def stop(self) -> None:
+        if self._api_runner is not None:
+            await self._api_runner.cleanup()
+        with contextlib.suppress(AttributeError):
+            await self.router.stop()
+        with contextlib.suppress(AttributeError):
+            self.git.stop()
+        with contextlib.suppress(AttributeError):
+            await self.dynos.shutdown()
+        self.logplex.close()
+        with contextlib.suppress(AttributeError):
+            await self.store.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+    def authenticate(self, token: str) -> bool:
+        return bool(token) and secrets.compare_digest(token, self.token)
+
+    # operations that span rooms
+    async def find_app(self, id_or_name: str) -> App:
+        app = await self.store.get_app(id_or_name)
+        if app is None:
+            raise NotFound(f"Couldn't find that app ({id_or_name}).")
+        return app
+
+    async def find_release(self, app: App, id_or_version: str) -> Release:
+        release = await self.store.get_release(app.id, id_or_version)
+        if release is None:
+            raise NotFound(f"Couldn't find that release ({id_or_version}).")
+        return release
+
+    async def create_app(self, name: str | None) -> App:
+        taken = {a.name for a in await self.store.list_apps()}
+        if name is None:
+            name = generate_app_name(taken)
+        elif not APP_NAME.match(name):
+            raise InvalidParams(f"Name {name!r} is invalid: it must start with a letter, end with a letter or "
+                                "digit, have 3 to 30 characters and only contain lowercase letters, digits and "
+                                "dashes.")
+        if name in taken:
+            raise Conflict(f"Name {name} is already taken.")
+        app, release = await self.store.create_app(name, STACK, "us", self.user)
+        await asyncio.to_thread(self.git.create_repo, name)
+        self.table.add_app(app.id, app.name)
+        self.logplex.publish(app.id, "app", "api", f"Initial release by user {self.user}")
+        self.logplex.publish(app.id, "app", "api", f"Release v{release.version} created by user {self.user}")
+        await self.dynos.converge(app.id)
+        return app
+
+    async def destroy_app(self, app: App) -> None:
+        self.table.remove_app(app.id)
+        await self.dynos.stop_app(app.id)
+        await self.store.delete_app(app.id)
+        self.logplex.drop(app.id)
+        await asyncio.to_thread(self.git.delete_repo, app.name)
+        await asyncio.to_thread(self.builds.remove_app_files, app.id)
+
+    async def set_maintenance(self, app: App, on: bool) -> App:
+        await self.store.set_maintenance(app.id, on)
+        self.table.update(app.id, maintenance=on)
+        return await self.find_app(app.id)
+
+    def validate_config(self, body: dict[str, Any]) -> dict[str, str | None]:
+        return validate_config(body)
+
+    async def scale(self, app: App, updates: list[dict[str, Any]]) -> None:
+        formation = {f.type: f for f in await self.store.list_formation(app.id)}
+        changes: list[tuple[str, int | None, str | None]] = []
+        for update in updates:
+            ptype = update.get("type")
+            if not isinstance(ptype, str) or ptype not in formation:
+                raise NotFound(f"Couldn't find that process type ({ptype}).")
+            quantity = update.get("quantity")
+            if quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool)
+                                         or not 0 <= quantity <= MAX_QUANTITY):
+                raise InvalidParams(f"Quantity for {ptype} must be a whole number from 0 to {MAX_QUANTITY}.")
+            size = update.get("size")
+            if size is not None:
+                if not isinstance(size, str) or size.lower() not in DYNO_SIZES:
+                    raise InvalidParams(f"Unknown dyno size {size!r}: use one of {', '.join(DYNO_SIZES.values())}.")
+                size = DYNO_SIZES[size.lower()]
+            changes.append((ptype, quantity, size))
+        await self.store.scale_formation(app.id, changes)
+        scaled = {f.type: f for f in await self.store.list_formation(app.id)}
+        summary = " ".join(f"{t}@{scaled[t].quantity}:{scaled[t].size[0].upper()}{scaled[t].size[1:]}"
+                           for t, _, _ in changes)
+        self.logplex.publish(app.id, "app", "api", f"Scaled to {summary} by user {self.user}")
+        await self.dynos.converge(app.id)
+
+    # JSON shapes of the Platform API
+    async def app_json(self, app: App) -> dict[str, Any]:
+        releases = await self.store.list_releases(app.id)
+        deployed = [r for r in releases if r.slug_id]
+        slug = await self.store.get_slug(app.id, deployed[-1].slug_id) if deployed else None  # type: ignore[arg-type]
+        return {
+            "id": app.id,
+            "name": app.name,
+            "stack": {"name": app.stack},
+            "build_stack": {"name": app.stack},
+            "region": {"name": app.region},
+            "maintenance": app.maintenance,
+            "web_url": self.settings.web_url(app.name),
+            "git_url": self.settings.git_url(app.name),
+            "owner": {"email": self.user},
+            "created_at": app.created_at,
+            "updated_at": app.updated_at,
+            "released_at": releases[-1].created_at if releases else None,
+            "slug_size": slug.size if slug else None,
+            "repo_size": None,
+            "runtime": self.runtime.name,
+        }
+
+    async def releases_json(self, app: App) -> list[dict[str, Any]]:
+        releases = await self.store.list_releases(app.id)
+        current = await self.store.current_release(app.id)
+        return [{
+            "id": r.id,
+            "version": r.version,
+            "description": r.description,
+            "status": r.status,
+            "current": r.id == current.id,
+            "slug": {"id": r.slug_id} if r.slug_id else None,
+            "user": {"email": r.user_email},
+            "app": {"id": app.id, "name": app.name},
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+        } for r in releases]
+
+    def slug_json(self, slug: Slug) -> dict[str, Any]:
+        return {
+            "id": slug.id,
+            "process_types": slug.process_types,
+            "checksum": slug.checksum,
+            "size": slug.size,
+            "commit": slug.commit_sha,
+            "stack": {"name": slug.stack},
+            "buildpack_provided_description": slug.buildpack,
+            "created_at": slug.created_at,
+        }
+
+    def build_json(self, app: App, build: Build) -> dict[str, Any]:
+        return {
+            "id": build.id,
+            "status": build.status,
+            "buildpacks": [{"name": build.buildpack, "url": build.buildpack}] if build.buildpack else [],
+            "slug": {"id": build.slug_id} if build.slug_id else None,
+            "release": {"id": build.release_id} if build.release_id else None,
+            "source_blob": {"version": build.commit_sha},
+            "output_stream_url": f"{self.settings.api_url}/apps/{app.name}/builds/{build.id}/result",
+            "user": {"email": build.user_email},
+            "created_at": build.created_at,
+            "updated_at": build.updated_at,
+        }
+
+    async def formation_json(self, app: App) -> list[dict[str, Any]]:
+        return [{
+            "id": f.id,
+            "type": f.type,
+            "quantity": f.quantity,
+            "size": f.size,
+            "command": f.command,
+            "app": {"id": app.id, "name": app.name},
+            "updated_at": f.updated_at,
+        } for f in await self.store.list_formation(app.id)]
+
+    def dynos_json(self, app: App) -> list[dict[str, Any]]:
+        return [{
+            "id": d.id,
+            "name": d.name,
+            "type": d.type,
+            "state": d.state,
+            "command": d.command,
+            "size": d.size,
+            "release": {"id": d.release.id, "version": d.release.version},
+            "app": {"id": app.id, "name": app.name},
+            "created_at": d.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "updated_at": (d.state_since or d.created_at).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        } for d in self.dynos.list(app.id)]
+
+
+def _banner(settings: Settings, runtime: str) -> str:
+    return "\n".join([
+        "herokusim is up",
+        f"  router   {settings.router_url}  (apps answer at http://<app>.localhost:{settings.router_port}/)",
+        f"  api      {settings.api_url}",
+        f"  git      {settings.git_base_url}/<app>.git",
+        f"  runtime  {runtime}",
+        f"  home     {settings.home}",
+        "Press Ctrl-C to stop.",
+    ])
+
+
+async def _serve(settings: Settings) -> None:
+    platform = Platform(settings)
+    await platform.start()
+    print(_banner(platform.settings, platform.runtime.name), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("herokusim: stopping dynos...", flush=True)
+        await platform.stop()
+
+
+def serve(settings: Settings) -> None:
+    """`herokusim up`: run the daemon in the foreground until Ctrl-C or SIGTERM."""
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    try:
+        runner(_serve(settings))
+    except StartupError as exc:
+        print(f"herokusim: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,92 @@
+"""releases: the release ledger — v1, v2, ... per app, their descriptions, config changes and rollback.
+
+Every new release restarts the formation on it (through dynos/) and is announced as `app[api]` lines.
+"""
+
+from __future__ import annotations
+
+import re
+
+from herokusim.dynos import DynoManager
+from herokusim.errors import InvalidParams, NotFound
+from herokusim.logplex import Logplex
+from herokusim.store import App, Release, Slug, Store
+
+CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _names(keys: list[str]) -> str:
+    return ", ".join(keys)
+
+
+def config_description(old: dict[str, str], changes: dict[str, str | None]) -> str | None:
+    """Heroku's release description for a config change; None when nothing would change."""
+    set_keys = [k for k, v in changes.items() if v is not None and old.get(k) != v]
+    removed = [k for k, v in changes.items() if v is None and k in old]
+    if set_keys and removed:
+        return f"Set {_names(set_keys)} and remove {_names(removed)} config vars"
+    if set_keys:
+        return f"Set {_names(set_keys)} config vars"
+    if removed:
+        return f"Remove {_names(removed)} config vars"
+    return None
+
+
+def deploy_description(commit_sha: str | None) -> str:
+    return f"Deploy {commit_sha[:7]}" if commit_sha else "Deploy"
+
+
+def validate_config(changes: dict[str, object]) -> dict[str, str | None]:
+    clean: dict[str, str | None] = {}
+    for key, value in changes.items():
+        if not CONFIG_KEY.match(key):
+            raise InvalidParams(f"Invalid config var name {key!r}: use letters, digits and _, not starting "
+                                "with a digit.")
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise InvalidParams(f"Config var {key} must be a string or null.")
+        clean[key] = None if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+    return clean
+
+
+class ReleaseLedger:
+    def __init__(self, store: Store, logplex: Logplex, dynos: DynoManager) -> None:
+        self.store = store
+        self.logplex = logplex
+        self.dynos = dynos
+
+    def _api_log(self, app: App, message: str) -> None:
+        self.logplex.publish(app.id, "app", "api", message)
+
+    async def _release(self, app: App, description: str, slug_id: str | None, config: dict[str, str],
+                       user: str, event: str) -> Release:
+        release = await self.store.create_release(app.id, description, slug_id, config, user)
+        if slug_id:
+            slug = await self.store.get_slug(app.id, slug_id)
+            assert slug is not None
+            await self.store.sync_formation(app.id, slug.process_types)
+        self._api_log(app, f"{event} by user {user}")
+        self._api_log(app, f"Release v{release.version} created by user {user}")
+        await self.dynos.converge(app.id)
+        return release
+
+    async def deploy(self, app: App, slug: Slug, user: str) -> Release:
+        current = await self.store.current_release(app.id)
+        description = deploy_description(slug.commit_sha)
+        return await self._release(app, description, slug.id, current.config, user, description)
+
+    async def set_config(self, app: App, changes: dict[str, str | None], user: str) -> Release | None:
+        current = await self.store.current_release(app.id)
+        description = config_description(current.config, changes)
+        if description is None:
+            return None  # setting a var to its current value makes no release
+        config = {k: v for k, v in {**current.config, **changes}.items() if v is not None}
+        return await self._release(app, description, current.slug_id, config, user, description)
+
+    async def rollback(self, app: App, target: str, user: str) -> Release:
+        release = await self.store.get_release(app.id, target)
+        if release is None:
+            raise NotFound(f"Couldn't find that release ({target}).")
+        if release.slug_id is None:
+            raise InvalidParams(f"Cannot roll back to v{release.version}: it has no slug.")
+        description = f"Rollback to v{release.version}"
+        return await self._release(app, description, release.slug_id, release.config, user, description)

@@ -1,0 +1,376 @@
+"""store/: herokusim's state in sqlite through aiosqlite — apps, slugs, releases, builds, formation, dynos.
+
+One connection, one writer: every write goes through `transaction()`, which serialises writers with a
+lock and wraps them in BEGIN IMMEDIATE / COMMIT (tasks sharing a connection share its transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from herokusim.clock import Clock
+from herokusim.store.schema import MIGRATIONS
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class App:
+    id: str
+    name: str
+    stack: str
+    region: str
+    maintenance: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Slug:
+    id: str
+    app_id: str
+    checksum: str
+    size: int
+    process_types: dict[str, str]
+    commit_sha: str | None
+    stack: str
+    buildpack: str | None
+    path: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    app_id: str
+    version: int
+    description: str
+    slug_id: str | None
+    config: dict[str, str]
+    status: str  # pending | succeeded | failed
+    user_email: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Build:
+    id: str
+    app_id: str
+    status: str  # pending | succeeded | failed
+    commit_sha: str | None
+    buildpack: str | None
+    output: str
+    slug_id: str | None
+    release_id: str | None
+    user_email: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Formation:
+    id: str
+    app_id: str
+    type: str
+    quantity: int
+    size: str
+    command: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class DynoRecord:
+    id: str
+    app_id: str
+    name: str
+    type: str
+    state: str
+    command: str
+    size: str
+    release_id: str | None
+    runtime: str
+    handle: str  # the runtime's way to find the dyno again after a daemon crash (a pgid, a container id)
+    created_at: str
+    updated_at: str
+
+
+def _app(row: aiosqlite.Row) -> App:
+    return App(row["id"], row["name"], row["stack"], row["region"], bool(row["maintenance"]),
+               row["created_at"], row["updated_at"])
+
+
+def _slug(row: aiosqlite.Row) -> Slug:
+    return Slug(row["id"], row["app_id"], row["checksum"], row["size"], json.loads(row["process_types"]),
+                row["commit_sha"], row["stack"], row["buildpack"], row["path"], row["created_at"])
+
+
+def _release(row: aiosqlite.Row) -> Release:
+    return Release(row["id"], row["app_id"], row["version"], row["description"], row["slug_id"],
+                   json.loads(row["config"]), row["status"], row["user_email"], row["created_at"],
+                   row["updated_at"])
+
+
+def _build(row: aiosqlite.Row) -> Build:
+    return Build(row["id"], row["app_id"], row["status"], row["commit_sha"], row["buildpack"], row["output"],
+                 row["slug_id"], row["release_id"], row["user_email"], row["created_at"], row["updated_at"])
+
+
+def _formation(row: aiosqlite.Row) -> Formation:
+    return Formation(row["id"], row["app_id"], row["type"], row["quantity"], row["size"], row["command"],
+                     row["updated_at"])
+
+
+def _dyno(row: aiosqlite.Row) -> DynoRecord:
+    return DynoRecord(row["id"], row["app_id"], row["name"], row["type"], row["state"], row["command"],
+                      row["size"], row["release_id"], row["runtime"], row["handle"], row["created_at"],
+                      row["updated_at"])
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, clock: Clock) -> Store:
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            store = cls(db, clock)
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _migrate(self) -> None:
+        async with self.db.execute("PRAGMA user_version") as cur:
+            (version,) = await cur.fetchone()  # type: ignore[misc]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # one transaction per step, so a failed migration leaves the previous version intact
+            statements = [s for s in script.split(";") if s.strip()]
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements:
+                    await self.db.execute(statement)
+                await self.db.execute(f"PRAGMA user_version = {number}")
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+
+    def now(self) -> str:
+        return self.clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+
+    async def _one(self, sql: str, *args: object) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, args) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, *args: object) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    # apps
+    async def create_app(self, name: str, stack: str, region: str, user_email: str) -> tuple[App, Release]:
+        """The app and its `v1 Initial release`, in one transaction."""
+        now = self.now()
+        app = App(new_id(), name, stack, region, False, now, now)
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO apps (id, name, stack, region, maintenance, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 0, ?, ?)", (app.id, name, stack, region, now, now))
+            release = await self._insert_release(db, app.id, "Initial release", None, {}, "succeeded",
+                                                 user_email)
+        return app, release
+
+    async def get_app(self, id_or_name: str) -> App | None:
+        row = await self._one("SELECT * FROM apps WHERE id = ? OR name = ?", id_or_name, id_or_name)
+        return _app(row) if row else None
+
+    async def list_apps(self) -> list[App]:
+        return [_app(r) for r in await self._all("SELECT * FROM apps ORDER BY name")]
+
+    async def delete_app(self, app_id: str) -> None:
+        async with self.transaction() as db:
+            # builds and releases reference slugs: drop them first so no foreign key blocks the cascade
+            await db.execute("DELETE FROM builds WHERE app_id = ?", (app_id,))
+            await db.execute("DELETE FROM releases WHERE app_id = ?", (app_id,))
+            await db.execute("DELETE FROM apps WHERE id = ?", (app_id,))
+
+    async def set_maintenance(self, app_id: str, on: bool) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE apps SET maintenance = ?, updated_at = ? WHERE id = ?",
+                             (int(on), self.now(), app_id))
+
+    # slugs
+    async def create_slug(self, app_id: str, checksum: str, size: int, process_types: dict[str, str],
+                          commit_sha: str | None, stack: str, buildpack: str | None, path: str,
+                          slug_id: str | None = None) -> Slug:
+        slug = Slug(slug_id or new_id(), app_id, checksum, size, process_types, commit_sha, stack, buildpack,
+                    path, self.now())
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO slugs (id, app_id, checksum, size, process_types, commit_sha, stack, buildpack,"
+                " path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (slug.id, app_id, checksum, size, json.dumps(process_types), commit_sha, stack, buildpack,
+                 path, slug.created_at))
+        return slug
+
+    async def get_slug(self, app_id: str, slug_id: str) -> Slug | None:
+        row = await self._one("SELECT * FROM slugs WHERE app_id = ? AND id = ?", app_id, slug_id)
+        return _slug(row) if row else None
+
+    async def slug_paths(self, app_id: str) -> list[str]:
+        return [r["path"] for r in await self._all("SELECT path FROM slugs WHERE app_id = ?", app_id)]
+
+    # releases
+    async def _insert_release(self, db: aiosqlite.Connection, app_id: str, description: str,
+                              slug_id: str | None, config: dict[str, str], status: str,
+                              user_email: str) -> Release:
+        async with db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = ?",
+                              (app_id,)) as cur:
+            (version,) = await cur.fetchone()  # type: ignore[misc]
+        now = self.now()
+        release = Release(new_id(), app_id, version, description, slug_id, dict(config), status, user_email,
+                          now, now)
+        await db.execute(
+            "INSERT INTO releases (id, app_id, version, description, slug_id, config, status, user_email,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (release.id, app_id, version, description, slug_id, json.dumps(config), status, user_email,
+             now, now))
+        return release
+
+    async def create_release(self, app_id: str, description: str, slug_id: str | None,
+                             config: dict[str, str], user_email: str, status: str = "succeeded") -> Release:
+        async with self.transaction() as db:
+            return await self._insert_release(db, app_id, description, slug_id, config, status, user_email)
+
+    async def set_release_status(self, release_id: str, status: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE releases SET status = ?, updated_at = ? WHERE id = ?",
+                             (status, self.now(), release_id))
+
+    async def current_release(self, app_id: str) -> Release:
+        """The newest succeeded release: the one whose slug and config the app runs."""
+        row = await self._one(
+            "SELECT * FROM releases WHERE app_id = ? AND status = 'succeeded' ORDER BY version DESC LIMIT 1",
+            app_id)
+        assert row is not None, "every app has v1"
+        return _release(row)
+
+    async def list_releases(self, app_id: str) -> list[Release]:
+        rows = await self._all("SELECT * FROM releases WHERE app_id = ? ORDER BY version", app_id)
+        return [_release(r) for r in rows]
+
+    async def get_release(self, app_id: str, id_or_version: str) -> Release | None:
+        if id_or_version.lstrip("v").isdigit():
+            row = await self._one("SELECT * FROM releases WHERE app_id = ? AND version = ?", app_id,
+                                  int(id_or_version.lstrip("v")))
+        else:
+            row = await self._one("SELECT * FROM releases WHERE app_id = ? AND id = ?", app_id, id_or_version)
+        return _release(row) if row else None
+
+    # builds
+    async def create_build(self, app_id: str, commit_sha: str | None, user_email: str) -> Build:
+        now = self.now()
+        build = Build(new_id(), app_id, "pending", commit_sha, None, "", None, None, user_email, now, now)
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO builds (id, app_id, status, commit_sha, user_email, created_at, updated_at)"
+                " VALUES (?, ?, 'pending', ?, ?, ?, ?)", (build.id, app_id, commit_sha, user_email, now, now))
+        return build
+
+    async def finish_build(self, build_id: str, status: str, output: str, buildpack: str | None = None,
+                           slug_id: str | None = None, release_id: str | None = None) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE builds SET status = ?, output = ?, buildpack = ?, slug_id = ?, release_id = ?,"
+                " updated_at = ? WHERE id = ?",
+                (status, output, buildpack, slug_id, release_id, self.now(), build_id))
+
+    async def list_builds(self, app_id: str) -> list[Build]:
+        rows = await self._all("SELECT * FROM builds WHERE app_id = ? ORDER BY created_at, rowid", app_id)
+        return [_build(r) for r in rows]
+
+    async def get_build(self, app_id: str, build_id: str) -> Build | None:
+        row = await self._one("SELECT * FROM builds WHERE app_id = ? AND id = ?", app_id, build_id)
+        return _build(row) if row else None
+
+    # formation
+    async def list_formation(self, app_id: str) -> list[Formation]:
+        rows = await self._all("SELECT * FROM formation WHERE app_id = ? ORDER BY type", app_id)
+        return [_formation(r) for r in rows]
+
+    async def sync_formation(self, app_id: str, process_types: dict[str, str]) -> None:
+        """Make the formation match a release's process types: new types start at 0 (web at 1),
+        commands follow the slug, and types the slug no longer declares leave the formation."""
+        now = self.now()
+        async with self.transaction() as db:
+            await db.execute(
+                f"DELETE FROM formation WHERE app_id = ? AND type NOT IN ({','.join('?' * len(process_types))})",
+                (app_id, *process_types))
+            for ptype, command in process_types.items():
+                if ptype == "release":
+                    continue  # the release phase is not part of the formation
+                await db.execute(
+                    "INSERT INTO formation (id, app_id, type, quantity, size, command, updated_at)"
+                    " VALUES (?, ?, ?, ?, 'standard-1X', ?, ?)"
+                    " ON CONFLICT (app_id, type) DO UPDATE SET command = excluded.command",
+                    (new_id(), app_id, ptype, 1 if ptype == "web" else 0, command, now))
+
+    async def scale_formation(self, app_id: str, updates: list[tuple[str, int | None, str | None]]) -> None:
+        """Apply (type, quantity, size) updates in one transaction; None keeps the current value."""
+        now = self.now()
+        async with self.transaction() as db:
+            for ptype, quantity, size in updates:
+                await db.execute(
+                    "UPDATE formation SET quantity = COALESCE(?, quantity), size = COALESCE(?, size),"
+                    " updated_at = ? WHERE app_id = ? AND type = ?", (quantity, size, now, app_id, ptype))
+
+    # dynos (their live state is owned by dynos/, persisted here so a restarted daemon can find them)
+    async def save_dyno(self, dyno: DynoRecord) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO dynos (id, app_id, name, type, state, command, size, release_id, runtime, handle,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, handle = excluded.handle,"
+                " updated_at = excluded.updated_at",
+                (dyno.id, dyno.app_id, dyno.name, dyno.type, dyno.state, dyno.command, dyno.size,
+                 dyno.release_id, dyno.runtime, dyno.handle, dyno.created_at, dyno.updated_at))
+
+    async def delete_dyno(self, dyno_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM dynos WHERE id = ?", (dyno_id,))
+
+    async def list_all_dynos(self) -> list[DynoRecord]:
+        return [_dyno(r) for r in await self._all("SELECT * FROM dynos")]

@@ -1,0 +1,85 @@
+"""store/schema: the sqlite schema, one migration per PRAGMA user_version step."""
+
+MIGRATIONS: list[str] = [
+    # v1: the walking skeleton
+    """
+    CREATE TABLE apps (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        stack TEXT NOT NULL,
+        region TEXT NOT NULL,
+        maintenance INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE slugs (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        checksum TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        process_types TEXT NOT NULL,
+        commit_sha TEXT,
+        stack TEXT NOT NULL,
+        buildpack TEXT,
+        path TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE releases (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        slug_id TEXT REFERENCES slugs(id),
+        config TEXT NOT NULL,
+        status TEXT NOT NULL,
+        user_email TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (app_id, version)
+    );
+    CREATE TABLE builds (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        commit_sha TEXT,
+        buildpack TEXT,
+        output TEXT NOT NULL DEFAULT '',
+        slug_id TEXT REFERENCES slugs(id),
+        release_id TEXT REFERENCES releases(id),
+        user_email TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE formation (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        type TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        size TEXT NOT NULL,
+        command TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (app_id, type)
+    );
+    CREATE TABLE dynos (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        command TEXT NOT NULL,
+        size TEXT NOT NULL,
+        release_id TEXT,
+        runtime TEXT NOT NULL,
+        handle TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE domains (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        hostname TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
+]

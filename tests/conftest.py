@@ -1,0 +1,147 @@
+"""Shared fixtures: a real herokusim daemon in a temporary HEROKUSIM_HOME on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Daemon:
+    home: Path
+    env: dict[str, str]
+    router_port: int
+    api_port: int
+    git_port: int
+    proc: subprocess.Popen[str]
+    log_path: Path
+
+    @property
+    def token(self) -> str:
+        return (self.home / "token").read_text().strip()
+
+    def cli(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run `herokusim ARGS` as a user would."""
+        return subprocess.run([sys.executable, "-m", "herokusim", *args], cwd=cwd, env={**self.env, **(env or {})},
+                              capture_output=True, text=True, input=input, timeout=timeout)
+
+    def get(self, host: str, path: str = "/", **kwargs: object) -> httpx.Response:
+        """An HTTP request through the router (Python does not resolve *.localhost: send the Host)."""
+        return httpx.get(f"http://127.0.0.1:{self.router_port}{path}", headers={"Host": host}, timeout=60,
+                         **kwargs)  # type: ignore[arg-type]
+
+    def api(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/vnd.heroku+json; version=3"}
+        return httpx.request(method, f"http://127.0.0.1:{self.api_port}{path}", headers=headers, timeout=30,
+                             **kwargs)  # type: ignore[arg-type]
+
+    def output(self) -> str:
+        """What the daemon printed (its banner, and anything that went wrong)."""
+        return self.log_path.read_text()
+
+
+def _wait_until_up(daemon: Daemon, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if daemon.proc.poll() is not None:
+            raise RuntimeError(f"daemon exited early:\n{log.read_text()}")
+        if (daemon.home / "token").exists():
+            try:
+                if daemon.api("GET", "/account").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+        time.sleep(0.1)
+    raise RuntimeError(f"daemon did not answer in 30 s:\n{log.read_text()}")
+
+
+def start_daemon(home: Path, **settings: str) -> Daemon:
+    ports = {"router": free_port(), "api": free_port(), "git": free_port()}
+    env = {
+        **os.environ,
+        "HEROKUSIM_HOME": str(home),
+        "HEROKUSIM_ROUTER_PORT": str(ports["router"]),
+        "HEROKUSIM_API_PORT": str(ports["api"]),
+        "HEROKUSIM_GIT_PORT": str(ports["git"]),
+        # shortened through the documented settings only; test_defaults.py proves what ships
+        "HEROKUSIM_STOP_GRACE": "3",
+        "GIT_TERMINAL_PROMPT": "0",
+        **settings,
+    }
+    env.pop("HEROKUSIM_API_KEY", None)
+    home.mkdir(parents=True, exist_ok=True)
+    log = home.parent / f"{home.name}-daemon.log"
+    handle = open(log, "w")  # noqa: SIM115 - the daemon writes it for its whole life
+    proc = subprocess.Popen([sys.executable, "-m", "herokusim", "up"], env=env, stdout=handle,
+                            stderr=subprocess.STDOUT, text=True)
+    daemon = Daemon(home, env, ports["router"], ports["api"], ports["git"], proc, log)
+    _wait_until_up(daemon, log)
+    return daemon
+
+
+def stop_daemon(daemon: Daemon) -> None:
+    if daemon.proc.poll() is None:
+        daemon.proc.send_signal(signal.SIGTERM)
+        try:
+            daemon.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    d = start_daemon(tmp_path / "home")
+    try:
+        yield d
+    finally:
+        stop_daemon(d)
+
+
+def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {**os.environ, "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
+            "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com", "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(["git", *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True,
+                          timeout=300)
+
+
+def checkout_of(fixture: str, dest: Path) -> Path:
+    """A fresh git checkout of a fixture app, one commit on main."""
+    shutil.copytree(FIXTURES / fixture, dest)
+    git("init", "-q", "-b", "main", cwd=dest)
+    git("add", "-A", cwd=dest)
+    result = git("commit", "-q", "-m", "first", cwd=dest)
+    assert result.returncode == 0, result.stderr
+    return dest
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1, message: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}; last value: {last!r}")
