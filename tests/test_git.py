@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from herokusim.config import Settings
-from herokusim.git import GitServer, PushEvent, export_commit
+from herokusim.git import REJECTED, GitServer, PushEvent, export_commit
 
 TOKEN = "s3cret-token"
 
@@ -76,10 +76,13 @@ def git_env(home: Path) -> dict[str, str]:
     return env
 
 
-def git(repo: Path, *args: str, password: str = TOKEN, check: bool = True) -> subprocess.CompletedProcess[str]:
+def git(
+    repo: Path, *args: str, password: str = TOKEN, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     helper = f"!f() {{ echo username=x; echo password={password}; }}; f"
     result = subprocess.run(
         ["git", "-c", "credential.helper=", "-c", f"credential.helper={helper}", *args],
+        check=False,
         cwd=repo,
         env=git_env(repo.parent),
         capture_output=True,
@@ -114,6 +117,7 @@ def head(repo: Path) -> str:
 def remote_ref(server: Served, ref: str) -> str | None:
     result = subprocess.run(
         ["git", "--git-dir", str(server.repo_path), "rev-parse", "--verify", "-q", ref],
+        check=False,
         capture_output=True,
         text=True,
     )
@@ -138,20 +142,19 @@ def test_emitted_lines_reach_the_client_while_on_push_runs(server, work, deploye
     deployer.lines = ["first line", "second line"]
     deployer.pause = 1.5
     helper = f"!f() {{ echo username=x; echo password={TOKEN}; }}; f"
-    proc = subprocess.Popen(
+    seen_at: dict[str, float] = {}
+    with subprocess.Popen(
         ["git", "-c", f"credential.helper={helper}", "push", "--progress", url, "main"],
         cwd=work,
         env=git_env(work.parent),
         stderr=subprocess.PIPE,
         text=True,
-    )
-    assert proc.stderr is not None
-    seen_at: dict[str, float] = {}
-    for line in proc.stderr:
-        for wanted in deployer.lines:
-            if f"remote: {wanted}" in line:
-                seen_at[wanted] = time.monotonic()
-    proc.wait(timeout=30)
+    ) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            for wanted in deployer.lines:
+                if f"remote: {wanted}" in line:
+                    seen_at[wanted] = time.monotonic()
     assert proc.returncode == 0
     # The first line arrived while on_push was still sleeping before returning.
     assert seen_at["second line"] - seen_at["first line"] > 1.0
@@ -170,6 +173,15 @@ def test_rejected_push_leaves_the_ref_and_fails(server, work, deployer):
     assert "remote:  !     Failed to compile Python app" in result.stderr
     assert remote_ref(server, "refs/heads/main") == first
     assert deployer.events[-1].old_sha == first and deployer.events[-1].new_sha == head(work)
+
+
+def test_generic_rejection_shows_herokus_trailer_only(server, work, deployer):
+    deployer.reject_with = REJECTED
+    result = git(work, "push", server.url, "main", check=False)
+    assert result.returncode != 0
+    assert "remote: !\tPush rejected to demo." in result.stderr
+    assert "!     pre-receive hook declined" not in result.stderr
+    assert remote_ref(server, "refs/heads/main") is None
 
 
 def test_other_branch_is_stored_without_a_build(server, work, deployer):
@@ -202,8 +214,9 @@ def test_unauthenticated_request_gets_basic_challenge_and_unknown_app_404(server
     url = server.url
     with pytest.raises(urllib.error.HTTPError) as denied:
         urllib.request.urlopen(url + "/info/refs?service=git-upload-pack", timeout=10)
-    assert denied.value.code == 401
-    assert denied.value.headers["WWW-Authenticate"] == 'Basic realm="herokusim"'
+    with denied.value:
+        assert denied.value.code == 401
+        assert denied.value.headers["WWW-Authenticate"] == 'Basic realm="herokusim"'
 
     password_mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
     password_mgr.add_password(None, url.rsplit("/", 1)[0], "x", TOKEN)
@@ -211,8 +224,9 @@ def test_unauthenticated_request_gets_basic_challenge_and_unknown_app_404(server
     missing = url.replace("demo.git", "nope.git") + "/info/refs?service=git-upload-pack"
     with pytest.raises(urllib.error.HTTPError) as not_found:
         opener.open(missing, timeout=10)
-    assert not_found.value.code == 404
-    assert b"Couldn't find that app" in not_found.value.read()
+    with not_found.value:
+        assert not_found.value.code == 404
+        assert not_found.value.read() == b"Couldn't find that app.\n"
 
 
 def test_clone_back_and_big_push(server, work, deployer, tmp_path):

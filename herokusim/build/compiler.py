@@ -35,7 +35,9 @@ SLUG_HARD_LIMIT = 500 * 1024 * 1024
 _DRAIN_GRACE = 1.0
 
 # Runs bin/compile after sourcing the `export` files of the buildpacks before it ($5...).
-_SOURCE_EXPORTS_THEN_COMPILE = 'c=$1 b=$2 k=$3 e=$4; shift 4; for f in "$@"; do . "$f"; done; exec "$c" "$b" "$k" "$e"'
+_SOURCE_EXPORTS_THEN_COMPILE = (
+    'c=$1 b=$2 k=$3 e=$4; shift 4; for f in "$@"; do . "$f"; done; exec "$c" "$b" "$k" "$e"'
+)
 
 Emit = Callable[[str], None]
 
@@ -160,10 +162,8 @@ def _compile_all(
     exports: list[str] = []
     for bp, copy in buildpacks:
         emit(f"-----> {bp.name} app detected")
-        argv = [
-            "bash", "-c", _SOURCE_EXPORTS_THEN_COMPILE, "compile",
-            str(copy / "bin" / "compile"), str(build_dir), str(cache_dir), str(env_dir), *exports,
-        ]  # fmt: skip
+        compile_args = [str(p) for p in (copy / "bin" / "compile", build_dir, cache_dir, env_dir)]
+        argv = ["bash", "-c", _SOURCE_EXPORTS_THEN_COMPILE, "compile", *compile_args, *exports]
         if _stream(argv, build_dir, deadline, emit) != 0:
             raise BuildError(f"Failed to compile {bp.name} app")
         if (copy / "export").is_file():

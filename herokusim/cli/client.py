@@ -67,7 +67,8 @@ def _api_error(response: httpx.Response) -> ApiError:
     if isinstance(body, dict):
         error_id = str(body.get("id") or "")
         message = str(body.get("message") or "")
-    return ApiError(response.status_code, error_id, message or f"{response.status_code} {response.reason_phrase}")
+    fallback = f"{response.status_code} {response.reason_phrase}"
+    return ApiError(response.status_code, error_id, message or fallback)
 
 
 class ApiClient:
@@ -81,12 +82,6 @@ class ApiClient:
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> ApiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def request(self, method: str, path: str, json: Any = None, range_: str | None = None) -> Any:
         if self._token is None:
@@ -102,7 +97,8 @@ class ApiClient:
             raise ClientError(f"The daemon at {self.settings.api_url} did not answer within "
                               f"{REQUEST_TIMEOUT:.0f}s.") from None
         except httpx.HTTPError as exc:
-            raise ClientError(f"Lost the connection to the daemon at {self.settings.api_url}: {exc}") from None
+            raise ClientError(f"Lost the connection to the daemon at {self.settings.api_url}: "
+                              f"{exc}") from None
         if not response.is_success:
             raise _api_error(response)
         return response.json() if response.content else None

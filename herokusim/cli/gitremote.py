@@ -1,4 +1,4 @@
-"""CLI room: the app's git remotes and credential helper in the current checkout, through the `git` command."""
+"""CLI room: the app's git remotes and credential helper in the current checkout, through `git` itself."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def remove_remotes_to(urls: set[str], cwd: Path | None = None) -> list[str]:
 
 
 def credential_helper() -> str:
-    """The helper command git runs (`... get`) to fetch the token, so no token lands in a URL or .git/config."""
+    """The command git runs (`... get`) to fetch the token, so no token lands in a URL or .git/config."""
     return f'!"{sys.executable}" -m herokusim git:credentials'
 
 
@@ -109,5 +109,5 @@ def configure_credentials(git_base_url: str, cwd: Path | None = None) -> None:
 
 
 def base_url(git_url: str) -> str:
-    """`http://127.0.0.1:5002/demo.git` -> `http://127.0.0.1:5002`, the URL the credential helper is set for."""
+    """`http://127.0.0.1:5002/demo.git` -> `http://127.0.0.1:5002`, the URL the credential helper serves."""
     return git_url.rstrip("/").rsplit("/", 1)[0]

@@ -1,4 +1,4 @@
-"""CLI room: pure formatters and argument parsers — Heroku's shapes for ages, ps groups, releases, config, scaling."""
+"""CLI room: pure formatters and argument parsers in Heroku's shapes (ages, ps, releases, config, scaling)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class BadArgument(ValueError):
     """A command-line argument the CLI rejects before sending anything."""
 
 
-# --- time -----------------------------------------------------------------------------------------------------
+# --- time ---------------------------------------------------------------------------------------------------
 
 
 def parse_time(value: str) -> datetime:
@@ -49,7 +49,7 @@ def since(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:
     return f"{timestamp(when, tz)} {ago(when, now)}".rstrip()
 
 
-# --- small shapes ---------------------------------------------------------------------------------------------
+# --- small shapes -------------------------------------------------------------------------------------------
 
 
 def display_size(size: str) -> str:
@@ -84,7 +84,7 @@ def align_rows(rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
 
 
-# --- config vars ----------------------------------------------------------------------------------------------
+# --- config vars --------------------------------------------------------------------------------------------
 
 
 def config_lines(config: dict[str, str]) -> list[str]:
@@ -116,7 +116,7 @@ def names_list(keys: list[str]) -> str:
     return ", ".join(keys)
 
 
-# --- releases -------------------------------------------------------------------------------------------------
+# --- releases -----------------------------------------------------------------------------------------------
 
 
 def release_description(release: dict[str, Any]) -> str:
@@ -143,7 +143,7 @@ def version_ref(value: str) -> str:
     return value[1:] if re.fullmatch(r"[vV]\d+", value) else value
 
 
-# --- dynos and formation --------------------------------------------------------------------------------------
+# --- dynos and formation ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -199,8 +199,8 @@ def parse_scale_args(args: tuple[str, ...] | list[str]) -> list[ScaleChange]:
     for arg in args:
         match = SCALE_ARG.match(arg)
         if not match:
-            raise BadArgument(f"Invalid argument {arg!r}: use TYPE=N, TYPE+N or TYPE-N, optionally with :SIZE "
-                              "(e.g. web=2:standard-2X).")
+            raise BadArgument(f"Invalid argument {arg!r}: use TYPE=N, TYPE+N or TYPE-N, optionally with "
+                              ":SIZE (e.g. web=2:standard-2X).")
         kind, op, qty = match["type"], match["op"], int(match["qty"])
         if any(change.type == kind for change in changes):
             raise BadArgument(f"{kind} is given more than once.")

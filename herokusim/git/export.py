@@ -16,7 +16,7 @@ def export_commit(repo_path: Path, sha: str, dest: Path) -> None:
     with Repo(repo_path) as repo:
         commit = repo[sha.encode()]
         if not isinstance(commit, Commit):
-            raise ValueError(f"{sha} is not a commit in {repo_path}")
+            raise TypeError(f"{sha} is a {commit.type_name.decode()}, not a commit, in {repo_path}")
         # The index is a by-product of checking out; keep it out of the exported tree.
         with tempfile.TemporaryDirectory(prefix="herokusim-index-") as tmp:
             build_index_from_tree(str(dest), str(Path(tmp) / "index"), repo.object_store, commit.tree)

@@ -51,7 +51,9 @@ class PushEvent:
 
 
 Emit = Callable[[str], None]
-# Returns None to accept the push (the ref moves) or a one-line reason to reject it.
+# Returns None to accept the push (the ref moves) or a one-line reason to reject it. The server shows a
+# reason as ` !     <reason>` (REJECTED itself is not repeated: return it when emit already explained),
+# then Heroku's `!\tPush rejected to <app>.`; git always reports `(pre-receive hook declined)`.
 PushHandler = Callable[[PushEvent, Emit], str | None]
 
 
@@ -72,7 +74,9 @@ class GitServer:
         server = _ThreadingWSGIServer((self._settings.host, self._settings.git_port), _QuietRequestHandler)
         server.set_app(self._app)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="git-server", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="git-server", daemon=True
+        )
         self._thread.start()
         return server.server_address[1]
 
@@ -134,7 +138,9 @@ class _DeployReceivePackHandler(ReceivePackHandler):
         ref, old, new = ref_name.decode(), old_sha.decode(), new_sha.decode()
         if ref not in DEPLOY_REFS:
             if ref.startswith("refs/heads/") and new != ZERO_SHA:
-                self.emit(f"Pushed to non-deployable branch {ref.removeprefix('refs/heads/')}, skipping build.")
+                self.emit(
+                    f"Pushed to non-deployable branch {ref.removeprefix('refs/heads/')}, skipping build."
+                )
             return None
         repo_path = Path(self.repo.path)  # type: ignore[attr-defined]
         app_name = repo_path.name.removesuffix(".git")
@@ -149,7 +155,8 @@ class _DeployReceivePackHandler(ReceivePackHandler):
         return None if reason is None else self._reject(app_name, reason)
 
     def _reject(self, app_name: str, reason: str) -> bytes:
-        self.emit(f" !     {reason}")
+        if reason != REJECTED:
+            self.emit(f" !     {reason}")
         self.emit("")
         self.emit(f"!\tPush rejected to {app_name}.")
         self.emit("")
@@ -250,4 +257,3 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 class _QuietRequestHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("git %s " + format, self.address_string(), *args)
-

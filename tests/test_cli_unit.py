@@ -1,0 +1,327 @@
+"""CLI room: unit tests of the pure parts and of the errors the CLI reports without a daemon."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from herokusim.cli import gitremote
+from herokusim.cli.main import main
+from herokusim.cli.output import (
+    BadArgument,
+    ScaleChange,
+    ago,
+    align_rows,
+    config_lines,
+    display_size,
+    formation_summary,
+    group_dynos,
+    parse_config_args,
+    parse_scale_args,
+    release_row,
+    scale_summary,
+    scale_updates,
+    since,
+    version_ref,
+)
+
+NOW = datetime(2026, 11, 26, 17, 8, 11, tzinfo=UTC)
+ARROW = " ▸    "
+
+
+def iso(delta: timedelta) -> str:
+    return (NOW - delta).isoformat()
+
+
+# --- ps:scale arguments -------------------------------------------------------------------------------------
+
+
+def test_scale_args_absolute_relative_and_size() -> None:
+    assert parse_scale_args(["web=2", "worker+1", "clock-1", "big=3:standard-2X", "my-job=0"]) == [
+        ScaleChange("web", 2, False),
+        ScaleChange("worker", 1, True),
+        ScaleChange("clock", -1, True),
+        ScaleChange("big", 3, False, "standard-2X"),
+        ScaleChange("my-job", 0, False),
+    ]
+
+
+@pytest.mark.parametrize("arg", ["web", "web=", "=2", "web=x", "web=-1", "web=2:", "web 2", "wéb=1",
+                                 "web=2:a:b"])
+def test_scale_args_rejected(arg: str) -> None:
+    with pytest.raises(BadArgument, match="Invalid argument"):
+        parse_scale_args([arg])
+
+
+def test_scale_args_type_given_twice() -> None:
+    with pytest.raises(BadArgument, match="more than once"):
+        parse_scale_args(["web=1", "web+1"])
+
+
+def test_scale_updates_resolve_relative_changes() -> None:
+    formation = [{"type": "web", "quantity": 2, "size": "standard-1X"},
+                 {"type": "worker", "quantity": 0, "size": "standard-1X"}]
+    changes = parse_scale_args(["web+1", "worker-3", "clock=1:standard-2X"])
+    assert scale_updates(changes, formation) == [
+        {"type": "web", "quantity": 3},
+        {"type": "worker", "quantity": 0},
+        {"type": "clock", "quantity": 1, "size": "standard-2X"},
+    ]
+    with pytest.raises(BadArgument, match=r"Couldn't find that process type \(missing\)\."):
+        scale_updates(parse_scale_args(["missing+1"]), formation)
+
+
+def test_scale_and_formation_summaries() -> None:
+    formation = [{"type": "worker", "quantity": 1, "size": "standard-2X"},
+                 {"type": "web", "quantity": 2, "size": "standard-1X"}]
+    assert scale_summary(formation, ["web"]) == "web at 2:Standard-1X"
+    assert scale_summary(formation, ["web", "worker"]) == "web at 2:Standard-1X, worker at 1:Standard-2X"
+    assert formation_summary(formation) == "web=2:Standard-1X worker=1:Standard-2X"
+
+
+def test_display_size() -> None:
+    assert display_size("standard-1X") == "Standard-1X"
+    assert display_size("performance-m") == "Performance-M"
+    assert display_size("eco") == "Eco"
+
+
+# --- config:set arguments and config output -----------------------------------------------------------------
+
+
+def test_config_args_parsed() -> None:
+    assert parse_config_args(["GREETING=hello world", "URL=a=b", "EMPTY=", "_x1=y"]) == {
+        "GREETING": "hello world", "URL": "a=b", "EMPTY": "", "_x1": "y"}
+
+
+def test_config_args_need_equals() -> None:
+    with pytest.raises(BadArgument) as info:
+        parse_config_args(["OK=1", "FOO"])
+    assert str(info.value) == "FOO is invalid. Must be in the format FOO=bar."
+
+
+@pytest.mark.parametrize("arg", ["1FOO=x", "FOO-BAR=x", "=x", "FÖÖ=x", "A B=x"])
+def test_config_args_bad_key(arg: str) -> None:
+    with pytest.raises(BadArgument, match="not a valid config var name"):
+        parse_config_args([arg])
+
+
+def test_config_args_none_given() -> None:
+    with pytest.raises(BadArgument, match="must specify KEY and VALUE to set"):
+        parse_config_args([])
+
+
+def test_config_lines_aligned_and_sorted() -> None:
+    assert config_lines({"GREETING": "hello", "DATABASE_URL": "postgres://x", "A": ""}) == [
+        "A:",
+        "DATABASE_URL: postgres://x",
+        "GREETING:     hello",
+    ]
+
+
+# --- ages, releases, ps groups ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (0, "(~ 0s ago)"), (42.9, "(~ 42s ago)"), (60, "(~ 60s ago)"), (61, "(~ 1m ago)"), (150, "(~ 3m ago)"),
+    (3600, "(~ 60m ago)"), (3601, "(~ 1h ago)"), (25 * 3600, "(~ 25h ago)"), (25 * 3600 + 1, ""),
+    (-5, "(~ 0s ago)"),
+])
+def test_ago(seconds: float, expected: str) -> None:
+    assert ago(NOW - timedelta(seconds=seconds), NOW) == expected
+
+
+def test_since_formats_like_heroku() -> None:
+    assert since(NOW - timedelta(minutes=5), NOW, UTC) == "2026/11/26 17:03:11 +0000 (~ 5m ago)"
+    assert since(NOW - timedelta(days=3), NOW, UTC) == "2026/11/23 17:08:11 +0000"
+
+
+def test_release_rows() -> None:
+    release = {"version": 3, "description": "Set GREETING config vars", "status": "succeeded",
+               "user": {"email": "dev@herokusim.local"}, "created_at": iso(timedelta(minutes=2))}
+    failed = {**release, "version": 4, "description": "Deploy 1a2b3c4", "status": "failed"}
+    rows = [release_row(failed, NOW, UTC), release_row(release, NOW, UTC)]
+    when = "2026/11/26 17:06:11 +0000 (~ 2m ago)"
+    assert align_rows(rows) == [
+        f"v4  Deploy 1a2b3c4 release command failed  dev@herokusim.local  {when}",
+        f"v3  Set GREETING config vars               dev@herokusim.local  {when}",
+    ]
+
+
+def test_version_ref() -> None:
+    assert version_ref("v12") == "12"
+    assert version_ref("12") == "12"
+    assert version_ref("01234567-89ab-cdef-0123-456789abcdef") == "01234567-89ab-cdef-0123-456789abcdef"
+
+
+def test_ps_groups_by_type_size_and_command() -> None:
+    def dyno(name: str, state: str = "up", size: str = "standard-1X", command: str = "python app.py") -> dict:
+        return {"name": name, "type": name.split(".")[0], "state": state, "size": size, "command": command,
+                "updated_at": iso(timedelta(minutes=5))}
+
+    groups = group_dynos([dyno("web.10"), dyno("worker.1", "crashed", command="python worker.py"),
+                          dyno("web.2"), dyno("run.4321", command="bash")], NOW, UTC)
+    stamp = "2026/11/26 17:03:11 +0000 (~ 5m ago)"
+    assert [(g.heading, g.lines) for g in groups] == [
+        ("run: one-off processes (1)", (f"run.4321 (Standard-1X): up {stamp}: bash",)),
+        ("web (Standard-1X): python app.py (2)", (f"web.2: up {stamp}", f"web.10: up {stamp}")),
+        ("worker (Standard-1X): python worker.py (1)", (f"worker.1: crashed {stamp}",)),
+    ]
+
+
+# --- git remotes --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "app"), [
+    ("http://127.0.0.1:5002/demo.git", "demo"),
+    ("http://127.0.0.1:5002/demo.git/", "demo"),
+    ("https://git.heroku.com/shiny-app-1234.git", "shiny-app-1234"),
+    ("git@heroku.com:demo.git", "demo"),
+    ("http://127.0.0.1:5002/demo", None),
+    ("https://github.com/org/repo", None),
+])
+def test_app_from_url(url: str, app: str | None) -> None:
+    assert gitremote.app_from_url(url) == app
+
+
+def test_base_url() -> None:
+    assert gitremote.base_url("http://127.0.0.1:5002/demo.git") == "http://127.0.0.1:5002"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    return repo
+
+
+def test_app_from_remotes_prefers_herokusim(checkout: Path) -> None:
+    assert gitremote.app_from_remotes(checkout) is None
+    git(checkout, "remote", "add", "heroku", "https://git.heroku.com/old.git")
+    assert gitremote.app_from_remotes(checkout) == "old"
+    git(checkout, "remote", "add", "herokusim", "http://127.0.0.1:5002/demo.git")
+    assert gitremote.app_from_remotes(checkout) == "demo"
+
+
+def test_set_and_remove_remote(checkout: Path) -> None:
+    gitremote.set_remote("herokusim", "http://127.0.0.1:5002/one.git", checkout)
+    gitremote.set_remote("herokusim", "http://127.0.0.1:5002/two.git", checkout)
+    git(checkout, "remote", "add", "origin", "https://github.com/org/two.git")
+    assert gitremote.remotes(checkout)["herokusim"] == "http://127.0.0.1:5002/two.git"
+    assert gitremote.remove_remotes_to({"http://127.0.0.1:5002/two.git"}, checkout) == ["herokusim"]
+    assert gitremote.remotes(checkout) == {"origin": "https://github.com/org/two.git"}
+
+
+def test_credential_helper_configured_locally(checkout: Path) -> None:
+    gitremote.configure_credentials("http://127.0.0.1:5002", checkout)
+    gitremote.configure_credentials("http://127.0.0.1:5002", checkout)  # idempotent
+    helpers = git(checkout, "config", "--local", "--get-all", "credential.http://127.0.0.1:5002.helper")
+    assert helpers.splitlines() == ["", gitremote.credential_helper()]
+    assert "-m herokusim git:credentials" in gitremote.credential_helper()
+    use_path = git(checkout, "config", "--local", "credential.http://127.0.0.1:5002.useHttpPath")
+    assert use_path.strip() == "false"
+
+
+# --- commands that fail before (or instead of) talking to the daemon ----------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "token").write_text("secret-token\n")
+    monkeypatch.chdir(tmp_path)  # not a git checkout, so no app from a remote
+    monkeypatch.delenv("HEROKUSIM_API_KEY", raising=False)
+    return {"HEROKUSIM_HOME": str(home), "HEROKUSIM_API_PORT": str(closed_port())}
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, input=stdin, catch_exceptions=False)
+
+
+def test_credential_helper_get_prints_token(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "git:credentials", "get", stdin="protocol=http\nhost=127.0.0.1:5002\n\n")
+    assert result.exit_code == 0
+    assert result.stdout == "username=herokusim\npassword=secret-token\n"
+
+
+def test_credential_helper_ignores_store_and_erase(cli_env: dict[str, str]) -> None:
+    for operation in ("store", "erase"):
+        result = run(cli_env, "git:credentials", operation, stdin="protocol=http\nhost=x\npassword=p\n\n")
+        assert (result.exit_code, result.output) == (0, "")
+
+
+def test_token_from_env_overrides_file(cli_env: dict[str, str]) -> None:
+    assert run(cli_env, "auth:token").stdout == "secret-token\n"
+    assert run({**cli_env, "HEROKUSIM_API_KEY": "from-env"}, "auth:token").stdout == "from-env\n"
+
+
+def test_token_missing_says_start_the_daemon(cli_env: dict[str, str], tmp_path: Path) -> None:
+    result = run({**cli_env, "HEROKUSIM_HOME": str(tmp_path / "empty")}, "auth:token")
+    assert result.exit_code == 1
+    assert "start the daemon once with `herokusim up`" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_daemon_not_running_is_one_line(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "apps")
+    assert result.exit_code == 1
+    port = cli_env["HEROKUSIM_API_PORT"]
+    assert result.stderr == (f"herokusim: the daemon is not running at http://127.0.0.1:{port}; "
+                             "start it with `herokusim up`\n")
+    assert result.stdout == ""
+
+
+def test_missing_app(cli_env: dict[str, str]) -> None:
+    for command in ("config", "ps", "releases", "logs"):
+        result = run(cli_env, command)
+        assert result.exit_code == 1
+        assert result.stderr == f"{ARROW}No app specified. Use -a APP or run inside a git checkout with a " \
+                                "herokusim remote.\n"
+
+
+def test_bad_arguments_send_nothing(cli_env: dict[str, str]) -> None:
+    # The daemon's port is closed, so reaching the network would print "not running" instead.
+    result = run(cli_env, "config:set", "-a", "demo", "GOOD=1", "FOO")
+    assert result.exit_code == 1
+    assert result.stderr == f"{ARROW}FOO is invalid. Must be in the format FOO=bar.\n"
+    result = run(cli_env, "config:set", "-a", "demo", "9LIVES=1")
+    assert result.exit_code == 1 and result.stderr.startswith(f"{ARROW}9LIVES is not a valid config var name")
+    result = run(cli_env, "ps:scale", "-a", "demo", "web=two")
+    assert result.exit_code == 1 and result.stderr.startswith(f"{ARROW}Invalid argument 'web=two'")
+
+
+def test_destroy_confirmation_must_match(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "apps:destroy", "-a", "demo", "--confirm", "other")
+    assert (result.exit_code, result.stderr) == (1, f"{ARROW}Confirmation did not match demo. Aborted.\n")
+
+
+def test_git_remote_outside_checkout(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "git:remote", "-a", "demo")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{ARROW}Not a git repository")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_colon_names_and_aliases() -> None:
+    ctx = main.make_context("herokusim", [], resilient_parsing=True)
+    for name in ("apps:create", "apps:info", "apps:destroy", "git:remote", "config:set", "config:unset",
+                 "config:get", "releases:info", "rollback", "ps:scale", "logs", "auth:token", "up"):
+        assert main.get_command(ctx, name) is not None, name
+    assert main.get_command(ctx, "scale") is main.get_command(ctx, "ps:scale")
+    assert main.get_command(ctx, "git:credentials").hidden

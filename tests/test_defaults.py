@@ -1,0 +1,68 @@
+"""What ships is Heroku's: one test per default that tests elsewhere shorten through settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from herokusim import config
+from herokusim.config import Settings, SettingsError
+from herokusim.dynos import CRASH_COOLOFFS, crash_cooloff
+from herokusim.logplex import MAX_LINE_BYTES
+
+ENV = ("HEROKUSIM_HOME", "HEROKUSIM_ROUTER_PORT", "HEROKUSIM_API_PORT", "HEROKUSIM_GIT_PORT",
+       "HEROKUSIM_ROUTER_TIMEOUT", "HEROKUSIM_ROUTER_BOOT_WAIT", "HEROKUSIM_BOOT_TIMEOUT", "HEROKUSIM_STOP_GRACE")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_router_timeout_is_30_seconds(clean_env: None) -> None:
+    assert Settings.from_env().router_timeout == 30.0
+
+
+def test_router_boot_wait_is_75_seconds(clean_env: None) -> None:
+    assert Settings.from_env().router_boot_wait == 75.0
+
+
+def test_boot_timeout_is_60_seconds(clean_env: None) -> None:
+    assert Settings.from_env().boot_timeout == 60.0
+
+
+def test_stop_grace_is_30_seconds(clean_env: None) -> None:
+    assert Settings.from_env().stop_grace == 30.0
+
+
+def test_log_history_is_1500_lines_and_lines_split_at_10000_bytes() -> None:
+    assert config.LOG_HISTORY == 1500
+    assert MAX_LINE_BYTES == 10_000
+
+
+def test_crash_cooloffs_follow_heroku_schedule() -> None:
+    assert CRASH_COOLOFFS == (0, 20, 40, 60, 180, 320)
+    assert [crash_cooloff(n) for n in range(1, 9)] == [0, 20, 40, 60, 180, 320, 320, 320]
+
+
+def test_home_defaults_under_xdg_data_dir(clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert Settings.from_env().home == tmp_path / "herokusim"
+
+
+def test_ports_and_loopback(clean_env: None) -> None:
+    settings = Settings.from_env()
+    assert (settings.router_port, settings.api_port, settings.git_port) == (5000, 5001, 5002)
+    assert settings.host == "127.0.0.1"
+    assert settings.web_url("demo") == "http://demo.localhost:5000/"
+    assert settings.git_url("demo") == "http://127.0.0.1:5002/demo.git"
+
+
+@pytest.mark.parametrize("name,value", [("HEROKUSIM_ROUTER_PORT", "http"), ("HEROKUSIM_API_PORT", "70000"),
+                                        ("HEROKUSIM_STOP_GRACE", "-1"), ("HEROKUSIM_ROUTER_TIMEOUT", "soon")])
+def test_bad_settings_are_named(clean_env: None, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env()
