@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from conftest import Daemon, checkout_of, free_port, git, wait_for
@@ -12,7 +14,7 @@ from conftest import Daemon, checkout_of, free_port, git, wait_for
 
 def body_of(daemon: Daemon, host: str, path: str = "/") -> str:
     response = daemon.get(host, path)
-    return response.text if response.status_code == 200 else f"<{response.status_code}>"
+    return response.text.strip() if response.status_code == 200 else f"<{response.status_code}>"
 
 
 def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
@@ -110,9 +112,18 @@ def test_logs_tail_streams_new_lines(daemon: Daemon, tmp_path: Path) -> None:
     tail = subprocess.Popen([sys.executable, "-m", "herokusim", "logs", "--tail", "-a", "tailed", "-s", "heroku",
                              "-n", "0"], env=daemon.env, stdout=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: daemon.get("tailed.localhost", "/tail-marker").status_code == 404,
-                 message="a request to reach the app")
-        line = tail.stdout.readline()  # type: ignore[union-attr]
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in tail.stdout], daemon=True).start()  # type: ignore[union-attr]
+
+        def marker_line() -> str | None:
+            daemon.get("tailed.localhost", "/tail-marker")
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                return None
+            return line if "/tail-marker" in line else None
+
+        line = wait_for(marker_line, message="a new router line to reach `logs --tail`")
         assert "heroku[router]:" in line and 'path="/tail-marker"' in line and "status=404" in line
     finally:
         tail.terminate()

@@ -564,7 +564,7 @@ def _silence_stdout() -> None:
 
 @main.command()
 @app_option
-@click.option("-n", "--num", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("-n", "--num", type=click.IntRange(min=0, max=1500), default=100, show_default=True,
               help="Number of lines to show.")
 @click.option("-t", "--tail", is_flag=True, help="Keep streaming new lines.")
 @click.option("-s", "--source", type=click.Choice(["app", "heroku"]), help="Only lines from this source.")
