@@ -117,7 +117,7 @@ class Platform:
     async def start(self) -> None:
         settings = self.settings
         settings.ensure_dirs()
-        self._lock_file = open(settings.home / "daemon.lock", "w")  # noqa: SIM115 - held while running
+        self._lock_file = open(settings.home / "daemon.lock", "w")  # noqa: SIM115, ASYNC230 - held while running; once at start
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

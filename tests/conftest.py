@@ -44,7 +44,7 @@ class Daemon:
             input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `herokusim ARGS` as a user would."""
         return subprocess.run([sys.executable, "-m", "herokusim", *args], cwd=cwd, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, input=input, timeout=timeout)
+                              capture_output=True, text=True, input=input, timeout=timeout, check=False)
 
     def get(self, host: str, path: str = "/", **kwargs: object) -> httpx.Response:
         """An HTTP request through the router (Python does not resolve *.localhost: send the Host)."""
@@ -123,7 +123,7 @@ def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.
     base = {**os.environ, "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
             "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com", "GIT_TERMINAL_PROMPT": "0"}
     return subprocess.run(["git", *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, check=False)
 
 
 def checkout_of(fixture: str, dest: Path) -> Path:

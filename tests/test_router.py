@@ -290,7 +290,7 @@ def test_router_line_for_a_served_request() -> None:
 
 
 def test_router_line_for_errors() -> None:
-    common = dict(method="GET", path="/", host="demo.localhost", request_id="r1", fwd="127.0.0.1")
+    common = {"method": "GET", "path": "/", "host": "demo.localhost", "request_id": "r1", "fwd": "127.0.0.1"}
     timeout = router_line(**common, dyno="web.1", connect_ms=0, service_ms=30000, status=503,  # type: ignore[arg-type]
                           bytes_sent=0, error=H12)  # fmt: skip
     assert timeout == (
@@ -405,9 +405,9 @@ async def test_blank_app_is_h81(tmp_path: Path) -> None:
         assert response.status == 502
         assert b"Nothing here yet" in response.body
         assert p.lines() == [
-            f'at=info code=H81 desc="Blank app" method=GET path="/" host=demo.localhost '
+            (f'at=info code=H81 desc="Blank app" method=GET path="/" host=demo.localhost '
             f'request_id={p.fields()["request_id"]} fwd="127.0.0.1" dyno= connect= service= status=502 '
-            "bytes= protocol=http"
+            "bytes= protocol=http")
         ]
 
 

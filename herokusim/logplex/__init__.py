@@ -42,9 +42,7 @@ class LogFilter:
             return False
         if self.dyno and line.process != self.dyno:
             return False
-        if self.ps and line.process.split(".", 1)[0] != self.ps:
-            return False
-        return True
+        return not (self.ps and line.process.split(".", 1)[0] != self.ps)
 
 
 def split_message(message: str) -> list[str]:
