@@ -47,8 +47,8 @@ def load_token(settings: Settings) -> str:
     try:
         return settings.token_path.read_text().strip()
     except FileNotFoundError:
-        raise ClientError(f"No API token at {settings.token_path}: start the daemon once with "
-                          "`herokusim up`.") from None
+        raise ClientError(f"herokusim has never run with HEROKUSIM_HOME={settings.home} (no token there); "
+                          "start it with `herokusim up`") from None
     except OSError as exc:
         raise ClientError(f"Cannot read the API token at {settings.token_path}: {exc.strerror}.") from None
 
