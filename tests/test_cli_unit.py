@@ -274,7 +274,7 @@ def test_token_from_env_overrides_file(cli_env: dict[str, str]) -> None:
 def test_token_missing_says_start_the_daemon(cli_env: dict[str, str], tmp_path: Path) -> None:
     result = run({**cli_env, "HEROKUSIM_HOME": str(tmp_path / "empty")}, "auth:token")
     assert result.exit_code == 1
-    assert "start the daemon once with `herokusim up`" in result.stderr
+    assert "start it with `herokusim up`" in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
 
