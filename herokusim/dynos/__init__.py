@@ -190,7 +190,7 @@ class DynoManager:
         dyno.task = asyncio.create_task(self._run(dyno), name=f"dyno {dyno.app_name} {dyno.name}")
 
     async def _run(self, dyno: Dyno) -> None:
-        spec = DynoSpec(dyno.id, dyno.app_name, dyno.name, dyno.command,
+        spec = DynoSpec(dyno.id, dyno.app_id, dyno.app_name, dyno.name, dyno.command,
                         {**dyno.release.config, "PORT": str(dyno.port), "DYNO": dyno.name},
                         dyno.slug_path, dyno.port)
         try:

@@ -12,12 +12,16 @@ from typing import Protocol
 @dataclass(frozen=True)
 class DynoSpec:
     dyno_id: str
+    app_id: str
     app_name: str
     name: str  # "web.1"
     command: str  # the Procfile command, run by bash after .profile.d
     env: dict[str, str]  # config vars + PORT + DYNO (+ HOME where the backend decides the slug root)
     slug_path: Path  # the slug tar.gz to start from, fresh every start
     port: int  # the $PORT the dyno is given, reachable by the router on 127.0.0.1
+    release_version: int = 0
+    memory_limit_mb: int = 0  # the R15 threshold (2 x quota); a backend that can enforce a hard limit does
+    interactive: bool = False  # an attached one-off: a terminal (TTY) with stdin, as `herokusim run` gives
 
 
 class RunningDyno(Protocol):
@@ -43,6 +47,19 @@ class RunningDyno(Protocol):
         """Remove everything this start wrote: the slug copy and the dyno's files."""
         ...
 
+    async def memory_mb(self) -> float | None:
+        """Memory in use by every process of the dyno (RSS, plus swap where measurable), in MB;
+        None when it cannot be measured right now."""
+        ...
+
+    def write_input(self, data: bytes) -> None:
+        """Bytes for the dyno's terminal (interactive one-offs only)."""
+        ...
+
+    def close_input(self) -> None:
+        """End of input for the dyno's terminal (interactive one-offs only)."""
+        ...
+
 
 class Runtime(Protocol):
     name: str
@@ -51,6 +68,11 @@ class Runtime(Protocol):
 
     async def reap_orphan(self, dyno_id: str, handle: str) -> bool:
         """Stop and remove a dyno left by a daemon that died; True if something was found."""
+        ...
+
+    async def reap_strays(self) -> list[str]:
+        """Stop and remove every dyno of this HEROKUSIM_HOME that is still running or left on disk
+        (found by the marks the backend puts on its dynos, not by the store); returns their ids."""
         ...
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import pty
 import shutil
 import signal
 import tarfile
@@ -13,6 +15,7 @@ from pathlib import Path
 from herokusim.dynos.runtime import DynoSpec, boot_command
 
 DYNO_ID_ENV = "HEROKUSIM_DYNO_ID"  # marks a dyno's processes so an orphan can be recognised as ours
+DYNOS_DIR_ENV = "HEROKUSIM_DYNOS_DIR"  # ... and as this HEROKUSIM_HOME's, not another daemon's
 READ_CHUNK = 65536
 
 
@@ -29,15 +32,56 @@ def _exit_status(returncode: int) -> int:
 
 
 class ProcessDyno:
-    def __init__(self, proc: asyncio.subprocess.Process, root: Path) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, root: Path, terminal: int | None = None) -> None:
         self.proc = proc
         self.root = root
+        self.terminal = terminal  # the pty master of an interactive one-off
         self.handle = str(proc.pid)  # the process group id: the dyno is its session leader
 
     async def output(self) -> AsyncIterator[bytes]:
+        if self.terminal is not None:
+            async for chunk in self._terminal_output(self.terminal):
+                yield chunk
+            return
         assert self.proc.stdout is not None
         while chunk := await self.proc.stdout.read(READ_CHUNK):
             yield chunk
+
+    async def _terminal_output(self, fd: int) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, READ_CHUNK)
+            except OSError:  # EIO: every process holding the terminal has exited
+                data = b""
+            if not data:
+                loop.remove_reader(fd)
+            queue.put_nowait(data)
+
+        loop.add_reader(fd, readable)
+        try:
+            while chunk := await queue.get():
+                yield chunk
+        finally:
+            loop.remove_reader(fd)
+
+    def write_input(self, data: bytes) -> None:
+        if self.terminal is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.terminal, data)
+        elif self.proc.stdin is not None:
+            self.proc.stdin.write(data)
+
+    def close_input(self) -> None:
+        if self.terminal is not None:
+            self.write_input(b"\x04")  # ^D: end of input, as a terminal says it
+        elif self.proc.stdin is not None:
+            self.proc.stdin.close()
+
+    async def memory_mb(self) -> float | None:
+        return await asyncio.to_thread(_group_memory_mb, self.proc.pid)
 
     async def wait(self) -> int:
         return _exit_status(await self.proc.wait())
@@ -57,6 +101,10 @@ class ProcessDyno:
     async def cleanup(self) -> None:
         # children that outlived the dyno's main process must not keep writing into a removed dir
         self._signal_group(signal.SIGKILL)
+        if self.terminal is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.terminal)
+            self.terminal = None
         await asyncio.to_thread(shutil.rmtree, self.root, True)
 
 
@@ -76,7 +124,22 @@ class ProcessRuntime:
             **spec.env,
             "HOME": str(root),
             DYNO_ID_ENV: spec.dyno_id,
+            DYNOS_DIR_ENV: str(self.dynos_dir),
         }
+        if spec.interactive:
+            env.setdefault("TERM", os.environ.get("TERM", "xterm-256color"))
+            master, slave = pty.openpty()
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *boot_command(spec.command), cwd=root, env=env, stdin=slave, stdout=slave, stderr=slave,
+                    start_new_session=True)
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            os.set_blocking(master, False)
+            return ProcessDyno(proc, root, terminal=master)
         proc = await asyncio.create_subprocess_exec(
             *boot_command(spec.command),
             cwd=root,
@@ -101,6 +164,56 @@ class ProcessRuntime:
             await asyncio.to_thread(shutil.rmtree, root, True)
             found = True
         return found
+
+
+    async def reap_strays(self) -> list[str]:
+        return await asyncio.to_thread(self._reap_strays)
+
+    def _reap_strays(self) -> list[str]:
+        found: set[str] = set()
+        mark = f"{DYNOS_DIR_ENV}={self.dynos_dir}".encode()
+        for pid, environ in _process_environs():
+            if mark not in environ:
+                continue
+            dyno_id = next((v.split(b"=", 1)[1].decode() for v in environ if v.startswith(DYNO_ID_ENV.encode())), "")
+            with contextlib.suppress(OSError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            found.add(dyno_id)
+        if self.dynos_dir.exists():
+            for root in self.dynos_dir.iterdir():
+                shutil.rmtree(root, ignore_errors=True)
+                found.add(root.name)
+        return sorted(found - {""})
+
+
+def _process_environs() -> list[tuple[int, list[bytes]]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.append((int(entry.name), (entry / "environ").read_bytes().split(b"\0")))
+    return found
+
+
+def _group_memory_mb(pgid: int) -> float | None:
+    """RSS plus swap of every process in the dyno's process group (its whole tree, daemonised children
+    included, since they keep the group), in MB."""
+    total_kb = 0
+    seen = False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            if os.getpgid(int(entry.name)) != pgid:
+                continue
+        except (OSError, ProcessLookupError):
+            continue
+        seen = True
+        for line in status.splitlines():
+            if line.startswith(("VmRSS:", "VmSwap:")):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024 if seen else None
 
 
 def _group_is_dyno(pgid: int, dyno_id: str) -> bool:
