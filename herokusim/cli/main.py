@@ -586,3 +586,7 @@ def logs(app: str | None, num: int, tail: bool, source: str | None, dyno: str | 
         return
     except BrokenPipeError:
         _silence_stdout()
+
+
+# `herokusim tui` lives in its own module; importing it registers the command on `main`.
+from herokusim.cli import tui_cmd  # noqa: F401

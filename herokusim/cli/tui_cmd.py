@@ -1,0 +1,84 @@
+"""CLI room: `herokusim tui` — attach the Textual TUI to the running daemon, or start one for the session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+import httpx
+
+from herokusim.cli.client import ClientError, load_token
+from herokusim.cli.main import main
+from herokusim.config import Settings
+
+START_PATIENCE = 30.0  # seconds a freshly started daemon has to answer
+
+
+def _answers(settings: Settings) -> bool:
+    """Whether a daemon with our token answers on the API port."""
+    try:
+        token = load_token(settings)
+    except ClientError:
+        return False
+    try:
+        response = httpx.get(f"{settings.api_url}/account", headers={"Authorization": f"Bearer {token}"},
+                             timeout=2)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _start_daemon(settings: Settings) -> subprocess.Popen[bytes]:
+    """`herokusim up` in a subprocess with the same settings; its output goes to a file, not the screen."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    log_path = settings.home / "tui-daemon.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "herokusim", "up"], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=os.environ.copy(), start_new_session=True)
+    deadline = time.monotonic() + START_PATIENCE
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ClientError(f"The daemon did not start (see {log_path}):\n{log_path.read_text()[-2000:]}")
+        if _answers(settings):
+            return proc
+        time.sleep(0.1)
+    _stop_daemon(proc)
+    raise ClientError(f"The daemon did not answer within {START_PATIENCE:.0f}s (see {log_path}).")
+
+
+def _stop_daemon(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@main.command()
+@click.option("-a", "--app", metavar="APP", help="Open this app's screen at once.")
+def tui(app: str | None) -> None:
+    """Watch and operate the platform in a terminal UI (starts a daemon for the session if none runs)."""
+    from tui.app import HerokusimTui  # Textual loads only for this command
+    from tui.client import Api, ApiError, Target
+
+    settings = Settings.from_env()
+    started = None
+    if not _answers(settings):
+        click.echo(f"No daemon answers at {settings.api_url}; starting one for this session...", err=True)
+        started = _start_daemon(settings)
+    try:
+        try:
+            target = Target.from_settings(settings)
+        except ApiError as exc:
+            raise ClientError(exc.message) from None
+        HerokusimTui(Api(target), app).run()
+    finally:
+        if started is not None:
+            click.echo("Stopping the daemon this session started...", err=True)
+            _stop_daemon(started)

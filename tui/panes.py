@@ -1,0 +1,309 @@
+"""TUI room: the panes of the app screen — each one renders what the API said and nothing more."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, RichLog, Static
+
+from tui.format import (
+    LogEntry,
+    LogFilter,
+    age,
+    bar,
+    dyno_order,
+    memory,
+    sparkline,
+    state_text,
+    until,
+)
+from tui.loadgen import LoadGenerator
+
+LOG_RING = 1500  # lines kept for re-filtering, as many as logplex keeps
+LOG_FLUSH_SECONDS = 0.075  # batch window: one widget update per window, never one per line
+
+Cell = str | Text
+Row = tuple[str, tuple[Cell, ...]]
+
+
+def fill_table(table: DataTable[Cell], rows: list[Row]) -> None:
+    """Replace the rows, keeping the cursor on the same key; a table whose rows did not change is left alone."""
+    signature = [(key, tuple(str(c) for c in cells)) for key, cells in rows]
+    if getattr(table, "_signature", None) == signature:
+        return
+    table._signature = signature  # type: ignore[attr-defined]
+    selected = None
+    if table.row_count and 0 <= table.cursor_row < table.row_count:
+        selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    keys = [key for key, _ in rows]
+    if selected in keys:
+        table.move_cursor(row=keys.index(selected), animate=False)
+
+
+def selected_key(table: DataTable[Cell]) -> str | None:
+    if not table.row_count or not 0 <= table.cursor_row < table.row_count:
+        return None
+    return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+
+class Pane(Vertical):
+    """A bordered pane with a title and a one-line reason when it has nothing to show."""
+
+    DEFAULT_CSS = """
+    Pane { border: round $primary 40%; height: 1fr; padding: 0 0; }
+    Pane:focus-within { border: round $accent; }
+    Pane > .reason { color: $text-muted; height: auto; }
+    Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; }
+    """
+
+    def __init__(self, title: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = title
+
+    def compose_reason(self) -> Static:
+        reason = Static("", classes="reason")
+        reason.display = False
+        return reason
+
+    def say(self, reason: str) -> None:
+        widget = self.query_one(".reason", Static)
+        widget.update(reason)
+        widget.display = bool(reason)
+
+
+class FormationPane(Pane):
+    def compose(self) -> ComposeResult:
+        yield self.compose_reason()
+        table: DataTable[Cell] = DataTable(cursor_type="row", zebra_stripes=False, id="formation-table")
+        table.add_columns("dyno", "state", "age", "memory", "in-flight", "cycle", "cool-off", "command")
+        yield table
+
+    def show(self, formation: list[dict[str, Any]], dynos: list[dict[str, Any]],
+             inflight: dict[str, int], now: datetime) -> None:
+        rows: list[Row] = []
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for dyno in dynos:
+            by_type.setdefault(dyno.get("type", "?"), []).append(dyno)
+        types = [f["type"] for f in sorted(formation, key=lambda f: f["type"])]
+        types += sorted(t for t in by_type if t not in types)
+        for item in formation:
+            by_type.setdefault(item["type"], [])
+        sizes = {f["type"]: f for f in formation}
+        most = max(inflight.values(), default=0) or 1
+        for kind in types:
+            item = sizes.get(kind)
+            if item is not None:
+                rows.append((f"type:{kind}", (
+                    Text(f"{kind} ×{item['quantity']}", style="bold"), Text(item.get("size") or "", style="dim"),
+                    "", "", "", "", "", Text(item.get("command") or "", style="dim"))))
+            for dyno in sorted(by_type[kind], key=lambda d: dyno_order(d["name"])):
+                count = inflight.get(dyno["name"])
+                rows.append((f"dyno:{dyno['name']}", (
+                    f"  {dyno['name']}", state_text(dyno.get("state", "?")),
+                    age(dyno.get("state_since") or dyno.get("updated_at"), now), memory(dyno),
+                    "—" if count is None else f"{bar(count, most, 4)} {count}",
+                    until(dyno.get("cycle_at"), now), until(dyno.get("restart_at"), now), "")))
+        self.say("" if rows else "no process types yet: push the app with git to deploy it")
+        fill_table(self.query_one(DataTable), rows)
+
+    def selection(self) -> tuple[str, str] | None:
+        """("type", "web") or ("dyno", "web.1") for the row under the cursor."""
+        key = selected_key(self.query_one(DataTable))
+        if key is None:
+            return None
+        kind, _, name = key.partition(":")
+        return kind, name
+
+
+class ReleasesPane(Pane):
+    def compose(self) -> ComposeResult:
+        yield self.compose_reason()
+        table: DataTable[Cell] = DataTable(cursor_type="row", id="releases-table")
+        table.add_columns(" ", "ver", "description", "user", "age")
+        yield table
+
+    def show(self, releases: list[dict[str, Any]], now: datetime) -> None:
+        rows: list[Row] = []
+        for release in releases:
+            failed = release.get("status") == "failed"
+            marker = Text("✗", style="bold red") if failed else Text("●" if release.get("current") else " ",
+                                                                     style="green")
+            description = release.get("description") or ""
+            if failed:
+                description += " (release command failed)"
+            elif release.get("status") == "pending":
+                description += " (release command executing)"
+            rows.append((release["id"], (
+                marker, f"v{release['version']}", Text(description, style="red" if failed else ""),
+                (release.get("user") or {}).get("email", "").split("@")[0], age(release.get("created_at"), now))))
+        self.say("" if rows else "no releases")
+        fill_table(self.query_one(DataTable), rows)
+
+    def selection(self) -> str | None:
+        return selected_key(self.query_one(DataTable))
+
+
+class ConfigPane(Pane):
+    def compose(self) -> ComposeResult:
+        yield self.compose_reason()
+        table: DataTable[Cell] = DataTable(cursor_type="row", id="config-table")
+        table.add_columns("key", "value")
+        yield table
+
+    def show(self, config: dict[str, str]) -> None:
+        rows: list[Row] = [(key, (Text(key, style="bold"), value)) for key, value in sorted(config.items())]
+        self.say("" if rows else "no config vars: press c to set one")
+        fill_table(self.query_one(DataTable), rows)
+
+    def selection(self) -> str | None:
+        return selected_key(self.query_one(DataTable))
+
+
+class RouterPane(Pane):
+    """Requests per second, service times, the per-dyno queue as bars, H-codes and the load generator."""
+
+    HISTORY = 120
+
+    def __init__(self, title: str, **kwargs: Any) -> None:
+        super().__init__(title, **kwargs)
+        self.rates: deque[float] = deque(maxlen=self.HISTORY)
+        self.metrics: dict[str, Any] | None = None
+        self.load_line = ""
+
+    def compose(self) -> ComposeResult:
+        yield self.compose_reason()
+        yield Static("", id="router-body")
+
+    def show(self, metrics: dict[str, Any] | None, reason: str = "") -> None:
+        """Coalesced: the newest sample wins; one render per refresh however many arrived."""
+        if metrics is not None and metrics is not self.metrics:
+            self.rates.append(float(metrics.get("requests_per_second") or 0.0))
+        self.metrics = metrics
+        self.say(reason)
+        self.render_body()
+
+    def show_load(self, generator: LoadGenerator | None) -> None:
+        if generator is None:
+            self.load_line = ""
+        else:
+            state = "load" if generator.running else "load done"
+            self.load_line = (f"{state}: {generator.plan.describe()} · "
+                              f"{generator.stats.describe(time.monotonic())}")
+        self.render_body()
+
+    def render_body(self) -> None:
+        width = max(10, self.content_size.width or 40)
+        lines: list[Text] = []
+        metrics = self.metrics
+        if metrics is not None:
+            rps = float(metrics.get("requests_per_second") or 0.0)
+            service = metrics.get("service_ms") or {}
+            head = Text(f"{rps:6.1f} req/s ", style="bold")
+            head.append(sparkline(list(self.rates), max(0, width - 14)), style="cyan")
+            lines.append(head)
+            status = metrics.get("status") or {}
+            line = Text(f"service p50 {service.get('p50', 0):.0f}ms p95 {service.get('p95', 0):.0f}ms"
+                        f"  in-flight {metrics.get('inflight', 0)}  ")
+            for klass in ("2xx", "3xx", "4xx", "5xx"):
+                line.append(f"{klass}:{status.get(klass, 0)} ", style="red" if klass == "5xx" and
+                            status.get(klass) else "")
+            lines.append(line)
+            codes = metrics.get("codes") or {}
+            if codes:
+                lines.append(Text("  ".join(f"{code}:{n}" for code, n in sorted(codes.items())), style="bold red"))
+            dynos = sorted(metrics.get("dynos") or [], key=lambda d: dyno_order(d["name"]))
+            most = max((d.get("inflight", 0) for d in dynos), default=0) or 1
+            for dyno in dynos:
+                count = dyno.get("inflight", 0)
+                row = Text(f"{dyno['name']:>8} ")
+                row.append(bar(count, max(most, 5), max(4, width - 24)), style="yellow" if count else "dim")
+                row.append(f" {count:>3} {float(dyno.get('requests_per_second') or 0):5.1f}/s")
+                lines.append(row)
+        if self.load_line:
+            lines.append(Text(self.load_line, style="italic cyan"))
+        self.query_one("#router-body", Static).update(Group(*lines))
+
+
+class LogsPane(Pane):
+    """The merged stream: lines arrive into a buffer and reach the screen in batches."""
+
+    DEFAULT_CSS = """
+    LogsPane > #log-status { height: 1; color: $text-muted; }
+    LogsPane > RichLog { height: 1fr; scrollbar-size-vertical: 1; }
+    """
+
+    def __init__(self, title: str, **kwargs: Any) -> None:
+        super().__init__(title, **kwargs)
+        self.ring: deque[LogEntry] = deque(maxlen=LOG_RING)
+        self.pending: list[LogEntry] = []
+        self.filter = LogFilter()
+        self.paused = False
+        self.wide = False
+        self.received = 0
+        # A benchmark hook: called with each batch as it is written (None in normal use).
+        self.on_written: Callable[[list[LogEntry]], None] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield self.compose_reason()
+        yield Static("", id="log-status")
+        yield RichLog(max_lines=LOG_RING, wrap=False, markup=False, highlight=False, auto_scroll=True,
+                      id="log")
+
+    def on_mount(self) -> None:
+        self.set_interval(LOG_FLUSH_SECONDS, self.flush)
+        self.render_status()
+
+    def add(self, lines: Iterable[str]) -> None:
+        """Called by the stream reader for each line; cheap, no widget work."""
+        self.pending.extend(LogEntry.parse(line) for line in lines)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        self.ring.extend(batch)
+        self.received += len(batch)
+        if not self.paused:
+            log = self.query_one(RichLog)
+            shown = [entry for entry in batch if self.filter.matches(entry)]
+            for entry in shown[-LOG_RING:]:
+                log.write(entry.text(self.wide))
+            if self.on_written is not None:
+                self.on_written(shown)
+        self.render_status()
+
+    def redraw(self) -> None:
+        log = self.query_one(RichLog)
+        log.clear()
+        for entry in self.ring:
+            if self.filter.matches(entry):
+                log.write(entry.text(self.wide))
+        self.render_status()
+
+    def set_filter(self, where: str | None = None, search: str | None = None) -> None:
+        self.filter = LogFilter(self.filter.where if where is None else where.strip(),
+                                self.filter.search if search is None else search.strip())
+        self.redraw()
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            self.redraw()
+        self.render_status()
+
+    def render_status(self) -> None:
+        state = Text("⏸ paused  ", style="bold yellow") if self.paused else Text("● live  ", style="green")
+        state.append(f"{self.filter.describe()}  ", style="cyan")
+        state.append(f"{self.received} lines", style="dim")
+        self.query_one("#log-status", Static).update(state)
