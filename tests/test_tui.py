@@ -1,0 +1,231 @@
+"""The TUI driven by Textual's pilot against a real daemon with python-hello deployed."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from tui.app import HerokusimTui
+from tui.client import Api, Target
+from tui.modals import ConfirmScreen
+from tui.panes import LogsPane, RouterPane
+from tui.screens import AppScreen, AppsScreen
+
+SIZE = (160, 48)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One daemon for the module with `demo` deployed and answering (a deploy costs seconds)."""
+    tmp = tmp_path_factory.mktemp("tui")
+    daemon = start_daemon(tmp / "home")
+    try:
+        repo = checkout_of("python-hello", tmp / "python-hello")
+        assert daemon.cli("apps:create", "demo", cwd=repo).returncode == 0
+        assert daemon.cli("git:remote", "-a", "demo", cwd=repo).returncode == 0
+        push = git("push", "herokusim", "main", cwd=repo, env=daemon.env)
+        assert push.returncode == 0, push.stderr
+        wait_for(lambda: daemon.get("demo.localhost").status_code == 200, message="demo to answer")
+        yield daemon
+    finally:
+        stop_daemon(daemon)
+
+
+def tui_for(daemon: Daemon, app: str | None = "demo") -> HerokusimTui:
+    return HerokusimTui(Api(Target(f"http://127.0.0.1:{daemon.api_port}", daemon.router_port, daemon.token)), app)
+
+
+def run(daemon: Daemon, body: Callable[[HerokusimTui, Pilot[None]], Coroutine[Any, Any, None]],
+        app: str | None = "demo") -> None:
+    async def main() -> None:
+        tui = tui_for(daemon, app)
+        async with tui.run_test(size=SIZE) as pilot:
+            await body(tui, pilot)
+
+    asyncio.run(main())
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], object], message: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def rows(tui: HerokusimTui, table_id: str) -> list[str]:
+    table = tui.screen.query_one(f"#{table_id}", DataTable)
+    return [" ".join(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+def version_of(row: str) -> int:
+    match = re.search(r"\bv(\d+)\b", row)
+    return int(match.group(1)) if match else -1
+
+
+def formation_of(daemon: Daemon) -> dict[str, int]:
+    return {f["type"]: f["quantity"] for f in daemon.api("GET", "/apps/demo/formation").json()}
+
+
+def notifications(tui: HerokusimTui) -> list[str]:
+    return [n.message for n in tui._notifications]
+
+
+def test_dyno_up_and_scale_key_adds_a_dyno(deployed: Daemon) -> None:
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        assert isinstance(tui.screen, AppScreen)
+        await until(pilot, lambda: any("web.1 up" in r for r in rows(tui, "formation-table")), "web.1 up")
+        await pilot.press("plus")  # the cursor starts on the `web` row
+        await until(pilot, lambda: formation_of(deployed)["web"] == 2, "the API formation to say web=2")
+        await until(pilot, lambda: any("web.2 up" in r for r in rows(tui, "formation-table")), "web.2 up")
+        assert any("web ×2" in r for r in rows(tui, "formation-table"))
+        await pilot.press("minus")
+        await until(pilot, lambda: formation_of(deployed)["web"] == 1, "scaled back to 1")
+
+    run(deployed, body)
+
+
+def test_request_shows_in_logs_and_router(deployed: Daemon) -> None:
+    metrics_offered = deployed.api("GET", "/apps/demo/router-metrics").status_code == 200
+
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        logs = tui.screen.query_one(LogsPane)
+        router = tui.screen.query_one(RouterPane)
+        await until(pilot, lambda: logs.received > 0, "the log history")
+        marker = f"/config/TUI_{time.monotonic_ns()}"
+        assert (await asyncio.to_thread(deployed.get, "demo.localhost", marker)).status_code == 404
+        await until(pilot, lambda: any(e.process == "router" and marker in e.message for e in logs.ring),
+                    "the router line in the logs pane")
+        log_text = "\n".join(line.text for line in logs.query_one("RichLog").lines)
+        assert marker in log_text, "the line reached the screen, not only the buffer"
+        if metrics_offered:
+            await until(pilot, lambda: router.metrics is not None and router.metrics.get("requests", 0) >= 1,
+                        "the router counts")
+            assert router.metrics["status"]["4xx"] >= 1  # type: ignore[index]
+        else:  # issue 4 not landed: the pane says why it is empty
+            await until(pilot, lambda: "not offered" in str(router.query_one(".reason").render()),
+                        "the router pane's reason")
+
+    run(deployed, body)
+
+
+def test_config_set_and_rollback_from_releases_pane(deployed: Daemon) -> None:
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        before = deployed.api("GET", "/apps/demo/releases").json()[-1]["version"]
+        await pilot.press("c")
+        await pilot.press(*"TUI_GREETING=hello", "enter")
+        await until(pilot, lambda: deployed.api("GET", "/apps/demo/config-vars").json().get("TUI_GREETING")
+                    == "hello", "the config var")
+        await until(pilot, lambda: any("TUI_GREETING" in r for r in rows(tui, "config-table")),
+                    "the config pane to show it")
+        await until(pilot, lambda: version_of(rows(tui, "releases-table")[0]) == before + 1,
+                    "the new release on top")
+        # roll back to the release before the config change
+        table = tui.screen.query_one("#releases-table", DataTable)
+        table.focus()
+        table.move_cursor(row=[version_of(r) for r in rows(tui, "releases-table")].index(before))
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(tui.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: deployed.api("GET", "/apps/demo/releases").json()[-1]["description"]
+                    == f"Rollback to v{before}", "the rollback release")
+        await until(pilot, lambda: version_of(rows(tui, "releases-table")[0]) == before + 2,
+                    "the rollback release on screen")
+        assert "TUI_GREETING" not in deployed.api("GET", "/apps/demo/config-vars").json()
+
+    run(deployed, body)
+
+
+def test_maintenance_toggle_and_api_errors_are_notifications(deployed: Daemon) -> None:
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: "maintenance off" in str(tui.screen.query_one("#status").render()),
+                    "the status line")
+        await pilot.press("m")
+        await until(pilot, lambda: deployed.api("GET", "/apps/demo").json()["maintenance"], "maintenance on")
+        await until(pilot, lambda: "maintenance ON" in str(tui.screen.query_one("#status").render()),
+                    "the status line to say ON")
+        await pilot.press("m")
+        await until(pilot, lambda: not deployed.api("GET", "/apps/demo").json()["maintenance"], "maintenance off")
+        # an invalid config var name: the API's own message, not a traceback
+        await pilot.press("c")
+        await pilot.press(*"1BAD=x", "enter")
+        await until(pilot, lambda: notifications(tui), "a notification")
+        assert not any("Traceback" in n for n in notifications(tui))
+        clock = deployed.api("POST", "/clock/warp", json={"seconds": 0})
+        await pilot.press("w")
+        if clock.status_code == 404:  # issue 3 not landed: the API says so, in a notification
+            await until(pilot, lambda: any("/clock/warp" in n for n in notifications(tui)), "the warp error")
+
+    run(deployed, body)
+
+
+def test_apps_screen_create_open_destroy(deployed: Daemon) -> None:
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        assert isinstance(tui.screen, AppsScreen)
+        await until(pilot, lambda: any(r.startswith("demo process v") and "web 1/1" in r
+                                       for r in rows(tui, "apps-table")), "the demo row")
+        await pilot.press("n")
+        await pilot.press(*"tui-made", "enter")
+        await until(pilot, lambda: any(r.startswith("tui-made") for r in rows(tui, "apps-table")), "tui-made")
+        table = tui.screen.query_one("#apps-table", DataTable)
+        table.move_cursor(row=[r.split()[0] for r in rows(tui, "apps-table")].index("tui-made"))
+        await pilot.press("d")
+        await pilot.press(*"wrong", "enter")
+        await pilot.pause(0.5)
+        assert deployed.api("GET", "/apps/tui-made").status_code == 200, "a wrong name destroys nothing"
+        await pilot.press("d")
+        await pilot.press(*"tui-made", "enter")
+        await until(pilot, lambda: deployed.api("GET", "/apps/tui-made").status_code == 404, "tui-made gone")
+        table.move_cursor(row=[r.split()[0] for r in rows(tui, "apps-table")].index("demo"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(tui.screen, AppScreen), "the app screen")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(tui.screen, AppsScreen), "back to the apps screen")
+
+    run(deployed, body, app=None)
+
+
+def test_load_generator_from_the_app_screen(deployed: Daemon) -> None:
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        screen = tui.screen
+        assert isinstance(screen, AppScreen)
+        await pilot.press("l")
+        await pilot.press("ctrl+a", "ctrl+k", *"rate=20 concurrency=4 path=/dyno duration=1", "enter")
+        await until(pilot, lambda: screen.load is not None, "the load generator to start")
+        assert screen.load is not None
+        await until(pilot, lambda: not screen.load.running, "the load run to stop by itself", timeout=20)  # type: ignore[union-attr]
+        assert screen.load.stats.statuses.get(200, 0) >= 10
+        assert screen.load.url.startswith("http://127.0.0.1:")
+
+    run(deployed, body)
+
+
+def test_command_palette_lists_every_action(deployed: Daemon) -> None:
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        titles = [c.title for c in tui.get_system_commands(tui.screen)]
+        for title in ("Scale +1", "Restart dyno", "Rollback", "Config set", "Maintenance", "Warp 24h", "Load",
+                      "Search logs"):
+            assert title in titles
+        await pilot.press("question_mark")
+        await until(pilot, lambda: "keys" in str(tui.screen.query_one(".title").render()), "the help screen")
+        await pilot.press("escape")
+
+    run(deployed, body)
+
+
+def test_tui_command_is_registered() -> None:
+    from click.testing import CliRunner
+
+    from herokusim.cli.main import main
+
+    result = CliRunner().invoke(main, ["tui", "--help"])
+    assert result.exit_code == 0 and "terminal UI" in result.output
