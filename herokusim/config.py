@@ -19,7 +19,10 @@ DEFAULT_USER = "dev@herokusim.local"
 
 # Heroku's numbers (HEROKU.md). Each is one named constant; Settings may override it for tests.
 ROUTER_TIMEOUT = 30.0  # H12: seconds to the first response byte
-ROUTER_BOOT_WAIT = 75.0  # H20: seconds a request waits for a booting web dyno
+ROUTER_BOOT_WAIT = 75.0  # H20: seconds a request waits for a booting web dyno (H99: for a quarantined one)
+ROUTER_IDLE_TIMEOUT = 55.0  # H15 / H28: rolling seconds without a byte once a response / request is under way
+ROUTER_CONNECT_TIMEOUT = 5.0  # H19: seconds a dyno has to accept a connection
+ROUTER_QUARANTINE = 5.0  # seconds the router skips a dyno that refused or did not accept
 BOOT_TIMEOUT = 60.0  # R10: seconds a web dyno has to bind $PORT
 STOP_GRACE = 30.0  # R12: seconds between SIGTERM and SIGKILL
 LOG_HISTORY = 1500  # lines kept per app
@@ -72,6 +75,9 @@ class Settings:
     runtime: str = "process"
     router_timeout: float = ROUTER_TIMEOUT
     router_boot_wait: float = ROUTER_BOOT_WAIT
+    router_idle_timeout: float = ROUTER_IDLE_TIMEOUT
+    router_connect_timeout: float = ROUTER_CONNECT_TIMEOUT
+    router_quarantine: float = ROUTER_QUARANTINE
     boot_timeout: float = BOOT_TIMEOUT
     stop_grace: float = STOP_GRACE
 
@@ -85,6 +91,9 @@ class Settings:
             git_port=_env_port("HEROKUSIM_GIT_PORT", DEFAULT_GIT_PORT),
             router_timeout=_env_seconds("HEROKUSIM_ROUTER_TIMEOUT", ROUTER_TIMEOUT),
             router_boot_wait=_env_seconds("HEROKUSIM_ROUTER_BOOT_WAIT", ROUTER_BOOT_WAIT),
+            router_idle_timeout=_env_seconds("HEROKUSIM_ROUTER_IDLE_TIMEOUT", ROUTER_IDLE_TIMEOUT),
+            router_connect_timeout=_env_seconds("HEROKUSIM_ROUTER_CONNECT_TIMEOUT", ROUTER_CONNECT_TIMEOUT),
+            router_quarantine=_env_seconds("HEROKUSIM_ROUTER_QUARANTINE", ROUTER_QUARANTINE),
             boot_timeout=_env_seconds("HEROKUSIM_BOOT_TIMEOUT", BOOT_TIMEOUT),
             stop_grace=_env_seconds("HEROKUSIM_STOP_GRACE", STOP_GRACE),
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httptools
+import uvloop
 
 from herokusim.clock import Clock
 from herokusim.config import Settings
@@ -41,7 +42,8 @@ def run(test: Callable[..., Coroutine[object, object, None]]) -> Callable[..., N
 
     @functools.wraps(test)
     def wrapper(*args: object, **kwargs: object) -> None:
-        asyncio.run(asyncio.wait_for(test(*args, **kwargs), 10))
+        runner = uvloop.run if os.environ.get("ROUTER_TEST_LOOP") == "uvloop" else asyncio.run
+        runner(asyncio.wait_for(test(*args, **kwargs), 10))
 
     return wrapper
 

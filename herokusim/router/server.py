@@ -1,9 +1,11 @@
 """router/server: the HTTP router — each request goes by its Host to a random up web dyno, as on Heroku.
 
 One asyncio.Protocol per client connection (`_Client`) and one per dyno connection (`_Upstream`), with
-httptools parsing both sides: the design TECH-NOTES measured at ~60k req/s. Heads are forwarded as
-received with the router's headers appended; bodies stream through in their own framing (Content-Length
-bytes as they come, chunked re-chunked piece by piece), never buffered whole.
+httptools parsing both sides: the design TECH-NOTES measured at ~60k req/s. Request heads are forwarded
+as received with the router's headers appended; responses pass through byte for byte once their head has
+parsed; bodies stream in their own framing, never buffered whole. Connections to a dyno are kept alive and
+reused when the dyno allows it. Timeouts (H12, H15, H28) are checked by one sweep a few times a second
+rather than a timer per request.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from itertools import count
-from typing import cast
+from typing import Any, cast
 
 import httptools
 
@@ -29,10 +31,21 @@ from herokusim.router.table import AppRoute, Backend, RoutingTable, host_name
 log = logging.getLogger(__name__)
 
 ROUTER_NAME = "herokusim"  # as in `Via: 1.1 herokusim`
-CONNECT_TIMEOUT = 5.0  # H19: seconds a dyno has to accept a connection
 MAX_CONNECT_ATTEMPTS = 10  # dynos tried for one request before H21/H19
-MAX_HEAD_BYTES = 64 * 1024  # memory guard for one head; Heroku's exact limits (H25) are enforced elsewhere
+BACKLOG_PER_DYNO = 200  # H11: more requests than this per web dyno in flight for an app
+# H25: Heroku's request limits
+MAX_REQUEST_LINE = 8192
+MAX_HEADER = 8192  # one header line, name and value
+MAX_HEADER_NAME = 1000
+MAX_HEADERS = 1000
+MAX_HEAD_BYTES = 256 * 1024  # memory guard: past this a head is not read any further
 BODY_BUFFER = 64 * 1024  # request body held while no dyno is connected yet; then the client is paused
+MAX_IDLE_PER_DYNO = 256  # kept-alive connections parked per dyno
+SWEEP_PERIOD = 0.25  # seconds between timeout checks (shorter when a timeout is set shorter for tests)
+# A request on a new connection waiting this long for its first byte while the router keeps other
+# connections to the same dyno alive: the dyno may serve one connection at a time (a single-threaded
+# HTTP/1.1 server blocks reading an idle kept-alive socket), so the router stops keeping them for it.
+STARVED_AFTER = 0.5
 
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=-]{20,200}")
 # Headers the router sets itself; a client's copies are merged (X-Forwarded-For, Via) or replaced.
@@ -54,15 +67,25 @@ class RouterError:
 
 
 H10 = RouterError("H10", "App crashed", 503)
+H11 = RouterError("H11", "Backlog too deep", 503)
 H12 = RouterError("H12", "Request timeout", 503)
 H13 = RouterError("H13", "Connection closed without response", 503)
 H14 = RouterError("H14", "No web processes running", 503)
+H15 = RouterError("H15", "Idle connection", 503)
 H17 = RouterError("H17", "Poorly formatted HTTP response", 503)
 H18 = RouterError("H18", "Server Request Interrupted", 503, sock="backend")
 H19 = RouterError("H19", "Backend connection timeout", 503)
 H20 = RouterError("H20", "App boot timeout", 503)
 H21 = RouterError("H21", "Backend connection refused", 503)
+# H25 on a request the client sent (400) or on a response the dyno sent (502)
+H25_HEADER = RouterError("H25", "HTTP restriction: oversized header", 400)
+H25_STATUS_LINE = RouterError("H25", "HTTP restriction: oversized status line", 400)
+H25_CONTENT_LENGTH = RouterError("H25", "HTTP restriction: invalid content length", 400)
+H25_RESPONSE_HEADER = RouterError("H25", "HTTP restriction: oversized header", 502)
+H25_RESPONSE_STATUS_LINE = RouterError("H25", "HTTP restriction: oversized status line", 502)
+H25_RESPONSE_CONTENT_LENGTH = RouterError("H25", "HTTP restriction: invalid content length", 502)
 H27 = RouterError("H27", "Client Request Interrupted", 499, at="warning", sock="client")
+H28 = RouterError("H28", "Client Connection Idle", 499, at="warning")
 H80 = RouterError("H80", "Maintenance mode", 503, at="info")
 H81 = RouterError("H81", "Blank app", 502, at="info")
 H99 = RouterError("H99", "Platform error", 503)
@@ -163,6 +186,11 @@ NO_SUCH_APP_PAGE = _page(
     "mistyped the URL.",
 )
 BAD_REQUEST_PAGE = _page("Bad request", "The router could not parse this HTTP request.")
+RESTRICTED_PAGE = _page(
+    "Bad request",
+    "This request is over the router's limits: a request line or a header of at most 8192 bytes, header "
+    "names of at most 1000 bytes, at most 1000 headers, and a valid Content-Length.",
+)
 CONNECT_REFUSED_PAGE = _page("Method not allowed", "The router does not accept CONNECT requests.")
 
 
@@ -171,6 +199,8 @@ def _page_for(error: RouterError) -> bytes:
         return MAINTENANCE_PAGE
     if error is H81:
         return BLANK_APP_PAGE
+    if error.status == 400:
+        return RESTRICTED_PAGE
     return APPLICATION_ERROR_PAGE
 
 
@@ -207,14 +237,16 @@ class Router:
         self.clients: set[_Client] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 picks a free port); returns the bound port."""
         self.loop = asyncio.get_running_loop()
         self.stopping = False
-        self._server = await self.loop.create_server(lambda: _Client(self), host, port)
+        self._server = await self.loop.create_server(lambda: _Client(self), host, port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         self.port_header = b"X-Forwarded-Port: %d\r\n" % self.port
+        self._sweeper = self.loop.create_task(self._sweep())
         return self.port
 
     async def stop(self) -> None:
@@ -223,12 +255,18 @@ class Router:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
         for client in list(self.clients):
             client.abort()
+        for route in self.table.routes():
+            for backend in route.backends:
+                backend.close_idle()
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *([sweeper] if sweeper else []), return_exceptions=True)
         await asyncio.sleep(0)  # aborted transports report connection_lost on the next loop pass
         if server is not None:
             await server.wait_closed()
@@ -240,9 +278,36 @@ class Router:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    def metrics(self, app_id: str) -> dict[str, Any] | None:
+        """The router's metrics for one app (see router/metrics.py for the shape); None for no such app."""
+        route = self.table.get(app_id)
+        if route is None:
+            return None
+        assert self.loop is not None
+        inflight = {b.dyno: b.inflight for b in route.backends}
+        return route.metrics.snapshot(route.name, self.loop.time(), inflight)
+
+    async def _sweep(self) -> None:
+        """H12, H15 and H28 for every connection, a few times a second: no timer per request."""
+        settings = self.settings
+        period = min(SWEEP_PERIOD, settings.router_timeout / 10, settings.router_idle_timeout / 10)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for client in list(self.clients):
+                try:
+                    client.check(now, settings.router_timeout, settings.router_idle_timeout)
+                except Exception:
+                    log.exception("router: timeout check failed")
+
 
 class _HeadTooLarge(Exception):
     pass
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop reading a request the router has refused (H25)."""
 
 
 class _Client(asyncio.Protocol):
@@ -262,6 +327,9 @@ class _Client(asyncio.Protocol):
         self.finishing = False  # a response said `Connection: close`: close once its request is read
         self.read_paused = False
         self.write_paused = False
+        self.rx = 0  # reads so far; the sweep compares it to find an idle client (H28)
+        self.mark_rx = -1
+        self.mark_t = 0.0
         # Raw bytes of the head being parsed, kept only when it began at the start of a read, so it can
         # be forwarded as received; None means "rebuild it from the parsed parts".
         self._head_raw: bytes | None = b""
@@ -279,6 +347,7 @@ class _Client(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.rx += 1
         if self.upgrading is not None:
             self._upgrade_data(data)
             return
@@ -291,12 +360,16 @@ class _Client(asyncio.Protocol):
             self._upgrade_data(data[exc.args[0] :])
             return
         except httptools.HttpParserCallbackError as exc:
-            if not isinstance(exc.__context__, _HeadTooLarge):
-                log.error("router: failed on a request", exc_info=exc.__context__)
-            self._bad_request()
+            cause = exc.__context__
+            if isinstance(cause, _Refused):
+                return
+            too_large = isinstance(cause, _HeadTooLarge)
+            if not too_large:
+                log.error("router: failed on a request", exc_info=cause)
+            self._bad_request(H25_HEADER if too_large else None)
             return
-        except httptools.HttpParserError:
-            self._bad_request()
+        except httptools.HttpParserError as exc:
+            self._bad_request(H25_CONTENT_LENGTH if "Content-Length" in str(exc) else None)
             return
         if self._between:
             self._head_raw = b""
@@ -325,14 +398,25 @@ class _Client(asyncio.Protocol):
         self.parsing = _Exchange(self)
 
     def on_url(self, url: bytes) -> None:
-        self._grow(len(url))
-        assert self.parsing is not None
-        self.parsing.url += url
+        ex = self.parsing
+        assert ex is not None
+        if len(ex.url) + len(url) > MAX_REQUEST_LINE:
+            ex.restriction = H25_STATUS_LINE
+            url = url[: max(0, MAX_REQUEST_LINE - len(ex.url))]  # keep what the router line can show
+        ex.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._grow(len(name) + len(value))
-        assert self.parsing is not None
-        self.parsing.headers.append((name, value))
+        ex = self.parsing
+        assert ex is not None
+        size = len(name) + len(value)
+        self._head_size += size
+        if size > MAX_HEADER - 4 or len(name) > MAX_HEADER_NAME or len(ex.headers) >= MAX_HEADERS:
+            ex.restriction = H25_HEADER
+            if len(name) != 4 or name.lower() != b"host":
+                return
+        if self._head_size > MAX_HEAD_BYTES:
+            raise _HeadTooLarge
+        ex.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         ex = self.parsing
@@ -340,6 +424,9 @@ class _Client(asyncio.Protocol):
         raw, self._head_raw = self._head_raw, None
         parser = self.parser
         ex.method = parser.get_method()
+        if ex.restriction is not None:
+            ex.refuse(ex.restriction)
+            raise _Refused
         ex.keep_alive = parser.should_keep_alive()
         if parser.should_upgrade():
             ex.upgrade = True
@@ -431,12 +518,25 @@ class _Client(asyncio.Protocol):
             else:
                 self.transport.resume_reading()
 
-    # internals
+    def check(self, now: float, timeout: float, idle: float) -> None:
+        """The sweep's visit: H28 when a request stopped arriving, then the exchange's own timeouts."""
+        if self.closing or self.tunnel is not None:
+            return
+        if self.rx != self.mark_rx or self.read_paused:
+            self.mark_rx = self.rx
+            self.mark_t = now
+        elif self.parsing is not None and now - self.mark_t >= idle:
+            receiving = self.parsing
+            if receiving is self.exchange and not receiving.done:
+                receiving.fail(H28)  # the body stopped coming
+            else:
+                self.abort()  # a head that never finished: nothing routed, nothing to log
+            return
+        ex = self.exchange
+        if ex is not None:
+            ex.check(now, timeout, idle)
 
-    def _grow(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > MAX_HEAD_BYTES:
-            raise _HeadTooLarge
+    # internals
 
     def _start(self, ex: _Exchange) -> None:
         if self.closing or self.finishing:
@@ -456,10 +556,15 @@ class _Client(asyncio.Protocol):
         elif self.upgrading is not None and not self.upgrading.done:
             self.upgrading.forward(data)  # sent before the dyno answered the upgrade
 
-    def _bad_request(self) -> None:
-        self.parsing = None
+    def _bad_request(self, restriction: RouterError | None) -> None:
+        parsing, self.parsing = self.parsing, None
         if self.exchange is not None:
-            self.abort()  # the request in flight cannot be finished cleanly
+            self.abort()  # a request in flight cannot be finished cleanly
+            return
+        if restriction is not None and parsing is not None:
+            # a request the router can name (H25): it gets a router line if its Host is an app
+            parsing.method = parsing.method or self.parser.get_method()
+            parsing.refuse(restriction)
             return
         self.write(page_response(400, BAD_REQUEST_PAGE, head_only=False, close=True))
         self.close()
@@ -489,6 +594,7 @@ class _Exchange:
         "chunked",
         "client",
         "connect_ms",
+        "counted",
         "done",
         "dyno",
         "error",
@@ -504,14 +610,17 @@ class _Exchange:
         "request_done",
         "request_id",
         "responded",
+        "restriction",
+        "retries",
+        "reusable",
         "route",
         "router",
         "service_ms",
         "status",
         "t_connect",
         "t_sent",
+        "t_wait",
         "task",
-        "timer",
         "upgrade",
         "upstream",
         "url",
@@ -534,19 +643,23 @@ class _Exchange:
         self.head = b""  # the head as forwarded to the dyno
         self.pending: list[bytes] = []  # request bytes waiting for the dyno connection
         self.pending_size = 0
-        self.route: AppRoute | None = None
+        self.route: AppRoute | None = None  # set once routed: the request gets a router line
+        self.counted: AppRoute | None = None  # the app whose in-flight count includes this request
         self.backend: Backend | None = None  # counted in its `inflight` while set
         self.dyno = ""
         self.task: asyncio.Task[None] | None = None
         self.upstream: _Upstream | None = None
-        self.timer: asyncio.TimerHandle | None = None
         self.t_connect = 0.0
         self.t_sent = 0.0
+        self.t_wait = 0.0  # when the request was fully sent: the 30 s to a first byte start here
         self.connect_ms: int | None = None
         self.service_ms: int | None = None
         self.status = 0
         self.bytes_out = 0  # response body bytes sent to the client
         self.responded = False  # the response head went to the client
+        self.reusable = False  # the dyno connection may carry another request
+        self.retries = 0
+        self.restriction: RouterError | None = None  # H25: an over-limit request line or header
         self.error: RouterError | None = None
         self.done = False
 
@@ -611,6 +724,25 @@ class _Exchange:
         self.request_id = request_id.decode("latin-1")
         self.fwd = fwd.decode("latin-1")
 
+    def refuse(self, error: RouterError) -> None:
+        """A request over the router's limits (H25): answer, log it if its Host is an app, close."""
+        self.done = True
+        self.error = error
+        host = next((v for n, v in self.headers if n.lower() == b"host"), b"")
+        self.host_header = host.decode("latin-1")
+        xff = [v for n, v in self.headers if n.lower() == b"x-forwarded-for"]
+        self.fwd = b", ".join([*xff, self.client.peer]).decode("latin-1")
+        ids = [v for n, v in self.headers if n.lower() == b"x-request-id"]
+        valid = len(ids) == 1 and _VALID_REQUEST_ID.fullmatch(ids[0])
+        self.request_id = ids[0].decode("latin-1") if valid else self.router.new_request_id()
+        self.route = self.router.table.lookup(self.host_header)
+        if self.route is not None:
+            self._publish()
+        client = self.client
+        client.parsing = None
+        client.write(page_response(error.status, _page_for(error), head_only=self.method == b"HEAD", close=True))
+        client.close()
+
     def begin(self) -> None:
         """Route the request: answer now if the app cannot take it, else find it a dyno."""
         if self.method == b"CONNECT":
@@ -620,11 +752,29 @@ class _Exchange:
         if route is None:
             self.reply(404, NO_SUCH_APP_PAGE)
             return
-        self.route = route
+        self.route = self.counted = route
+        metrics = route.metrics
+        metrics.inflight += 1
         error = route_error(route)
+        if error is None and metrics.inflight > BACKLOG_PER_DYNO * route.web_quantity:
+            error = H11
         if error is not None:
             self.fail(error)
             return
+        backends = route.backends
+        if backends:
+            # the hot path: a kept-alive connection to a random up dyno, no task needed
+            backend = backends[0] if len(backends) == 1 else random.choice(backends)
+            idle = backend.idle
+            while idle and idle[-1].closing:
+                idle.pop()
+            if idle:
+                assert self.router.loop is not None
+                now = self.router.loop.time()
+                if backend.quarantined_until <= now:
+                    self.t_connect = now
+                    self._reuse(backend)
+                    return
         self.task = self.router.spawn(self._connect())
 
     async def _connect(self) -> None:
@@ -638,12 +788,13 @@ class _Exchange:
 
     async def _wait_and_connect(self) -> None:
         router = self.router
+        settings = router.settings
         table = router.table
         loop = asyncio.get_running_loop()
         route = self.route
         assert route is not None
         # No dyno is up yet (booting, restarting): wait for one, as Heroku does, up to the boot wait.
-        deadline = loop.time() + router.settings.router_boot_wait
+        deadline = loop.time() + settings.router_boot_wait
         while not route.backends:
             remaining = deadline - loop.time()
             changed = remaining > 0 and await table.wait_for_change(route, remaining)
@@ -654,16 +805,43 @@ class _Exchange:
             if error is not None:
                 self.fail(error)
                 return
-        error = H21
-        tried: set[Backend] = set()
+        # Try up to MAX_CONNECT_ATTEMPTS dynos, skipping quarantined ones; a dyno that refuses or does
+        # not accept in time is quarantined. When every dyno is quarantined, wait (H99 past the boot wait).
         self.t_connect = loop.time()
-        backend = random.choice(route.backends)
+        quarantine_deadline = self.t_connect + settings.router_boot_wait
+        error: RouterError | None = None
+        tried: set[Backend] = set()
         for _ in range(MAX_CONNECT_ATTEMPTS):
+            now = loop.time()
+            candidates = [b for b in route.backends if b not in tried and b.quarantined_until <= now]
+            while not candidates and error is None:
+                if table.get(route.app_id) is not route:
+                    self.reply(404, NO_SUCH_APP_PAGE)
+                    return
+                if not route.backends:
+                    self.fail(route_error(route) or H10)
+                    return
+                wake = min(b.quarantined_until for b in route.backends)
+                if wake > quarantine_deadline:
+                    self.fail(H99)
+                    return
+                await table.wait_for_change(route, max(0.0, wake - now) + 0.001)
+                now = loop.time()
+                candidates = [b for b in route.backends if b not in tried and b.quarantined_until <= now]
+            if not candidates:
+                break
+            backend = random.choice(candidates)
             tried.add(backend)
+            idle = backend.idle
+            while idle and idle[-1].closing:
+                idle.pop()
+            if idle:
+                self._reuse(backend)
+                return
             self._count(backend)
             try:
-                async with asyncio.timeout(CONNECT_TIMEOUT):
-                    await loop.create_connection(lambda: _Upstream(self), backend.host, backend.port)
+                async with asyncio.timeout(settings.router_connect_timeout):
+                    await loop.create_connection(lambda b=backend: _Upstream(self, b), backend.host, backend.port)  # type: ignore[misc]
                 return  # _Upstream.connection_made has sent the request
             except TimeoutError:
                 error = H19
@@ -671,19 +849,26 @@ class _Exchange:
                 error = H21
             if self.done or self.upstream is not None:
                 return
+            backend.quarantined_until = loop.time() + settings.router_quarantine
             self._uncount()
-            others = [b for b in route.backends if b not in tried]
-            if not others:
-                break
-            backend = random.choice(others)
         self.connect_ms = _ms(loop.time() - self.t_connect)
-        self.fail(error)
+        self.fail(error or H21)
+
+    def _reuse(self, backend: Backend) -> None:
+        """Send the request on a kept-alive connection to this dyno."""
+        upstream: _Upstream = backend.idle.pop()
+        self._count(backend)
+        upstream.exchange = self
+        self.connected(upstream)
 
     def connected(self, upstream: _Upstream) -> None:
-        """The dyno accepted: send the head and whatever body has arrived."""
+        """The dyno connection is ours: send the head and whatever body has arrived."""
         assert self.router.loop is not None
         now = self.router.loop.time()
         self.upstream = upstream
+        # Connected: the task that connected (if any) must not be cancelled from here on, or uvloop's
+        # create_connection, still finishing, would close this connection.
+        self.task = None
         self.connect_ms = _ms(now - self.t_connect)
         self.t_sent = now
         if self.pending:
@@ -693,8 +878,9 @@ class _Exchange:
         else:
             upstream.write(self.head)
         if self.request_done:
-            self._start_timer()
-        self.client.sync_reading()
+            self.t_wait = now
+        if self.client.read_paused:
+            self.client.sync_reading()
 
     def request_body(self, body: bytes) -> None:
         if not self.done:
@@ -706,8 +892,8 @@ class _Exchange:
             return
         if self.chunked:
             self.forward(b"0\r\n\r\n")  # request trailers are not forwarded
-        if self.upstream is not None:
-            self._start_timer()
+        if self.upstream is not None and self.router.loop is not None:
+            self.t_wait = self.router.loop.time()
 
     def forward(self, data: bytes) -> None:
         upstream = self.upstream
@@ -725,28 +911,34 @@ class _Exchange:
         upstream = self.upstream
         return upstream.write_paused if upstream is not None else self.pending_size > BODY_BUFFER
 
+    def check(self, now: float, timeout: float, idle: float) -> None:
+        """H12: no first byte within `timeout` of the request being sent; H15: the dyno went quiet."""
+        upstream = self.upstream
+        if upstream is None or self.done:
+            return
+        if not upstream.got_bytes:
+            if self.t_wait and now - self.t_wait >= timeout:
+                self.fail(H12, service_ms=_ms(timeout))
+            elif not upstream.reused and now - self.t_sent >= STARVED_AFTER:
+                backend = upstream.backend
+                if backend.keep_alive:
+                    backend.keep_alive = False
+                    backend.close_idle()
+            return
+        if upstream.rx != upstream.mark_rx or self.client.write_paused:
+            upstream.mark_rx = upstream.rx
+            upstream.mark_t = now
+        elif now - upstream.mark_t >= idle:
+            self.fail(H15)
+
     # response side (called by _Upstream)
 
-    def first_byte(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def interim(self, head: bytes) -> None:
-        self.client.write(head)  # 100 Continue and friends pass straight through
-
-    def response_head(self, head: bytes, status: int) -> None:
+    def response_head(self, status: int) -> None:
         self.status = status
         self.responded = True
-        self.client.write(head)
 
-    def response_body(self, body: bytes, chunked: bool) -> None:
-        self.bytes_out += len(body)
-        self.client.write(b"%x\r\n%b\r\n" % (len(body), body) if chunked else body)
-
-    def response_complete(self, keep_alive: bool, chunked: bool) -> None:
-        if chunked:
-            self.client.write(b"0\r\n\r\n")  # response trailers are not forwarded
+    def response_complete(self, keep_alive: bool) -> None:
+        self.reusable = keep_alive and self.request_done and not self.upgrade and self.method != b"HEAD"
         self.finish(keep_alive and self.keep_alive and not self.upgrade)
 
     def switch_protocols(self, upstream: _Upstream, early: bytes) -> None:
@@ -761,8 +953,16 @@ class _Exchange:
             client.write(early)
         self.finish(False, keep_upstream=True)
 
-    def upstream_lost(self, got_bytes: bool) -> None:
-        if not got_bytes:
+    def upstream_lost(self, upstream: _Upstream) -> None:
+        if not upstream.got_bytes:
+            if upstream.reused and not self.has_body and self.retries < MAX_CONNECT_ATTEMPTS:
+                # a kept-alive connection the dyno had already closed: send it on a fresh one
+                self.retries += 1
+                self.upstream = None
+                self.t_wait = 0.0
+                self._uncount()
+                self.task = self.router.spawn(self._connect())
+                return
             self.fail(H13)
         elif not self.responded:
             self.fail(H17)
@@ -788,8 +988,8 @@ class _Exchange:
             return
         self.error = error
         self.service_ms = service_ms
-        if self.responded:
-            self.finish(False)  # the response was already under way: cut the client off
+        if self.responded or error.status == 499:
+            self.finish(False)  # the response was under way, or the client is gone or idle: cut it off
             return
         reuse = self.keep_alive and self.request_done and not self.upgrade
         head_only = self.method == b"HEAD"
@@ -800,20 +1000,22 @@ class _Exchange:
         if self.done:
             return
         self.done = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
         task, self.task = self.task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         upstream = self.upstream
         if upstream is not None and not keep_upstream:
-            if self.error is None:
-                upstream.close()
-            else:
+            if self.error is not None:
                 upstream.abort()  # on H12 the dyno keeps working; we just stop listening
+            elif self.reusable:
+                upstream.park()
+            else:
+                upstream.close()
         if self.backend is not None:
             self._uncount()
+        counted = self.counted
+        if counted is not None:
+            counted.metrics.inflight -= 1
         if self.route is not None and not self.router.stopping:
             self._publish()
         self.client.exchange_done(self, reuse)
@@ -830,23 +1032,17 @@ class _Exchange:
         self.backend.inflight -= 1
         self.backend = None
 
-    def _start_timer(self) -> None:
-        upstream = self.upstream
-        if self.timer is None and upstream is not None and not upstream.got_bytes:
-            assert self.router.loop is not None
-            self.timer = self.router.loop.call_later(self.router.settings.router_timeout, self._timed_out)
-
-    def _timed_out(self) -> None:
-        self.timer = None
-        self.fail(H12, service_ms=_ms(self.router.settings.router_timeout))
-
     def _publish(self) -> None:
-        assert self.route is not None and self.router.loop is not None
+        route = self.route
+        loop = self.router.loop
+        assert route is not None and loop is not None
+        now = loop.time()
         error = self.error
         connected = self.upstream is not None
         service_ms = self.service_ms
         if service_ms is None and connected:
-            service_ms = _ms(self.router.loop.time() - self.t_sent)
+            service_ms = _ms(now - self.t_sent)
+        status = error.status if error is not None else self.status
         line = router_line(
             method=self.method.decode("latin-1"),
             path=self.url.decode("latin-1"),
@@ -856,29 +1052,43 @@ class _Exchange:
             dyno=self.dyno,
             connect_ms=self.connect_ms,
             service_ms=service_ms,
-            status=error.status if error is not None else self.status,
+            status=status,
             bytes_sent=self.bytes_out if connected else None,
             error=error,
         )
-        self.router.logplex.publish(self.route.app_id, "heroku", "router", line)
+        self.router.logplex.publish(route.app_id, "heroku", "router", line)
+        route.metrics.record(now, status, error.code if error is not None else None, self.dyno,
+                             self.connect_ms, service_ms)
 
 
 class _Upstream(asyncio.Protocol):
-    """One connection to a dyno for one request: parses the response and streams it to the client."""
+    """One connection to a dyno: carries one request at a time, parked between requests when kept alive.
 
-    def __init__(self, exchange: _Exchange) -> None:
-        self.exchange = exchange
+    Response bytes are held until the first head in them has parsed (so garbage becomes H17 and not a
+    half-forwarded mess), then pass through to the client byte for byte as they arrive; the parser runs
+    alongside only to see where the response ends.
+    """
+
+    def __init__(self, exchange: _Exchange, backend: Backend) -> None:
+        self.exchange: _Exchange | None = exchange  # None while parked
+        self.backend = backend
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closing = False
         self.write_paused = False
+        self.reused = False  # carried a request before this one
         self.got_bytes = False
-        self.head_buf: bytes | None = b""  # raw bytes of the response head, until it is complete
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.reason = b""
+        self.rx = 0  # reads so far; the sweep compares it to find a quiet dyno (H15)
+        self.mark_rx = -1
+        self.mark_t = 0.0
+        self.held = b""  # bytes before the first complete head
+        self.passing = False  # a head has parsed: bytes now pass straight through
+        self.header_count = 0
+        self.framed = False  # the response has Content-Length or Transfer-Encoding
         self.status = 0  # of the final response (1xx interim responses leave it 0)
-        self.chunked = False
-        self.sized = False  # has Content-Length
+        self.complete = False  # the parser saw the end of the response
+        self.keep_alive = False  # ... and the dyno will keep the connection
+        self.restriction: RouterError | None = None  # H25 on the response
         self.tunnel: _Client | None = None
 
     # asyncio callbacks
@@ -886,6 +1096,7 @@ class _Upstream(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         ex = self.exchange
+        assert ex is not None
         if ex.done:
             self.abort()
             return
@@ -900,24 +1111,53 @@ class _Upstream(asyncio.Protocol):
         if self.closing:
             return
         ex = self.exchange
+        if ex is None:  # a parked connection should be quiet
+            self.abort()
+            return
+        self.rx += 1
         if not self.got_bytes:
             self.got_bytes = True
-            ex.first_byte()
-        buf = self.head_buf
-        if buf is not None:
-            buf = self.head_buf = buf + data if buf else data
-            if len(buf) > MAX_HEAD_BYTES:
-                ex.fail(H17)
+        passing = self.passing
+        if not passing:
+            held = self.held = self.held + data
+            if len(held) > MAX_HEAD_BYTES:
+                ex.fail(H25_RESPONSE_HEADER)
                 return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            ex.switch_protocols(self, data[exc.args[0] :])
+            if self.restriction is not None:
+                ex.fail(self.restriction)
+                return
+            offset = exc.args[0]
+            head = self.held[: len(self.held) - len(data) + offset] if not passing else data[:offset]
+            self.held = b""
+            ex.client.write(head)
+            ex.switch_protocols(self, data[offset:])
+            return
         except httptools.HttpParserCallbackError as exc:
             log.error("router: failed on a response", exc_info=exc.__context__)
             ex.fail(H99)
-        except httptools.HttpParserError:
-            ex.fail(H17)
+            return
+        except httptools.HttpParserError as exc:
+            if not ex.responded and "Content-Length" in str(exc):
+                ex.fail(H25_RESPONSE_CONTENT_LENGTH)
+            else:
+                ex.fail(H17)
+            return
+        if self.restriction is not None:
+            ex.fail(self.restriction)
+            return
+        if ex.done:
+            return
+        if passing:
+            ex.client.write(data)
+        elif self.passing:
+            ex.client.write(self.held)
+            self.held = b""
+        if self.complete:
+            self.complete = False
+            ex.response_complete(self.keep_alive)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -925,67 +1165,77 @@ class _Upstream(asyncio.Protocol):
             self.tunnel.close()
             return
         ex = self.exchange
+        if ex is None:  # parked: the dyno closed a kept-alive connection
+            if self in self.backend.idle:
+                self.backend.idle.remove(self)
+            return
         if ex.done:
             return
-        if self.status and not self.chunked and not self.sized:
-            ex.response_complete(False, False)  # a body delimited by the end of the connection
+        if self.status and not self.passing_sized():
+            ex.response_complete(False)  # a body delimited by the end of the connection
         else:
-            ex.upstream_lost(self.got_bytes)
+            ex.upstream_lost(self)
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        self.exchange.client.sync_reading()
+        if self.exchange is not None:
+            self.exchange.client.sync_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        self.exchange.client.sync_reading()
+        if self.exchange is not None:
+            self.exchange.client.sync_reading()
 
     # httptools callbacks
 
     def on_message_begin(self) -> None:
-        self.headers = []
-        self.reason = b""
-        self.chunked = self.sized = False
+        self.header_count = 0
+        self.framed = False
 
     def on_status(self, reason: bytes) -> None:
-        self.reason += reason
+        if len(reason) > MAX_REQUEST_LINE - 16:
+            self.restriction = H25_RESPONSE_STATUS_LINE
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        self.header_count += 1
         size = len(name)
-        if size == 17 and name.lower() == b"transfer-encoding":
-            self.chunked = value.rstrip().lower().endswith(b"chunked")
-        elif size == 14 and name.lower() == b"content-length":
-            self.sized = True
+        if size + len(value) > MAX_HEADER - 4 or size > MAX_HEADER_NAME or self.header_count > MAX_HEADERS:
+            self.restriction = H25_RESPONSE_HEADER
+        elif size == 17 and name.lower() == b"transfer-encoding" or size == 14 and name.lower() == b"content-length":
+            self.framed = True
 
     def on_headers_complete(self) -> None:
-        if self.closing:
-            return
         ex = self.exchange
-        status = self.parser.get_status_code()
-        head = self._head(status)
-        if status < 200 and status != 101:
-            ex.interim(head)
+        if self.closing or ex is None or self.restriction is not None:
             return
+        self.passing = True
+        status = self.parser.get_status_code()
+        if status < 200 and status != 101:
+            return  # 100 Continue and friends pass straight through
         self.status = status
-        self.head_buf = None
-        if status in (204, 304) or ex.method == b"HEAD":
-            self.chunked = False  # no body follows, whatever the headers say
-        ex.response_head(head, status)
+        ex.response_head(status)
         if ex.method == b"HEAD":
             # httptools cannot be told the request was HEAD, so it would wait for the announced body
-            ex.response_complete(self.parser.should_keep_alive(), False)
+            self.complete = True
+            self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
-        if not self.closing:
-            self.exchange.response_body(body, self.chunked)
+        ex = self.exchange
+        if ex is not None:
+            ex.bytes_out += len(body)
 
     def on_message_complete(self) -> None:
         if self.closing or self.status in (0, 101):  # an interim response, or a 101 before the tunnel
             return
-        self.exchange.response_complete(self.parser.should_keep_alive(), self.chunked)
+        if self.exchange is not None and self.exchange.method != b"HEAD":
+            self.complete = True
+            self.keep_alive = self.parser.should_keep_alive()  # only known inside the callback
 
     # used by _Exchange and _Client
+
+    def passing_sized(self) -> bool:
+        """The response in flight declared its length or is chunked (so a close cuts it short)."""
+        return self.framed
 
     def write(self, data: bytes) -> None:
         if not self.closing:
@@ -1000,6 +1250,23 @@ class _Upstream(asyncio.Protocol):
         if not self.closing and self.transport is not None:
             self.transport.resume_reading()
 
+    def park(self) -> None:
+        """The response is done and the dyno keeps the connection: keep it for the next request."""
+        backend = self.backend
+        transport = self.transport
+        if (self.closing or transport is None or transport.is_closing() or not backend.keep_alive
+                or len(backend.idle) >= MAX_IDLE_PER_DYNO):
+            self.close()
+            return
+        self.exchange = None
+        self.reused = True
+        self.got_bytes = False
+        self.passing = False
+        self.status = 0
+        self.mark_rx = -1
+        transport.resume_reading()
+        backend.idle.append(self)
+
     def close(self) -> None:
         if not self.closing:
             self.closing = True
@@ -1011,19 +1278,3 @@ class _Upstream(asyncio.Protocol):
             self.closing = True
             assert self.transport is not None
             self.transport.abort()
-
-    # internals
-
-    def _head(self, status: int) -> bytes:
-        """The response head as the dyno sent it (rebuilt from the parsed parts if it was irregular)."""
-        buf = self.head_buf
-        if buf is not None:
-            end = buf.find(b"\r\n\r\n") + 4
-            if end > 3 and buf.count(b"\n", 0, end) == len(self.headers) + 2:
-                self.head_buf = buf[end:]  # what follows an interim response starts the next head
-                return buf[:end]
-            self.head_buf = None
-        lines = [b"HTTP/%s %d %s\r\n" % (self.parser.get_http_version().encode(), status, self.reason)]
-        lines.extend(b"%s: %s\r\n" % header for header in self.headers)
-        lines.append(b"\r\n")
-        return b"".join(lines)

@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
+
+from herokusim.router.metrics import AppMetrics
 
 APP_HOST_SUFFIX = ".localhost"
 
 
 @dataclass(eq=False, slots=True)
 class Backend:
-    """One up web dyno as the router sees it. `inflight` is counted by the router."""
+    """One up web dyno as the router sees it. The fields after `port` belong to the router."""
 
     dyno: str  # "web.1"
     host: str  # always a loopback address
     port: int
-    inflight: int = 0
+    inflight: int = 0  # requests routed to this dyno and not finished
+    quarantined_until: float = 0.0  # loop time before which the router skips this dyno
+    idle: list[Any] = field(default_factory=list)  # kept-alive connections to this dyno, free for reuse
+    keep_alive: bool = True  # the router may park connections to this dyno for reuse
+
+    def close_idle(self) -> None:
+        idle, self.idle = self.idle, []
+        for connection in idle:
+            connection.close()
 
 
 @dataclass(eq=False)
@@ -32,6 +43,8 @@ class AppRoute:
     crashed: bool = False  # every web dyno is crashed (H10)
     backends: list[Backend] = field(default_factory=list)  # web dynos that are `up`
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics: AppMetrics = field(default_factory=AppMetrics)
+    domains: set[str] = field(default_factory=set)  # custom hostnames routed to this app
 
     def notify(self) -> None:
         """Wake requests waiting for a backend; they re-check the route."""
@@ -52,9 +65,18 @@ class RoutingTable:
     def __init__(self) -> None:
         self._by_id: dict[str, AppRoute] = {}
         self._by_host: dict[str, AppRoute] = {}
+        self._by_header: dict[str, AppRoute | None] = {}  # Host headers as sent -> route, for the hot path
 
     def lookup(self, host_header: str) -> AppRoute | None:
-        return self._by_host.get(host_name(host_header))
+        try:
+            return self._by_header[host_header]
+        except KeyError:
+            pass
+        route = self._by_host.get(host_name(host_header))
+        if len(self._by_header) > 10_000:
+            self._by_header.clear()
+        self._by_header[host_header] = route
+        return route
 
     def get(self, app_id: str) -> AppRoute | None:
         return self._by_id.get(app_id)
@@ -67,6 +89,7 @@ class RoutingTable:
         if route is None:
             route = self._by_id[app_id] = AppRoute(app_id=app_id, name=name)
             self._by_host[name + APP_HOST_SUFFIX] = route
+            self._by_header.clear()
         return route
 
     def update(self, app_id: str, **fields: object) -> None:
@@ -81,7 +104,9 @@ class RoutingTable:
             return
         # keep in-flight counts of dynos that stay
         previous = {(b.dyno, b.port): b for b in route.backends}
-        route.backends = [previous.get((b.dyno, b.port), b) for b in backends]
+        route.backends = [previous.pop((b.dyno, b.port), b) for b in backends]
+        for gone in previous.values():
+            gone.close_idle()
         route.crashed = crashed
         route.notify()
 
@@ -91,7 +116,26 @@ class RoutingTable:
             return
         for host in [h for h, r in self._by_host.items() if r is route]:
             del self._by_host[host]
+        self._by_header.clear()
+        for backend in route.backends:
+            backend.close_idle()
         route.notify()
+
+    def add_domain(self, app_id: str, hostname: str) -> None:
+        """Route a custom hostname to this app (api/ has checked nobody else has it)."""
+        route = self._by_id.get(app_id)
+        if route is not None:
+            route.domains.add(hostname)
+            self._by_host[hostname] = route
+            self._by_header.clear()
+
+    def remove_domain(self, app_id: str, hostname: str) -> None:
+        route = self._by_id.get(app_id)
+        if route is not None and hostname in route.domains:
+            route.domains.discard(hostname)
+            if self._by_host.get(hostname) is route:
+                del self._by_host[hostname]
+            self._by_header.clear()
 
     async def wait_for_change(self, route: AppRoute, timeout: float) -> bool:
         """Wait until dynos/ publishes a change for this app; False on timeout."""
