@@ -62,6 +62,16 @@ def _env_seconds(name: str, default: float) -> float:
     return value
 
 
+RUNTIMES = ("auto", "docker", "process")
+
+
+def _env_runtime(name: str, default: str) -> str:
+    raw = os.environ.get(name) or default
+    if raw not in RUNTIMES:
+        raise SettingsError(f"{name}={raw!r} is not a runtime: use auto, docker or process")
+    return raw
+
+
 def default_home() -> Path:
     return Path(platformdirs.user_data_dir("herokusim", appauthor=False))
 
@@ -72,7 +82,7 @@ class Settings:
     router_port: int = DEFAULT_ROUTER_PORT
     api_port: int = DEFAULT_API_PORT
     git_port: int = DEFAULT_GIT_PORT
-    runtime: str = "process"
+    runtime: str = "auto"  # auto | docker | process (auto: Docker when an engine answers)
     router_timeout: float = ROUTER_TIMEOUT
     router_boot_wait: float = ROUTER_BOOT_WAIT
     router_idle_timeout: float = ROUTER_IDLE_TIMEOUT
@@ -89,6 +99,7 @@ class Settings:
             router_port=_env_port("HEROKUSIM_ROUTER_PORT", DEFAULT_ROUTER_PORT),
             api_port=_env_port("HEROKUSIM_API_PORT", DEFAULT_API_PORT),
             git_port=_env_port("HEROKUSIM_GIT_PORT", DEFAULT_GIT_PORT),
+            runtime=_env_runtime("HEROKUSIM_RUNTIME", "auto"),
             router_timeout=_env_seconds("HEROKUSIM_ROUTER_TIMEOUT", ROUTER_TIMEOUT),
             router_boot_wait=_env_seconds("HEROKUSIM_ROUTER_BOOT_WAIT", ROUTER_BOOT_WAIT),
             router_idle_timeout=_env_seconds("HEROKUSIM_ROUTER_IDLE_TIMEOUT", ROUTER_IDLE_TIMEOUT),

@@ -86,7 +86,7 @@ class FormationPane(Pane):
     def compose(self) -> ComposeResult:
         yield self.compose_reason()
         table: DataTable[Cell] = DataTable(cursor_type="row", zebra_stripes=False, id="formation-table")
-        table.add_columns("dyno", "state", "age", "memory", "in-flight", "cycle", "cool-off", "command")
+        table.add_columns("dyno", "state", "age", "in-flight", "cool-off", "memory", "cycle", "command")
         yield table
 
     def show(self, formation: list[dict[str, Any]], dynos: list[dict[str, Any]],
@@ -105,15 +105,15 @@ class FormationPane(Pane):
             item = sizes.get(kind)
             if item is not None:
                 rows.append((f"type:{kind}", (
-                    Text(f"{kind} ×{item['quantity']}", style="bold"), Text(item.get("size") or "", style="dim"),
-                    "", "", "", "", "", Text(item.get("command") or "", style="dim"))))
+                    Text(f"{kind} ×{item['quantity']}", style="bold"), "", "", "", "", "", "",
+                    Text(f"{item.get('size') or ''}: {item.get('command') or ''}", style="dim"))))
             for dyno in sorted(by_type[kind], key=lambda d: dyno_order(d["name"])):
                 count = inflight.get(dyno["name"])
                 rows.append((f"dyno:{dyno['name']}", (
-                    f"  {dyno['name']}", state_text(dyno.get("state", "?")),
-                    age(dyno.get("state_since") or dyno.get("updated_at"), now), memory(dyno),
+                    f" {dyno['name']}", state_text(dyno.get("state", "?")),
+                    age(dyno.get("state_since") or dyno.get("updated_at"), now),
                     "—" if count is None else f"{bar(count, most, 4)} {count}",
-                    until(dyno.get("cycle_at"), now), until(dyno.get("restart_at"), now), "")))
+                    until(dyno.get("restart_at"), now), memory(dyno), until(dyno.get("cycle_at"), now), "")))
         self.say("" if rows else "no process types yet: push the app with git to deploy it")
         fill_table(self.query_one(DataTable), rows)
 
@@ -141,7 +141,7 @@ class ReleasesPane(Pane):
                                                                      style="green")
             description = release.get("description") or ""
             if failed:
-                description += " (release command failed)"
+                description += " (failed)"
             elif release.get("status") == "pending":
                 description += " (release command executing)"
             rows.append((release["id"], (
@@ -209,25 +209,25 @@ class RouterPane(Pane):
         if metrics is not None:
             rps = float(metrics.get("requests_per_second") or 0.0)
             service = metrics.get("service_ms") or {}
-            head = Text(f"{rps:6.1f} req/s ", style="bold")
-            head.append(sparkline(list(self.rates), max(0, width - 14)), style="cyan")
+            head = Text(f"{rps:.1f} req/s ", style="bold")
+            head.append(sparkline(list(self.rates), max(0, width - len(head))), style="cyan")
             lines.append(head)
+            lines.append(Text(f"p50 {service.get('p50', 0):.0f}ms  p95 {service.get('p95', 0):.0f}ms  "
+                              f"in-flight {metrics.get('inflight', 0)}"))
             status = metrics.get("status") or {}
-            line = Text(f"service p50 {service.get('p50', 0):.0f}ms p95 {service.get('p95', 0):.0f}ms"
-                        f"  in-flight {metrics.get('inflight', 0)}  ")
+            line = Text()
             for klass in ("2xx", "3xx", "4xx", "5xx"):
-                line.append(f"{klass}:{status.get(klass, 0)} ", style="red" if klass == "5xx" and
-                            status.get(klass) else "")
+                if status.get(klass) or klass == "2xx":
+                    line.append(f"{klass} {status.get(klass, 0)}  ", style="red" if klass == "5xx" else "")
+            for code, count in sorted((metrics.get("codes") or {}).items()):
+                line.append(f"{code} {count}  ", style="bold red")
             lines.append(line)
-            codes = metrics.get("codes") or {}
-            if codes:
-                lines.append(Text("  ".join(f"{code}:{n}" for code, n in sorted(codes.items())), style="bold red"))
             dynos = sorted(metrics.get("dynos") or [], key=lambda d: dyno_order(d["name"]))
             most = max((d.get("inflight", 0) for d in dynos), default=0) or 1
             for dyno in dynos:
                 count = dyno.get("inflight", 0)
-                row = Text(f"{dyno['name']:>8} ")
-                row.append(bar(count, max(most, 5), max(4, width - 24)), style="yellow" if count else "dim")
+                row = Text(f"{dyno['name']:<8} ")
+                row.append(bar(count, max(most, 5), max(4, width - 23)), style="yellow" if count else "dim")
                 row.append(f" {count:>3} {float(dyno.get('requests_per_second') or 0):5.1f}/s")
                 lines.append(row)
         if self.load_line:

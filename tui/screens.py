@@ -187,8 +187,8 @@ class AppScreen(BaseScreen):
     ]
     DEFAULT_CSS = """
     AppScreen #status { height: 1; background: $primary 30%; padding: 0 1; }
-    AppScreen #panes { grid-size: 2 3; grid-columns: 1fr 1fr; grid-rows: 1fr 1fr 1fr; height: 1fr; }
-    AppScreen.-wide #panes { grid-columns: 2fr 3fr; }
+    AppScreen #panes { grid-size: 2 3; grid-columns: 1fr 1fr; grid-rows: 3fr 2fr 2fr; height: 1fr; }
+    AppScreen.-wide #panes { grid-columns: 2fr 3fr; grid-rows: 1fr 1fr 1fr; }
     AppScreen #logs { row-span: 2; }
     """
 
