@@ -18,10 +18,12 @@ from typing import Any
 from aiohttp import web
 
 from herokusim.api import create_api
+from herokusim.build.compiler import LOCAL
 from herokusim.build.service import BuildService
 from herokusim.clock import Clock
 from herokusim.config import DEFAULT_USER, STACK, Settings
 from herokusim.dynos import DynoManager
+from herokusim.dynos.runtime.docker import RuntimeUnavailable, choose_runtime
 from herokusim.dynos.runtime.process import ProcessRuntime
 from herokusim.errors import Conflict, InvalidParams, NotFound
 from herokusim.git import GitServer
@@ -123,11 +125,16 @@ class Platform:
         except BlockingIOError:
             raise StartupError(f"herokusim is already running with HEROKUSIM_HOME={settings.home}") from None
         self.token = read_or_create_token(settings)
+        try:
+            self.runtime = await asyncio.to_thread(choose_runtime, settings, lambda line: print(line, flush=True))
+        except RuntimeUnavailable as exc:
+            await self.stop()
+            raise StartupError(str(exc)) from None
         self.store = await Store.open(settings.db_path, self.clock)
         self.dynos = DynoManager(settings, self.store, self.logplex, self.table, self.runtime, self.clock)
         self.ledger = ReleaseLedger(self.store, self.logplex, self.dynos)
         self.builds = BuildService(settings, self.store, self.logplex, self.ledger, asyncio.get_running_loop(),
-                                   self.user)
+                                   self.user, host=getattr(self.runtime, "build_host", LOCAL))
         self.git = GitServer(settings, self.builds.handle_push, self.authenticate)
         self.router = Router(self.table, self.logplex, settings)
         try:
@@ -329,6 +336,9 @@ class Platform:
 
 
 def _banner(settings: Settings, runtime: str) -> str:
+    if settings.runtime == "auto":
+        runtime += " (auto: a Docker engine answered)" if runtime == "docker" else \
+            " (auto: no Docker engine answered)"
     return "\n".join([
         "herokusim is up",
         f"  router   {settings.router_url}  (apps answer at http://<app>.localhost:{settings.router_port}/)",

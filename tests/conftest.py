@@ -86,6 +86,7 @@ def start_daemon(home: Path, **settings: str) -> Daemon:
         "HEROKUSIM_GIT_PORT": str(ports["git"]),
         # shortened through the documented settings only; test_defaults.py proves what ships
         "HEROKUSIM_STOP_GRACE": "3",
+        "HEROKUSIM_RUNTIME": "process",  # the Docker runtime only where a test asks for it (test_conformance.py)
         "GIT_TERMINAL_PROMPT": "0",
         **settings,
     }

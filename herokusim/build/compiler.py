@@ -15,10 +15,11 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from herokusim.build.procfile import ProcfileError, parse_procfile
 from herokusim.build.slugignore import apply_slugignore
@@ -40,6 +41,24 @@ _SOURCE_EXPORTS_THEN_COMPILE = (
 )
 
 Emit = Callable[[str], None]
+Spawn = Callable[[list[str], Path, int], "subprocess.Popen[bytes]"]
+
+
+class BuildHost(Protocol):
+    """Where buildpack scripts run: here as subprocesses, or in a build container (build/container.py)."""
+
+    def session(self, paths: list[Path]) -> AbstractContextManager[Spawn]:
+        """For one build: a way to start scripts that see `paths` at the same place as here."""
+        ...
+
+
+class LocalHost:
+    @contextmanager
+    def session(self, paths: list[Path]) -> Iterator[Spawn]:
+        yield _spawn
+
+
+LOCAL = LocalHost()
 
 
 @dataclass(frozen=True)
@@ -81,26 +100,29 @@ def compile_slug(
     emit: Emit,
     buildpacks: list[Path] | None = None,
     timeout: float = BUILD_TIMEOUT,
+    host: BuildHost = LOCAL,
 ) -> SlugResult:
     """Build `source_dir` in place (it is BUILD_DIR) and write its slug to `slug_path`."""
     deadline = _Deadline(timeout)
     build_dir = source_dir.resolve()
     emit(f"-----> Building on the {STACK} stack")
     apply_slugignore(build_dir)
-    if buildpacks is None:
-        chosen = [_detect_builtin(build_dir, deadline, emit)]
-    else:
-        chosen = [_detect_explicit(Path(bp), build_dir, deadline, emit) for bp in buildpacks]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="herokusim-build-") as tmp:
+    sources = [BUILTIN_BUILDPACKS] if buildpacks is None else [Path(bp).resolve() for bp in buildpacks]
+    with tempfile.TemporaryDirectory(prefix="herokusim-build-") as tmp, \
+            host.session([build_dir, cache_dir.resolve(), Path(tmp), *sources]) as spawn:
+        if buildpacks is None:
+            chosen = [_detect_builtin(build_dir, deadline, emit, spawn)]
+        else:
+            chosen = [_detect_explicit(Path(bp), build_dir, deadline, emit, spawn) for bp in buildpacks]
         work = Path(tmp)
         # Each build gets private copies: bin/compile may write `export` next to itself.
         copies = [
             shutil.copytree(bp.source, work / f"buildpack-{i}", symlinks=True) for i, bp in enumerate(chosen)
         ]
         env_dir = _write_env_dir(config, work / "env")
-        _compile_all(list(zip(chosen, copies)), build_dir, cache_dir.resolve(), env_dir, deadline, emit)
-        defaults = _release_defaults(list(zip(chosen, copies)), build_dir, deadline)
+        _compile_all(list(zip(chosen, copies)), build_dir, cache_dir.resolve(), env_dir, deadline, emit, spawn)
+        defaults = _release_defaults(list(zip(chosen, copies)), build_dir, deadline, spawn)
     process_types = _discover_process_types(build_dir, defaults, emit)
     checksum, size = _pack(build_dir, slug_path, deadline, emit)
     return SlugResult(
@@ -112,10 +134,10 @@ def compile_slug(
     )
 
 
-def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit) -> _Buildpack:
+def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spawn) -> _Buildpack:
     candidates = sorted(p for p in BUILTIN_BUILDPACKS.iterdir() if (p / "bin" / "detect").is_file())
     for source in candidates:
-        name = _detect_name(source, build_dir, deadline)
+        name = _detect_name(source, build_dir, deadline, spawn)
         if name is not None:
             return _Buildpack(source, name)
     emit(" !     No default language could be detected for this app.")
@@ -124,8 +146,9 @@ def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit) -> _Buildp
     raise BuildError("App not compatible with buildpack")
 
 
-def _detect_explicit(source: Path, build_dir: Path, deadline: _Deadline, emit: Emit) -> _Buildpack:
-    name = _detect_name(source, build_dir, deadline)
+def _detect_explicit(source: Path, build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spawn
+                     ) -> _Buildpack:
+    name = _detect_name(source, build_dir, deadline, spawn)
     if name is None:
         emit(f"-----> App not compatible with buildpack: {source}")
         emit("       bin/detect exited non-zero for this app.")
@@ -133,9 +156,9 @@ def _detect_explicit(source: Path, build_dir: Path, deadline: _Deadline, emit: E
     return _Buildpack(source, name)
 
 
-def _detect_name(source: Path, build_dir: Path, deadline: _Deadline) -> str | None:
+def _detect_name(source: Path, build_dir: Path, deadline: _Deadline, spawn: Spawn) -> str | None:
     """The framework name bin/detect prints, or None when it declines the app."""
-    status, out = _capture([str(source / "bin" / "detect"), str(build_dir)], build_dir, deadline)
+    status, out = _capture([str(source / "bin" / "detect"), str(build_dir)], build_dir, deadline, spawn)
     if status != 0:
         return None
     first = out.strip().splitlines()[:1]
@@ -158,20 +181,21 @@ def _compile_all(
     env_dir: Path,
     deadline: _Deadline,
     emit: Emit,
+    spawn: Spawn,
 ) -> None:
     exports: list[str] = []
     for bp, copy in buildpacks:
         emit(f"-----> {bp.name} app detected")
         compile_args = [str(p) for p in (copy / "bin" / "compile", build_dir, cache_dir, env_dir)]
         argv = ["bash", "-c", _SOURCE_EXPORTS_THEN_COMPILE, "compile", *compile_args, *exports]
-        if _stream(argv, build_dir, deadline, emit) != 0:
+        if _stream(argv, build_dir, deadline, emit, spawn) != 0:
             raise BuildError(f"Failed to compile {bp.name} app")
         if (copy / "export").is_file():
             exports.append(str(copy / "export"))
 
 
 def _release_defaults(
-    buildpacks: list[tuple[_Buildpack, Path]], build_dir: Path, deadline: _Deadline
+    buildpacks: list[tuple[_Buildpack, Path]], build_dir: Path, deadline: _Deadline, spawn: Spawn
 ) -> dict[str, str]:
     """default_process_types of every bin/release, the last buildpack's winning."""
     defaults: dict[str, str] = {}
@@ -179,7 +203,7 @@ def _release_defaults(
         release = copy / "bin" / "release"
         if not release.exists():
             continue
-        status, out = _capture([str(release), str(build_dir)], build_dir, deadline)
+        status, out = _capture([str(release), str(build_dir)], build_dir, deadline, spawn)
         if status != 0:
             raise BuildError(f"The {bp.name} buildpack's bin/release failed (exit status {status})")
         defaults.update(parse_default_process_types(out))
@@ -305,9 +329,9 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _capture(argv: list[str], cwd: Path, deadline: _Deadline) -> tuple[int, str]:
+def _capture(argv: list[str], cwd: Path, deadline: _Deadline, spawn: Spawn) -> tuple[int, str]:
     """Run a short script (detect, release): exit status and its stdout."""
-    proc = _spawn(argv, cwd, stderr=subprocess.DEVNULL)
+    proc = spawn(argv, cwd, subprocess.DEVNULL)
     try:
         out, _ = proc.communicate(timeout=deadline.remaining())
     except subprocess.TimeoutExpired:
@@ -317,9 +341,9 @@ def _capture(argv: list[str], cwd: Path, deadline: _Deadline) -> tuple[int, str]
     return proc.returncode, out.decode(errors="replace")
 
 
-def _stream(argv: list[str], cwd: Path, deadline: _Deadline, emit: Emit) -> int:
+def _stream(argv: list[str], cwd: Path, deadline: _Deadline, emit: Emit, spawn: Spawn) -> int:
     """Run a script, emitting each line of its stdout and stderr as it comes; returns its exit status."""
-    proc = _spawn(argv, cwd, stderr=subprocess.STDOUT)
+    proc = spawn(argv, cwd, subprocess.STDOUT)
     assert proc.stdout is not None
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from herokusim.build.compiler import BuildError, compile_slug
+from herokusim.build.compiler import LOCAL, BuildError, BuildHost, compile_slug
 from herokusim.config import STACK, Settings
 from herokusim.git import PushEvent, export_commit
 from herokusim.logplex import Logplex
@@ -27,8 +27,9 @@ REJECTED = "pre-receive hook declined"
 
 class BuildService:
     def __init__(self, settings: Settings, store: Store, logplex: Logplex, ledger: ReleaseLedger,
-                 loop: asyncio.AbstractEventLoop, user: str) -> None:
+                 loop: asyncio.AbstractEventLoop, user: str, host: BuildHost = LOCAL) -> None:
         self.settings = settings
+        self.host = host  # where buildpacks run: here, or in a build container on the Docker runtime
         self.store = store
         self.logplex = logplex
         self.ledger = ledger
@@ -73,7 +74,8 @@ class BuildService:
             with tempfile.TemporaryDirectory(dir=self.settings.builds_dir) as tmp:
                 source = Path(tmp) / "build"
                 export_commit(event.repo_path, event.new_sha, source)
-                result = compile_slug(source, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out)
+                result = compile_slug(source, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out,
+                                      host=self.host)
         except BuildError as exc:
             out(f" !     {exc}")
             out(" !     Push rejected, failed to compile app.")

@@ -177,9 +177,12 @@ def main() -> None:
 @click.option("--router-port", type=click.IntRange(0, 65535), help="Port of the HTTP router (default 5000).")
 @click.option("--api-port", type=click.IntRange(0, 65535), help="Port of the Platform API (default 5001).")
 @click.option("--git-port", type=click.IntRange(0, 65535), help="Port of the git server (default 5002).")
-def up(router_port: int | None, api_port: int | None, git_port: int | None) -> None:
+@click.option("--runtime", type=click.Choice(["auto", "docker", "process"]),
+              help="Where dynos run: Docker containers, local processes, or auto (Docker when an engine "
+                   "answers; the default, or HEROKUSIM_RUNTIME).")
+def up(router_port: int | None, api_port: int | None, git_port: int | None, runtime: str | None) -> None:
     """Start the herokusim daemon in the foreground (Ctrl-C stops it)."""
-    overrides = {"router_port": router_port, "api_port": api_port, "git_port": git_port}
+    overrides = {"router_port": router_port, "api_port": api_port, "git_port": git_port, "runtime": runtime}
     settings = dataclasses.replace(_settings(), **{k: v for k, v in overrides.items() if v is not None})
     # Imported here: the daemon pulls in the whole platform, which no other command needs.
     from herokusim.platform import serve
@@ -588,5 +591,5 @@ def logs(app: str | None, num: int, tail: bool, source: str | None, dyno: str | 
         _silence_stdout()
 
 
-# `herokusim tui` lives in its own module; importing it registers the command on `main`.
-from herokusim.cli import tui_cmd  # noqa: F401
+# `herokusim tui` and `herokusim stack[:build]` live in their own modules; importing them registers them.
+from herokusim.cli import stack_cmds, tui_cmd  # noqa: F401

@@ -1,0 +1,71 @@
+"""build/container: buildpack scripts run in a build container from the stack image (the Docker runtime).
+
+One container per build, with the build, cache, env and buildpack dirs mounted at the same paths as on
+the host, so the compiler's paths hold inside too; each script is a `docker exec` in it, a subprocess the
+compiler streams and times out like a local one. The container goes when the build ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from herokusim.build.compiler import BuildError, Spawn
+from herokusim.config import STACK
+
+LABEL_HOME = "herokusim.home"
+LABEL_ROLE = "herokusim.role"
+
+
+class ContainerBuildHost:
+    def __init__(self, client: Any, image: str, home: Path) -> None:
+        self.client = client
+        self.image = image
+        self.home = home
+
+    @contextlib.contextmanager
+    def session(self, paths: list[Path]) -> Iterator[Spawn]:
+        cli = shutil.which("docker")
+        if cli is None:
+            raise BuildError("The docker command is not installed: builds on the Docker runtime run "
+                             "buildpacks with `docker exec`; install it or use `herokusim up --runtime process`")
+        mounts = _outermost(paths)
+        container = self.client.containers.run(
+            self.image, ["sleep", "infinity"], detach=True, init=True,
+            name=f"herokusim-build-{uuid.uuid4().hex[:12]}",
+            labels={LABEL_HOME: str(self.home), LABEL_ROLE: "build"},
+            volumes={str(p): {"bind": str(p), "mode": "rw"} for p in mounts},
+        )
+        user = [] if os.getuid() == 0 else ["-u", f"{os.getuid()}:{os.getgid()}"]
+
+        def spawn(argv: list[str], cwd: Path, stderr: int) -> subprocess.Popen[bytes]:
+            # the stack's environment, not the host's: only STACK is added, as on Heroku
+            exec_argv = [cli, "exec", *user, "-w", str(cwd), "-e", f"STACK={STACK}", container.id, *argv]
+            try:
+                return subprocess.Popen(exec_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=stderr, start_new_session=True)
+            except OSError as e:
+                raise BuildError(f"Cannot run buildpack script {argv[0]}: {e.strerror}") from None
+
+        try:
+            yield spawn
+        finally:
+            # also ends whatever a script left running, as the local path's process-group kill does
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """The paths to mount: each once, none inside another (the engine refuses overlapping mounts)."""
+    resolved = sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts))
+    chosen: list[Path] = []
+    for path in resolved:
+        if not any(path.is_relative_to(outer) for outer in chosen):
+            chosen.append(path)
+    return chosen

@@ -1,0 +1,335 @@
+"""dynos/runtime/docker: a dyno is a new container from the stack image with the slug at /app, one per start.
+
+Every Docker SDK call blocks: short ones run in worker threads, and each dyno's output and exit are
+followed by a thread of its own (they block for the dyno's whole life, which would starve the loop's
+small default pool). Containers and networks carry labels naming this HEROKUSIM_HOME, so a daemon only
+ever reaps its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from herokusim.config import Settings
+from herokusim.dynos.runtime import DynoSpec, Runtime, boot_command
+from herokusim.dynos.runtime.process import ProcessRuntime
+
+LABEL_HOME = "herokusim.home"
+LABEL_ROLE = "herokusim.role"  # dyno | build | network
+LABEL_APP = "herokusim.app"
+LABEL_APP_NAME = "herokusim.app-name"
+LABEL_RELEASE = "herokusim.release"
+LABEL_DYNO = "herokusim.dyno"
+LABEL_DYNO_ID = "herokusim.dyno-id"
+APP_ROOT = "/app"
+HOST_ALIAS = "host.docker.internal"  # add-on services on the host, through the engine's host gateway
+PS1 = r"\[\033[01;34m\]\w\[\033[00m\] \[\033[01;32m\]$ \[\033[00m\]"
+READ_CHUNK = 65536
+TCP_LISTEN = "0A"
+
+
+class RuntimeUnavailable(Exception):
+    """The chosen runtime cannot run here; str(e) says why and what to do instead."""
+
+
+def home_key(home: Path) -> str:
+    """A short stable name for one HEROKUSIM_HOME, used in container and network names."""
+    return hashlib.sha256(str(home).encode()).hexdigest()[:8]
+
+
+def choose_runtime(settings: Settings, progress: Callable[[str], None]) -> Runtime:
+    """The runtime `settings.runtime` asks for (auto: Docker when an engine answers). Blocking: builds the
+    stack image on first use."""
+    from herokusim import stack
+
+    if settings.runtime == "process":
+        return ProcessRuntime(settings.dynos_dir)
+    client = stack.connect()
+    if client is None:
+        if settings.runtime == "docker":
+            raise RuntimeUnavailable("no Docker engine answers (is dockerd running, is DOCKER_HOST right?); "
+                                     "start one, or use `herokusim up --runtime process`")
+        return ProcessRuntime(settings.dynos_dir)
+    try:
+        image = stack.ensure_image(client, progress)
+    except stack.StackError as exc:
+        raise RuntimeUnavailable(f"the stack image cannot be built: {exc}") from None
+    return DockerRuntime(client, image, settings.home)
+
+
+class DockerDyno:
+    def __init__(self, runtime: DockerRuntime, container: Any, spec: DynoSpec, terminal: Any = None) -> None:
+        self.runtime = runtime
+        self.container = container
+        self.spec = spec
+        self.handle = container.id
+        self.terminal = terminal  # the attached socket of an interactive one-off
+        self._loop = asyncio.get_running_loop()
+        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._exit: asyncio.Future[int] = self._loop.create_future()
+        self._stream: Any = None
+        self._closed = False
+        self._pid: int | None = None
+        threading.Thread(target=self._follow, name=f"dyno {spec.app_name} {spec.name}", daemon=True).start()
+
+    # the follower thread: output until the container's streams close, then its exit status
+    def _follow(self) -> None:
+        try:
+            if self.terminal is not None:
+                sock = _raw_socket(self.terminal)
+                while data := _recv(sock):
+                    self._deliver(data)
+            else:
+                self._stream = self.container.logs(stream=True, follow=True, stdout=True, stderr=True)
+                for data in self._stream:
+                    self._deliver(data)
+        except Exception:  # noqa: BLE001, S110 - the stream was closed under us by cleanup()
+            pass
+        self._deliver(b"")
+        try:
+            status = int(self.container.wait(timeout=None).get("StatusCode", 137))
+        except Exception:  # noqa: BLE001 - removed while we waited: it was killed
+            status = 137
+        self._loop.call_soon_threadsafe(_set_result, self._exit, status)
+
+    def _deliver(self, data: bytes) -> None:
+        self._loop.call_soon_threadsafe(self._chunks.put_nowait, data)
+
+    async def output(self) -> AsyncIterator[bytes]:
+        while chunk := await self._chunks.get():
+            yield chunk
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exit)
+
+    def _signal(self, signal: str) -> None:
+        def send() -> None:
+            with contextlib.suppress(Exception):  # already gone: nothing left to signal
+                self.container.kill(signal=signal)
+
+        # called from the loop: the HTTP call to the engine goes to a thread
+        threading.Thread(target=send, daemon=True).start()
+
+    def terminate(self) -> None:
+        # docker-init forwards it to the whole process group (TINI_KILL_PROCESS_GROUP), like killpg
+        self._signal("SIGTERM")
+
+    def kill(self) -> None:
+        self._signal("SIGKILL")
+
+    async def cleanup(self) -> None:
+        self._closed = True
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+        if self.terminal is not None:
+            with contextlib.suppress(Exception):
+                self.terminal.close()
+        await self.runtime.remove(self.container.id, self.spec.app_id)
+
+    async def memory_mb(self) -> float | None:
+        return await asyncio.to_thread(self._memory_mb)
+
+    def _memory_mb(self) -> float | None:
+        try:
+            stats = self.container.stats(stream=False, one_shot=True)
+        except Exception:  # noqa: BLE001 - gone or not running: not measurable now
+            return None
+        memory = stats.get("memory_stats") or {}
+        usage = memory.get("usage")
+        if not usage:
+            return None
+        details = memory.get("stats") or {}
+        # like the docker CLI: page cache the kernel can drop is not the dyno's memory (v2, then v1 names)
+        inactive = details.get("inactive_file", details.get("total_inactive_file", 0))
+        return max(usage - inactive, 0) / 2**20
+
+    def write_input(self, data: bytes) -> None:
+        if self.terminal is not None:
+            with contextlib.suppress(OSError):
+                _raw_socket(self.terminal).sendall(data)
+
+    def close_input(self) -> None:
+        self.write_input(b"\x04")  # ^D: end of input, as a terminal says it
+
+    async def listening(self) -> bool:
+        """True once a process in the dyno listens on its $PORT. The port published on 127.0.0.1 accepts
+        connections as soon as the container starts (Docker's proxy holds it), so accepting there does not
+        tell that the app has bound $PORT; the container's own socket table does."""
+        return await asyncio.to_thread(self._listening)
+
+    def _listening(self) -> bool:
+        if self._pid is None:
+            with contextlib.suppress(Exception):
+                self.container.reload()
+                self._pid = int(self.container.attrs["State"]["Pid"]) or None
+        tables: list[str] = []
+        if self._pid is not None:
+            for name in ("tcp", "tcp6"):
+                with contextlib.suppress(OSError):
+                    tables.append(Path(f"/proc/{self._pid}/net/{name}").read_text())
+        if not tables:  # the engine runs elsewhere (a VM): ask inside the container
+            try:
+                result = self.container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+                tables.append(result.output.decode(errors="replace"))
+            except Exception:  # noqa: BLE001 - not running
+                return False
+        return any(_listens(table, self.spec.port) for table in tables)
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, client: Any, image: str, home: Path) -> None:
+        self.client = client
+        self.image = image
+        self.home = home
+        self.key = home_key(home)
+        self._app_locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def build_host(self) -> Any:
+        from herokusim.build.container import ContainerBuildHost
+
+        return ContainerBuildHost(self.client, self.image, self.home)
+
+    def _labels(self, **extra: str) -> dict[str, str]:
+        return {LABEL_HOME: str(self.home), **extra}
+
+    def network_name(self, app_id: str) -> str:
+        return f"herokusim-{self.key}-{app_id}"
+
+    async def start(self, spec: DynoSpec) -> DockerDyno:
+        async with self._app_locks.setdefault(spec.app_id, asyncio.Lock()):
+            container, terminal = await asyncio.to_thread(self._create, spec)
+        try:
+            return DockerDyno(self, container, spec, terminal)
+        except BaseException:
+            await self.remove(container.id, spec.app_id)
+            raise
+
+    def _create(self, spec: DynoSpec) -> tuple[Any, Any]:
+        network = self._ensure_network(spec.app_id, spec.app_name)
+        env = {
+            "PS1": PS1,
+            **spec.env,
+            "HOME": APP_ROOT,
+            "TINI_KILL_PROCESS_GROUP": "1",
+        }
+        if spec.interactive:
+            env.setdefault("TERM", "xterm-256color")
+        limits: dict[str, Any] = {}
+        if spec.memory_limit_mb > 0:
+            # the R15 threshold as a hard limit, no swap beyond it: the kernel's OOM kill is R15's SIGKILL
+            limits = {"mem_limit": f"{spec.memory_limit_mb}m", "memswap_limit": f"{spec.memory_limit_mb}m"}
+        container = self.client.containers.create(
+            self.image,
+            boot_command(spec.command),
+            name=f"herokusim-{self.key}-{spec.app_name}-{spec.name}-{spec.dyno_id[:8]}",
+            environment=env,
+            working_dir=APP_ROOT,
+            init=True,
+            labels=self._labels(**{
+                LABEL_ROLE: "dyno", LABEL_APP: spec.app_id, LABEL_APP_NAME: spec.app_name,
+                LABEL_RELEASE: str(spec.release_version), LABEL_DYNO: spec.name, LABEL_DYNO_ID: spec.dyno_id}),
+            network=network,
+            ports={f"{spec.port}/tcp": ("127.0.0.1", spec.port)},
+            extra_hosts={HOST_ALIAS: "host-gateway"},
+            tty=spec.interactive,
+            stdin_open=spec.interactive,
+            **limits,
+        )
+        terminal = None
+        try:
+            with open(spec.slug_path, "rb") as slug:  # a tar.gz: the engine unpacks it into /app
+                container.put_archive(APP_ROOT, slug)
+            if spec.interactive:
+                terminal = self.client.api.attach_socket(
+                    container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            container.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+            raise
+        return container, terminal
+
+    def _ensure_network(self, app_id: str, app_name: str) -> str:
+        """One bridge network per app: its dynos cannot reach another app's."""
+        import docker
+
+        name = self.network_name(app_id)
+        try:
+            self.client.networks.get(name)
+        except docker.errors.NotFound:
+            with contextlib.suppress(docker.errors.APIError):  # a parallel start made it first
+                self.client.networks.create(name, driver="bridge", labels=self._labels(**{
+                    LABEL_ROLE: "network", LABEL_APP: app_id, LABEL_APP_NAME: app_name}))
+        return name
+
+    async def remove(self, container_id: str, app_id: str) -> None:
+        async with self._app_locks.setdefault(app_id, asyncio.Lock()):
+            await asyncio.to_thread(self._remove, container_id, app_id)
+
+    def _remove(self, container_id: str, app_id: str) -> None:
+        with contextlib.suppress(Exception):  # already removed
+            self.client.api.remove_container(container_id, force=True)
+        # the app's last dyno takes its network with it (apps:destroy leaves nothing behind)
+        if not self.client.containers.list(all=True, filters={"label": [
+                f"{LABEL_HOME}={self.home}", f"{LABEL_APP}={app_id}"]}):
+            with contextlib.suppress(Exception):
+                self.client.networks.get(self.network_name(app_id)).remove()
+
+    async def reap_orphan(self, dyno_id: str, handle: str) -> bool:
+        return await asyncio.to_thread(self._reap, [f"{LABEL_DYNO_ID}={dyno_id}"]) != []
+
+    async def reap_strays(self) -> list[str]:
+        found = await asyncio.to_thread(self._reap, [])
+        await asyncio.to_thread(self._remove_networks)
+        return found
+
+    def _reap(self, labels: list[str]) -> list[str]:
+        found = []
+        for container in self.client.containers.list(
+                all=True, filters={"label": [f"{LABEL_HOME}={self.home}", *labels]}):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+            found.append(container.labels.get(LABEL_DYNO_ID, ""))
+        return sorted(set(found) - {""})
+
+    def _remove_networks(self) -> None:
+        for network in self.client.networks.list(filters={"label": f"{LABEL_HOME}={self.home}"}):
+            with contextlib.suppress(Exception):
+                network.remove()
+
+
+def _set_result(future: asyncio.Future[int], status: int) -> None:
+    if not future.done():
+        future.set_result(status)
+
+
+def _raw_socket(attached: Any) -> Any:
+    return getattr(attached, "_sock", attached)
+
+
+def _recv(sock: Any) -> bytes:
+    try:
+        return sock.recv(READ_CHUNK)
+    except OSError:
+        return b""
+
+
+def _listens(table: str, port: int) -> bool:
+    """Whether a /proc/net/tcp table has a socket listening on `port`."""
+    wanted = f"{port:04X}"
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == TCP_LISTEN and fields[1].rsplit(":", 1)[-1] == wanted:
+            return True
+    return False
