@@ -222,6 +222,26 @@ def test_command_palette_lists_every_action(deployed: Daemon) -> None:
     run(deployed, body)
 
 
+def test_push_shows_build_output_in_logs(deployed: Daemon) -> None:
+    repo = deployed.home.parent / "python-hello"
+
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        screen = tui.screen
+        assert isinstance(screen, AppScreen)
+        logs = screen.query_one(LogsPane)
+        await until(pilot, lambda: screen.builds_seen is not None, "the first look at the builds")
+        (repo / "NOTES.txt").write_text("a second deploy\n")
+        git("add", "NOTES.txt", cwd=repo)
+        assert git("commit", "-q", "-m", "second", cwd=repo).returncode == 0
+        push = await asyncio.to_thread(git, "push", "herokusim", "main", cwd=repo, env=deployed.env)
+        assert push.returncode == 0, push.stderr
+        await until(pilot, lambda: any(e.process == "build" and "Python app detected" in e.message
+                                       for e in logs.ring), "the build output in the logs pane")
+        assert any("Build succeeded" in n for n in notifications(tui))
+
+    run(deployed, body)
+
+
 def test_tui_command_is_registered() -> None:
     from click.testing import CliRunner
 

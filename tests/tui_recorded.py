@@ -124,7 +124,8 @@ class RecordedApi(Api):
     def now(self) -> datetime:
         return NOW
 
-    async def request(self, method: str, path: str, json: Any = None, range_: str | None = None) -> Any:
+    async def request(self, method: str, path: str, json: Any = None, range_: str | None = None,
+                      text: bool = False) -> Any:
         key = f"{method} {path}"
         self.calls.append(key)
         if key not in self.answers:

@@ -102,7 +102,9 @@ class Api:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def request(self, method: str, path: str, json: Any = None, range_: str | None = None) -> Any:
+    async def request(self, method: str, path: str, json: Any = None, range_: str | None = None,
+                      text: bool = False) -> Any:
+        """One API call: the decoded JSON answer (or the body as text), or ApiError with the API's message."""
         headers = {"Range": range_} if range_ else None
         try:
             response = await self._http.request(method, path, json=json, headers=headers)
@@ -116,6 +118,8 @@ class Api:
             raise ApiError(f"Lost the connection to the daemon: {exc}") from None
         if not response.is_success:
             raise _error_of(response)
+        if text:
+            return response.text
         return response.json() if response.content else None
 
     async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[str]:
@@ -202,6 +206,9 @@ class Api:
 
     async def builds(self, app: str) -> list[dict[str, Any]]:
         return await self.request("GET", app_path(app, "builds"), range_="created_at ..; order=desc, max=5")
+
+    async def build_output(self, app: str, build_id: str) -> str:
+        return await self.request("GET", app_path(app, "builds", build_id, "result"), text=True)
 
 
 async def wait_closed(api: Api) -> None:

@@ -205,6 +205,7 @@ class AppScreen(BaseScreen):
         self.progress: str | None = None
         self.rollout: tuple[int, float] | None = None  # (release version, monotonic start)
         self.load: LoadGenerator | None = None
+        self.builds_seen: dict[str, str | None] | None = None  # build id -> status, None before the first poll
         self._spin = itertools.cycle(SPINNER)
 
     def compose(self) -> ComposeResult:
@@ -242,9 +243,9 @@ class AppScreen(BaseScreen):
     async def poll(self) -> None:
         api, name = self.api, self.app_name
         results = await asyncio.gather(api.app(name), api.formation(name), api.dynos(name), api.releases(name),
-                                       api.config(name), api.router_metrics(name), api.clock(),
+                                       api.config(name), api.router_metrics(name), api.clock(), api.builds(name),
                                        return_exceptions=True)
-        info, formation, dynos, releases, config, metrics, clock = results
+        info, formation, dynos, releases, config, metrics, clock, builds = results
         if isinstance(info, ApiError):
             self.query_one(FormationPane).say(info.message)
             return
@@ -278,8 +279,35 @@ class AppScreen(BaseScreen):
                                                    isinstance(clock, Unavailable) else "clock: unknown")
         else:
             self.clock, self.clock_reason = clock, ""
+        if not isinstance(builds, BaseException):
+            await self.follow_builds(builds)
         self.check_rollout()
         self.render_status()
+
+    async def follow_builds(self, builds: list[dict[str, Any]]) -> None:
+        """A push from another terminal: progress while it builds, then its output in the logs pane."""
+        first_look = self.builds_seen is None
+        seen = self.builds_seen if self.builds_seen is not None else {}
+        building = [b for b in builds if b.get("status") == "pending"]
+        for build in builds:
+            status, before = build.get("status"), seen.get(build["id"])
+            seen[build["id"]] = status
+            if first_look or status == "pending" or before == status:
+                continue
+            try:
+                output = await self.api.build_output(self.app_name, build["id"])
+            except ApiError:
+                continue
+            when = parse_time(build.get("updated_at"))
+            stamp = when.isoformat(timespec="microseconds") if when else ""
+            self.query_one(LogsPane).add(f"{stamp} app[build]: {line}" for line in output.splitlines())
+            self.notify(f"Build {status}: {(build.get('source_blob') or {}).get('version', '')[:7]}",
+                        severity="error" if status == "failed" else "information", timeout=4)
+        self.builds_seen = seen
+        if building:
+            self.progress = f"building {(building[0].get('source_blob') or {}).get('version', '')[:7]}…"
+        elif self.progress and self.progress.startswith("building"):
+            self.progress = None
 
     @work(exclusive=True, group="logs")
     async def stream_logs(self) -> None:
