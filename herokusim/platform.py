@@ -337,8 +337,7 @@ class Platform:
 
 def _banner(settings: Settings, runtime: str) -> str:
     if settings.runtime == "auto":
-        runtime += " (auto: a Docker engine answered)" if runtime == "docker" else \
-            " (auto: no Docker engine answered)"
+        runtime += " (auto: a Docker engine answered)" if runtime == "docker" else " (auto: no usable Docker engine)"
     return "\n".join([
         "herokusim is up",
         f"  router   {settings.router_url}  (apps answer at http://<app>.localhost:{settings.router_port}/)",

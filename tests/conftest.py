@@ -37,6 +37,10 @@ class Daemon:
     log_path: Path
 
     @property
+    def runtime(self) -> str:
+        return self.env["HEROKUSIM_RUNTIME"]
+
+    @property
     def token(self) -> str:
         return (self.home / "token").read_text().strip()
 
@@ -118,6 +122,75 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
         yield d
     finally:
         stop_daemon(d)
+
+
+# --- both runtimes: tests that take `runtime` or `runtime_daemon` run once per runtime ---------------------
+
+RUNTIMES = ["process", "docker"]
+HOME_LABEL = "herokusim.home"  # what the Docker runtime puts on every container and network it makes
+
+
+@pytest.fixture(scope="session")
+def docker_stack() -> str:
+    """The stack image, built once per recipe on this machine (later sessions find it in the engine)."""
+    from herokusim import stack
+
+    client = stack.connect()
+    if client is None:
+        pytest.skip("no Docker engine answers here: the Docker runtime's half of the suite needs one")
+    return stack.ensure_image(client, lambda line: None)
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    if request.param == "docker":
+        request.getfixturevalue("docker_stack")
+    return request.param
+
+
+@pytest.fixture
+def runtime_daemon(runtime: str, tmp_path: Path) -> Iterator[Daemon]:
+    d = start_daemon(tmp_path / "home", HEROKUSIM_RUNTIME=runtime)
+    try:
+        yield d
+    finally:
+        stop_daemon(d)
+        remove_docker_leftovers(d.home)
+
+
+def leftover_dynos(daemon: Daemon) -> list[str]:
+    """The dynos of this daemon's home still running: containers by label, processes by their mark."""
+    home = daemon.home.resolve()
+    if daemon.runtime == "docker":
+        import docker
+
+        client = docker.from_env()
+        return [c.id for c in client.containers.list(all=True, filters={"label": [
+            f"{HOME_LABEL}={home}", "herokusim.role=dyno"]})]
+    mark = f"HEROKUSIM_DYNOS_DIR={home / 'dynos'}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(entry.name)
+            except OSError:
+                pass
+    return found
+
+
+def remove_docker_leftovers(home: Path) -> None:
+    """Whatever a Docker test made under this home goes, even when the test failed half-way."""
+    from herokusim import stack
+
+    client = stack.connect()
+    if client is None:
+        return
+    label = f"{HOME_LABEL}={home.resolve()}"
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": label}):
+        network.remove()
 
 
 def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

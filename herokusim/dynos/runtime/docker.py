@@ -59,7 +59,10 @@ def choose_runtime(settings: Settings, progress: Callable[[str], None]) -> Runti
     try:
         image = stack.ensure_image(client, progress)
     except stack.StackError as exc:
-        raise RuntimeUnavailable(f"the stack image cannot be built: {exc}") from None
+        if settings.runtime == "docker":
+            raise RuntimeUnavailable(f"the stack image cannot be built: {exc}") from None
+        progress(f" ▸    the stack image cannot be built, so dynos run as processes: {exc}")
+        return ProcessRuntime(settings.dynos_dir)
     return DockerRuntime(client, image, settings.home)
 
 

@@ -1,0 +1,61 @@
+"""The stack image's recipe: the mirror read from apt sources, the content-hash tag, and clear failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from herokusim import stack
+
+
+def test_mirror_from_deb822_sources_skips_security(tmp_path: Path) -> None:
+    (tmp_path / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+        "Components: main\n\n"
+        "# a comment\nTypes: deb deb-src\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\n"
+        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    assert stack.read_mirror((tmp_path,)) == stack.Mirror("http://mirror.example/debian", "bookworm")
+
+
+def test_mirror_from_one_line_sources(tmp_path: Path) -> None:
+    sources = tmp_path / "sources.list"
+    sources.write_text("# deb http://old.example/debian buster main\n"
+                       "deb-src http://src.example/debian trixie main\n"
+                       "deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian trixie main contrib\n")
+    assert stack.read_mirror((sources,)) == stack.Mirror("http://mirror.example/debian", "trixie")
+
+
+def test_no_apt_sources_names_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(stack.StackError, match="no Debian mirror in the machine's apt sources"):
+        stack.read_mirror((tmp_path / "sources.list", tmp_path))
+
+
+def test_tag_is_a_content_hash_of_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    mirror = stack.Mirror("http://a.example/debian", "bookworm")
+    tag = stack.image_tag(mirror)
+    assert tag.startswith("herokusim/stack:heroku-24-") and len(tag.rsplit("-", 1)[1]) == 12
+    assert stack.image_tag(dataclasses.replace(mirror, uri="http://b.example/debian")) == tag, \
+        "another mirror of the same suite gives the same image"
+    assert stack.image_tag(dataclasses.replace(mirror, suite="trixie")) != tag
+    monkeypatch.setattr(stack, "PACKAGES", (*stack.PACKAGES, "nodejs"))
+    assert stack.image_tag(mirror) != tag, "a new package is a new recipe"
+
+
+def test_missing_debootstrap_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack.shutil, "which", lambda name: None)
+    monkeypatch.setattr(stack.os.path, "exists", lambda path: False)
+    with pytest.raises(stack.StackError, match=r"debootstrap is not installed: `apt-get install debootstrap`"):
+        stack._build(object(), stack.Mirror("http://a.example/debian", "bookworm"), "t:x", print)
+
+
+def test_stack_command_shows_the_recipe() -> None:
+    result = subprocess.run([sys.executable, "-m", "herokusim", "stack"], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "=== heroku-24 stack" in result.stdout
+    assert f"Image:    {stack.image_tag(stack.read_mirror())}" in result.stdout
+    assert "python3" in result.stdout
