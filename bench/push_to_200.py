@@ -73,7 +73,7 @@ def main() -> None:
     ports = {name: free_port() for name in ("router", "api", "git")}
     env = {**os.environ, "HEROKUSIM_HOME": str(work / "home"), "HEROKUSIM_ROUTER_PORT": str(ports["router"]),
            "HEROKUSIM_API_PORT": str(ports["api"]), "HEROKUSIM_GIT_PORT": str(ports["git"]),
-           "GIT_TERMINAL_PROMPT": "0",
+           "GIT_TERMINAL_PROMPT": "0", "HEROKUSIM_RUNTIME": "process",  # bench/docker.py measures Docker
            "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
     env.pop("HEROKUSIM_API_KEY", None)
