@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from tui.app import HerokusimTui
 from tui.client import Api, Target
-from tui.modals import ConfirmScreen
+from tui.modals import ConfirmScreen, PromptScreen
 from tui.panes import LogsPane, RouterPane
 from tui.screens import AppScreen, AppsScreen
 
@@ -72,6 +72,13 @@ def version_of(row: str) -> int:
     return int(match.group(1)) if match else -1
 
 
+async def answer(tui: HerokusimTui, pilot: Pilot[None], text: str) -> None:
+    """Fill the prompt that just opened and press enter (typing key by key is slow under the pilot)."""
+    await until(pilot, lambda: isinstance(tui.screen, PromptScreen), "the prompt")
+    tui.screen.query_one(Input).value = text
+    await pilot.press("enter")
+
+
 def formation_of(daemon: Daemon) -> dict[str, int]:
     return {f["type"]: f["quantity"] for f in daemon.api("GET", "/apps/demo/formation").json()}
 
@@ -122,7 +129,7 @@ def test_config_set_and_rollback_from_releases_pane(deployed: Daemon) -> None:
     async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
         before = deployed.api("GET", "/apps/demo/releases").json()[-1]["version"]
         await pilot.press("c")
-        await pilot.press(*"TUI_GREETING=hello", "enter")
+        await answer(tui, pilot, "TUI_GREETING=hello")
         await until(pilot, lambda: deployed.api("GET", "/apps/demo/config-vars").json().get("TUI_GREETING")
                     == "hello", "the config var")
         await until(pilot, lambda: any("TUI_GREETING" in r for r in rows(tui, "config-table")),
@@ -157,7 +164,7 @@ def test_maintenance_toggle_and_api_errors_are_notifications(deployed: Daemon) -
         await until(pilot, lambda: not deployed.api("GET", "/apps/demo").json()["maintenance"], "maintenance off")
         # an invalid config var name: the API's own message, not a traceback
         await pilot.press("c")
-        await pilot.press(*"1BAD=x", "enter")
+        await answer(tui, pilot, "1BAD=x")
         await until(pilot, lambda: notifications(tui), "a notification")
         assert not any("Traceback" in n for n in notifications(tui))
         clock = deployed.api("POST", "/clock/warp", json={"seconds": 0})
@@ -174,16 +181,16 @@ def test_apps_screen_create_open_destroy(deployed: Daemon) -> None:
         await until(pilot, lambda: any(r.startswith("demo process v") and "web 1/1" in r
                                        for r in rows(tui, "apps-table")), "the demo row")
         await pilot.press("n")
-        await pilot.press(*"tui-made", "enter")
+        await answer(tui, pilot, "tui-made")
         await until(pilot, lambda: any(r.startswith("tui-made") for r in rows(tui, "apps-table")), "tui-made")
         table = tui.screen.query_one("#apps-table", DataTable)
         table.move_cursor(row=[r.split()[0] for r in rows(tui, "apps-table")].index("tui-made"))
         await pilot.press("d")
-        await pilot.press(*"wrong", "enter")
+        await answer(tui, pilot, "wrong")
         await pilot.pause(0.5)
         assert deployed.api("GET", "/apps/tui-made").status_code == 200, "a wrong name destroys nothing"
         await pilot.press("d")
-        await pilot.press(*"tui-made", "enter")
+        await answer(tui, pilot, "tui-made")
         await until(pilot, lambda: deployed.api("GET", "/apps/tui-made").status_code == 404, "tui-made gone")
         table.move_cursor(row=[r.split()[0] for r in rows(tui, "apps-table")].index("demo"))
         await pilot.press("enter")
@@ -199,7 +206,7 @@ def test_load_generator_from_the_app_screen(deployed: Daemon) -> None:
         screen = tui.screen
         assert isinstance(screen, AppScreen)
         await pilot.press("l")
-        await pilot.press("ctrl+a", "ctrl+k", *"rate=20 concurrency=4 path=/dyno duration=1", "enter")
+        await answer(tui, pilot, "rate=20 concurrency=4 path=/dyno duration=1")
         await until(pilot, lambda: screen.load is not None, "the load generator to start")
         assert screen.load is not None
         await until(pilot, lambda: not screen.load.running, "the load run to stop by itself", timeout=20)  # type: ignore[union-attr]
