@@ -1,0 +1,120 @@
+"""The TUI's pure parts: formatting, log filters, config diffs, load plans and the client's error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from tui.client import Api, ApiError, Target, Unavailable, _error_of
+from tui.format import LogEntry, LogFilter, age, bar, config_diff, dynos_summary, sparkline, until
+from tui.loadgen import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, LoadError, LoadGenerator, LoadPlan
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+ROUTER_LINE = ('2026-11-26T11:59:59.123456+00:00 heroku[router]: at=error code=H12 desc="Request timeout" '
+               'method=GET path="/slow" dyno=web.1 status=503')
+
+
+def test_ages_and_countdowns() -> None:
+    assert age("2026-11-26T11:59:18Z", NOW) == "42s"
+    assert age("2026-11-26T11:55:00Z", NOW) == "5m"
+    assert age("2026-11-26T09:30:00Z", NOW) == "2h30m"
+    assert age("2026-11-24T10:00:00Z", NOW) == "2d2h"
+    assert age(None, NOW) == "—"
+    assert until("2026-11-26T12:20:00Z", NOW) == "in 20m"
+    assert until("2026-11-26T11:00:00Z", NOW) == "now"
+    assert until(None, NOW) == "—"
+
+
+def test_bars_and_sparklines() -> None:
+    assert bar(0, 10, 5) == "·····"
+    assert bar(5, 10, 4) == "██··"
+    assert bar(50, 10, 3) == "███"  # clamped at full
+    assert sparkline([0, 0, 0], 5) == "▁▁▁"
+    assert sparkline([1, 2, 4, 8], 3) == "▃▅█"  # the last `width` samples, scaled to their maximum
+
+
+def test_log_entries_parse_and_filter() -> None:
+    entry = LogEntry.parse(ROUTER_LINE)
+    assert (entry.source, entry.process) == ("heroku", "router")
+    assert entry.message.startswith("at=error code=H12")
+    assert entry.text(wide=False).plain.startswith("11:59:59 heroku[router]: at=error")
+    assert entry.text(wide=True).plain.startswith("11:59:59.123 heroku[router]:")
+    web = LogEntry.parse("2026-11-26T11:59:59.000000+00:00 app[web.2]: GET / 200")
+    assert LogFilter("heroku").matches(entry) and not LogFilter("heroku").matches(web)
+    assert LogFilter("web").matches(web) and LogFilter("web.2").matches(web)
+    assert not LogFilter("web.1").matches(web)
+    assert LogFilter("router").matches(entry)
+    assert LogFilter(search="h12").matches(entry) and not LogFilter(search="h12").matches(web)
+    assert LogEntry.parse("not a log line").message == "not a log line"
+
+
+def test_config_diff_and_dyno_summary() -> None:
+    lines = [t.plain for t in config_diff({"A": "1", "B": "2"}, {"A": "1", "B": "3", "C": "4"})]
+    assert lines == ["~ B: 2 → 3", "+ C=4"]
+    assert [t.plain for t in config_diff({"A": "1"}, {})] == ["- A"]
+    assert [t.plain for t in config_diff({}, {})] == ["(no config changes)"]
+    dynos = [{"type": "web", "state": "up"}, {"type": "web", "state": "starting"}, {"type": "worker",
+                                                                                   "state": "crashed"}]
+    assert dynos_summary(dynos) == "web 1/2 worker 0/1"
+    assert dynos_summary([]) == "—"
+
+
+def test_load_plans_are_bounded() -> None:
+    plan = LoadPlan.parse("demo", "rate=50 concurrency=5 path=/slow duration=10")
+    assert (plan.rate, plan.concurrency, plan.path, plan.duration) == (50, 5, "/slow", 10)
+    assert LoadPlan.parse("demo", "") == LoadPlan("demo")
+    for bad in (f"rate={MAX_RATE + 1}", "rate=0", f"concurrency={MAX_CONCURRENCY + 1}",
+                f"duration={MAX_DURATION + 1}", "path=http://example.com/", "path=relative", "rate=fast",
+                "target=10.0.0.1"):
+        with pytest.raises(LoadError):
+            LoadPlan.parse("demo", bad)
+
+
+def test_load_generator_targets_loopback_and_stops_by_itself() -> None:
+    """Against a closed port: every request fails fast, and the run still ends on time."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def main() -> LoadGenerator:
+        generator = LoadGenerator(port, LoadPlan("demo", rate=40, concurrency=2, duration=0.5))
+        assert generator.url == f"http://127.0.0.1:{port}/" and generator.host == "demo.localhost"
+        generator.start()
+        await asyncio.wait_for(generator.wait(), 10)
+        return generator
+
+    generator = asyncio.run(main())
+    assert not generator.running
+    assert generator.stats.failed == generator.stats.sent > 0
+
+
+def test_api_errors_carry_the_api_message() -> None:
+    missing = _error_of(httpx.Response(404, json={"id": "not_found",
+                                                  "message": "The requested API endpoint /clock was not found."}))
+    assert isinstance(missing, Unavailable)
+    no_app = _error_of(httpx.Response(404, json={"id": "not_found", "message": "Couldn't find that app."}))
+    assert not isinstance(no_app, Unavailable) and no_app.message == "Couldn't find that app."
+    assert _error_of(httpx.Response(500, text="boom")).message == "500 Internal Server Error"
+
+
+def test_daemon_not_running_is_one_line() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def main() -> str:
+        api = Api(Target(f"http://127.0.0.1:{port}", 1, "token"))
+        try:
+            await api.apps()
+        except ApiError as exc:
+            return exc.message
+        finally:
+            await api.aclose()
+        return ""
+
+    message = asyncio.run(main())
+    assert "not answering" in message and "\n" not in message
