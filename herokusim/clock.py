@@ -1,21 +1,74 @@
 """Simulated clock: the platform's one source of "now" for log timestamps, ages and platform timers.
 
-The walking skeleton runs it at real time (scale 1); time scale and warp build on this seam.
+Simulated time runs `scale` simulated seconds per real second from the moment the daemon starts, and
+`warp()` jumps it forward. Platform timers (daily cycling, crash cool-offs) are callbacks registered with
+`call_at`: the clock fires each when simulated time reaches it. A warp fires every timer that falls due in
+order, each with the clock set to the timer's own moment, so what it logs carries that moment.
+Request timeouts are real seconds and never go through this clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import re
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+
+DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+log = logging.getLogger(__name__)
+MAX_WARP = 366 * 24 * 3600  # a year at most per warp
+
+
+def parse_duration(text: str) -> float:
+    """`24h`, `90m`, `1d12h`, `30s` or plain seconds -> seconds; ValueError with a one-line reason."""
+    text = text.strip().lower()
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    match = DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration: use forms like 24h, 90m, 1d12h or 30s")
+    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+class Timer:
+    """A platform timer on simulated time; cancel() before it fires and it never does."""
+
+    __slots__ = ("callback", "cancelled", "fired", "when")
+
+    def __init__(self, when: float, callback: Callable[[], Awaitable[None]]) -> None:
+        self.when = when  # simulated Unix time
+        self.callback = callback
+        self.cancelled = False
+        self.fired = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    @property
+    def pending(self) -> bool:
+        return not (self.cancelled or self.fired)
 
 
 class Clock:
     def __init__(self, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError("the time scale must be more than 0")
         self.scale = scale
         self._real_origin = time.time()
         self._sim_origin = self._real_origin
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+        self._changed: asyncio.Event | None = None
+        self._firing = asyncio.Lock()
+        self._driver: asyncio.Task[None] | None = None
 
+    # reading
     def time(self) -> float:
         """Simulated Unix time in seconds."""
         return self._sim_origin + (time.time() - self._real_origin) * self.scale
@@ -23,7 +76,99 @@ class Clock:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.time(), UTC)
 
+    # timers
+    def call_at(self, when: float, callback: Callable[[], Awaitable[None]]) -> Timer:
+        """Run `await callback()` when simulated time reaches `when`. Callbacks should be short: they run
+        one after another, and a warp waits for each."""
+        timer = Timer(when, callback)
+        heapq.heappush(self._heap, (when, next(self._seq), timer))
+        if self._changed is not None:
+            self._changed.set()
+        return timer
+
+    def call_later(self, seconds: float, callback: Callable[[], Awaitable[None]]) -> Timer:
+        return self.call_at(self.time() + seconds, callback)
+
     async def sleep(self, seconds: float) -> None:
-        """Wait `seconds` of simulated time."""
-        if seconds > 0:
-            await asyncio.sleep(seconds / self.scale)
+        """Wait `seconds` of simulated time (a warp cuts it short)."""
+        if seconds <= 0:
+            return
+        done = asyncio.get_running_loop().create_future()
+
+        async def wake() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        timer = self.call_later(seconds, wake)
+        try:
+            await done
+        finally:
+            timer.cancel()
+
+    def start(self) -> None:
+        """Fire timers as simulated time passes (needs the running loop)."""
+        self._changed = asyncio.Event()
+        self._driver = asyncio.create_task(self._drive(), name="clock")
+
+    async def stop(self) -> None:
+        if self._driver is not None:
+            self._driver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._driver
+            self._driver = None
+
+    async def warp(self, seconds: float) -> None:
+        """Jump simulated time forward by `seconds`, firing every timer that falls due, in order."""
+        if not 0 < seconds <= MAX_WARP:
+            raise ValueError("a warp must be more than 0 seconds and at most a year")
+        async with self._firing:
+            target = self.time() + seconds
+            while (timer := self._next_due(target)) is not None:
+                self._advance_to(timer.when)
+                await self._fire(timer)
+            self._advance_to(target)
+        if self._changed is not None:
+            self._changed.set()
+
+    def upcoming(self) -> list[Timer]:
+        return sorted((t for _, _, t in self._heap if t.pending), key=lambda t: t.when)
+
+    # inside
+    def _advance_to(self, when: float) -> None:
+        now = self.time()
+        if when > now:
+            self._sim_origin += when - now
+
+    def _next_due(self, until: float) -> Timer | None:
+        while self._heap:
+            when, _, timer = self._heap[0]
+            if not timer.pending:
+                heapq.heappop(self._heap)
+                continue
+            if when > until:
+                return None
+            heapq.heappop(self._heap)
+            return timer
+        return None
+
+    async def _fire(self, timer: Timer) -> None:
+        timer.fired = True
+        try:
+            await timer.callback()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("timer callback failed")
+
+    async def _drive(self) -> None:
+        assert self._changed is not None
+        while True:
+            async with self._firing:
+                while (timer := self._next_due(self.time())) is not None:
+                    await self._fire(timer)
+            self._changed.clear()
+            # _next_due left the earliest pending timer at the head of the heap
+            delay = max((self._heap[0][0] - self.time()) / self.scale, 0.0) if self._heap else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):  # not wait_for: in 3.11 it can swallow a cancel
+                    await self._changed.wait()

@@ -26,6 +26,9 @@ ROUTER_QUARANTINE = 5.0  # seconds the router skips a dyno that refused or did n
 BOOT_TIMEOUT = 60.0  # R10: seconds a web dyno has to bind $PORT
 STOP_GRACE = 30.0  # R12: seconds between SIGTERM and SIGKILL
 LOG_HISTORY = 1500  # lines kept per app
+MEMORY_QUOTA_MB = 512  # R14 above it, R15 above twice it: standard-1X (other sizes are multiples of it)
+CYCLE_HOURS = 24.0  # simulated hours from a dyno's start to its daily cycle ...
+CYCLE_JITTER_MINUTES = 216.0  # ... plus a random 0 to this many simulated minutes
 
 DEFAULT_ROUTER_PORT = 5000
 DEFAULT_API_PORT = 5001
@@ -72,6 +75,19 @@ def _env_runtime(name: str, default: str) -> str:
     return raw
 
 
+def _env_positive(name: str, default: float, what: str) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not {what}") from None
+    if not 0 < value < 1e9:
+        raise SettingsError(f"{name}={raw!r} must be more than 0")
+    return value
+
+
 def default_home() -> Path:
     return Path(platformdirs.user_data_dir("herokusim", appauthor=False))
 
@@ -90,6 +106,8 @@ class Settings:
     router_quarantine: float = ROUTER_QUARANTINE
     boot_timeout: float = BOOT_TIMEOUT
     stop_grace: float = STOP_GRACE
+    time_scale: float = 1.0  # simulated seconds per real second
+    memory_quota_mb: float = MEMORY_QUOTA_MB
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -107,6 +125,8 @@ class Settings:
             router_quarantine=_env_seconds("HEROKUSIM_ROUTER_QUARANTINE", ROUTER_QUARANTINE),
             boot_timeout=_env_seconds("HEROKUSIM_BOOT_TIMEOUT", BOOT_TIMEOUT),
             stop_grace=_env_seconds("HEROKUSIM_STOP_GRACE", STOP_GRACE),
+            time_scale=_env_positive("HEROKUSIM_TIME_SCALE", 1.0, "a time scale (simulated seconds per second)"),
+            memory_quota_mb=_env_positive("HEROKUSIM_MEMORY_QUOTA_MB", MEMORY_QUOTA_MB, "a number of MB"),
         )
 
     # Everything below is derived from home and the ports.

@@ -13,6 +13,7 @@ import secrets
 import signal
 import sys
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +23,7 @@ from herokusim.build.compiler import LOCAL
 from herokusim.build.service import BuildService
 from herokusim.clock import Clock
 from herokusim.config import DEFAULT_USER, STACK, Settings
-from herokusim.dynos import DynoManager
+from herokusim.dynos import SIZES, Dyno, DynoManager, sim_datetime
 from herokusim.dynos.runtime.docker import RuntimeUnavailable, choose_runtime
 from herokusim.dynos.runtime.process import ProcessRuntime
 from herokusim.errors import Conflict, InvalidParams, NotFound
@@ -34,8 +35,7 @@ from herokusim.router.table import RoutingTable
 from herokusim.store import App, Build, Release, Slug, Store
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
-DYNO_SIZES = {s.lower(): s for s in
-              ("eco", "basic", "standard-1X", "standard-2X", "performance-m", "performance-l")}
+DYNO_SIZES = {s.lower(): s for s in SIZES}
 MAX_QUANTITY = 100
 ADJECTIVES = ("shiny", "fathomless", "quiet", "brave", "gentle", "polar", "radiant", "sleepy", "young",
               "frozen", "ancient", "hidden", "misty", "rocky", "sunny", "vast", "wild", "calm", "boiling")
@@ -99,7 +99,7 @@ class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.user = DEFAULT_USER
-        self.clock = Clock()
+        self.clock = Clock(settings.time_scale)
         self.logplex = Logplex(self.clock)
         self.table = RoutingTable()
         self.runtime = ProcessRuntime(settings.dynos_dir)
@@ -153,6 +153,8 @@ class Platform:
         # port 0 means "pick one": record what was picked so URLs in answers are right
         self.settings = replace(settings, router_port=router_port, api_port=api_port, git_port=git_port)
         self.dynos.settings = self.builds.settings = self.git.settings = self.settings
+        self.clock.start()
+        await self.ledger.fail_interrupted_releases()
         await self.dynos.reconcile()
 
     async def stop(self) -> None:
@@ -164,6 +166,7 @@ class Platform:
             self.git.stop()
         with contextlib.suppress(AttributeError):
             await self.dynos.shutdown()
+        await self.clock.stop()
         self.logplex.close()
         with contextlib.suppress(AttributeError):
             await self.store.close()
@@ -220,6 +223,18 @@ class Platform:
     def validate_config(self, body: dict[str, Any]) -> dict[str, str | None]:
         return validate_config(body)
 
+    def dyno_size(self, size: str) -> str:
+        if size.lower() not in DYNO_SIZES:
+            raise InvalidParams(f"Unknown dyno size {size!r}: use one of {', '.join(DYNO_SIZES.values())}.")
+        return DYNO_SIZES[size.lower()]
+
+    def validate_env(self, env: dict[str, Any]) -> dict[str, str]:
+        return {k: v for k, v in validate_config(env).items() if v is not None}
+
+    async def restart(self, app: App, target: str | None) -> None:
+        """`ps:restart [TYPE|DYNO]`."""
+        await self.dynos.restart(app.id, target)
+
     async def scale(self, app: App, updates: list[dict[str, Any]]) -> None:
         formation = {f.type: f for f in await self.store.list_formation(app.id)}
         changes: list[tuple[str, int | None, str | None]] = []
@@ -233,9 +248,7 @@ class Platform:
                 raise InvalidParams(f"Quantity for {ptype} must be a whole number from 0 to {MAX_QUANTITY}.")
             size = update.get("size")
             if size is not None:
-                if not isinstance(size, str) or size.lower() not in DYNO_SIZES:
-                    raise InvalidParams(f"Unknown dyno size {size!r}: use one of {', '.join(DYNO_SIZES.values())}.")
-                size = DYNO_SIZES[size.lower()]
+                size = self.dyno_size(size if isinstance(size, str) else repr(size))
             changes.append((ptype, quantity, size))
         await self.store.scale_formation(app.id, changes)
         scaled = {f.type: f for f in await self.store.list_formation(app.id)}
@@ -320,8 +333,8 @@ class Platform:
             "updated_at": f.updated_at,
         } for f in await self.store.list_formation(app.id)]
 
-    def dynos_json(self, app: App) -> list[dict[str, Any]]:
-        return [{
+    def dyno_json(self, app: App, d: Dyno) -> dict[str, Any]:
+        return {
             "id": d.id,
             "name": d.name,
             "type": d.type,
@@ -330,9 +343,29 @@ class Platform:
             "size": d.size,
             "release": {"id": d.release.id, "version": d.release.version},
             "app": {"id": app.id, "name": app.name},
-            "created_at": d.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "updated_at": (d.state_since or d.created_at).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        } for d in self.dynos.list(app.id)]
+            "attach_url": None,
+            "created_at": _stamp(d.created_at),
+            "updated_at": _stamp(d.state_since or d.created_at),
+            # herokusim's own: what Heroku shows only in logs and `ps`, for the CLI and the TUI
+            "state_since": _stamp(d.state_since or d.created_at),
+            "memory_mb": round(d.memory_mb, 1) if d.memory_mb is not None else None,
+            "memory_quota_mb": self.dynos.memory_quota_mb(d),
+            "crashes": d.crashes,
+            "restart_at": _stamp(sim_datetime(d.restart_at)),
+            "cycle_at": _stamp(sim_datetime(d.cycle_at)),
+            "exit_status": d.exit_status,
+        }
+
+    def dynos_json(self, app: App) -> list[dict[str, Any]]:
+        return [self.dyno_json(app, d) for d in self.dynos.list(app.id)]
+
+    def clock_json(self) -> dict[str, Any]:
+        return {"now": _stamp(self.clock.now()), "time_scale": self.clock.scale,
+                "timers": len(self.clock.upcoming())}
+
+
+def _stamp(when: datetime | None) -> str | None:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when is not None else None
 
 
 def _banner(settings: Settings, runtime: str) -> str:
@@ -345,6 +378,8 @@ def _banner(settings: Settings, runtime: str) -> str:
         f"  git      {settings.git_base_url}/<app>.git",
         f"  runtime  {runtime}",
         f"  home     {settings.home}",
+        f"  clock    {settings.time_scale:g} simulated seconds per second"
+        + ("" if settings.time_scale == 1 else " (`herokusim clock` shows it)"),
         "Press Ctrl-C to stop.",
     ])
 

@@ -5,7 +5,10 @@ Every new release restarts the formation on it (through dynos/) and is announced
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 from herokusim.dynos import DynoManager
 from herokusim.errors import InvalidParams, NotFound
@@ -53,26 +56,58 @@ class ReleaseLedger:
         self.store = store
         self.logplex = logplex
         self.dynos = dynos
+        self._phases: dict[str, asyncio.Task[int]] = {}  # release id -> its release phase, while it runs
 
     def _api_log(self, app: App, message: str) -> None:
         self.logplex.publish(app.id, "app", "api", message)
 
     async def _release(self, app: App, description: str, slug_id: str | None, config: dict[str, str],
-                       user: str, event: str) -> Release:
-        release = await self.store.create_release(app.id, description, slug_id, config, user)
-        if slug_id:
-            slug = await self.store.get_slug(app.id, slug_id)
-            assert slug is not None
-            await self.store.sync_formation(app.id, slug.process_types)
+                       user: str, event: str, on_line: Callable[[str], None] | None = None) -> Release:
+        slug = await self.store.get_slug(app.id, slug_id) if slug_id else None
+        phase = slug.process_types.get("release") if slug else None
+        release = await self.store.create_release(app.id, description, slug_id, config, user,
+                                                  status="pending" if phase else "succeeded")
         self._api_log(app, f"{event} by user {user}")
         self._api_log(app, f"Release v{release.version} created by user {user}")
-        await self.dynos.converge(app.id)
+        if slug is not None and phase:
+            # the release goes live only if its release phase exits 0
+            task = asyncio.create_task(self._release_phase(app, release, slug, phase, user, on_line))
+            self._phases[release.id] = task
+            task.add_done_callback(lambda _: self._phases.pop(release.id, None))
+        else:
+            await self._go_live(app, slug)
         return release
 
-    async def deploy(self, app: App, slug: Slug, user: str) -> Release:
+    async def _go_live(self, app: App, slug: Slug | None) -> None:
+        if slug is not None:
+            await self.store.sync_formation(app.id, slug.process_types)
+        await self.dynos.converge(app.id)
+
+    async def _release_phase(self, app: App, release: Release, slug: Slug, command: str, user: str,
+                             on_line: Callable[[str], None] | None) -> int:
+        status = await self.dynos.run_release_phase(app.id, app.name, release, Path(slug.path), command, on_line)
+        if status == 0:
+            await self.store.set_release_status(release.id, "succeeded")
+            await self._go_live(app, slug)
+        else:
+            await self.store.set_release_status(release.id, "failed")
+            self._api_log(app, f"Release v{release.version} command failed by user {user}")
+        return status
+
+    async def wait_release_phase(self, release_id: str) -> int | None:
+        """The exit status of a release's release phase once it ends; None if it has none running."""
+        task = self._phases.get(release_id)
+        return await asyncio.shield(task) if task is not None else None
+
+    async def fail_interrupted_releases(self) -> None:
+        """On daemon start: a release phase a dead daemon never finished did not succeed."""
+        await self.store.fail_pending_releases()
+
+    async def deploy(self, app: App, slug: Slug, user: str,
+                     on_line: Callable[[str], None] | None = None) -> Release:
         current = await self.store.current_release(app.id)
         description = deploy_description(slug.commit_sha)
-        return await self._release(app, description, slug.id, current.config, user, description)
+        return await self._release(app, description, slug.id, current.config, user, description, on_line)
 
     async def set_config(self, app: App, changes: dict[str, str | None], user: str) -> Release | None:
         current = await self.store.current_release(app.id)

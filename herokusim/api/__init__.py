@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from herokusim.api.ranges import apply_range, parse_range
+from herokusim.clock import MAX_WARP, parse_duration
 from herokusim.errors import InvalidParams, NotFound, PlatformError, Unauthorized
 from herokusim.logplex import LogFilter
 
@@ -64,7 +65,7 @@ def _error(status: int, error_id: str, message: str) -> web.Response:
 @web.middleware
 async def platform_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
-        if not request.path.startswith("/log-sessions/"):  # a log session URL carries its own secret
+        if not request.path.startswith(("/log-sessions/", "/dyno-attach/")):  # these URLs carry their own secret
             token = _token_from(request)
             if token is None or not hmac.compare_digest(token, _platform(request).token):
                 raise Unauthorized("Invalid credentials provided.")
@@ -302,6 +303,111 @@ async def get_dyno(request: web.Request) -> web.Response:
         if request.match_info["dyno"] in (item["id"], item["name"]):
             return _json(item)
     raise NotFound(f"Couldn't find that dyno ({request.match_info['dyno']}).")
+
+
+@routes.post("/apps/{app}/dynos")
+async def create_dyno(request: web.Request) -> web.Response:
+    """A one-off dyno: `run` (attach: true, a terminal at attach_url) or `run:detached`."""
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    body = await _body(request)
+    command, env, size = body.get("command"), body.get("env") or {}, body.get("size")
+    if not isinstance(command, str):
+        raise InvalidParams("Give a command to run, e.g. `herokusim run bash`.")
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise InvalidParams("env must be an object of strings.")
+    if size is not None and not isinstance(size, str):
+        raise InvalidParams("size must be a string.")
+    dyno = await platform.dynos.run(app.id, command, attach=bool(body.get("attach")), tty=bool(body.get("tty")),
+                                    size=platform.dyno_size(size) if size else None,
+                                    env=platform.validate_env(env))
+    data = platform.dyno_json(app, dyno)
+    if dyno.attachment is not None:
+        data["attach_url"] = f"ws://{platform.settings.host}:{platform.settings.api_port}" \
+                             f"/dyno-attach/{dyno.attachment.secret}"
+    return _json(data, 201)
+
+
+@routes.delete("/apps/{app}/dynos")
+async def restart_all_dynos(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    await platform.restart(app, None)
+    return _json({})
+
+
+@routes.delete("/apps/{app}/dynos/{dyno}")
+async def restart_dynos(request: web.Request) -> web.Response:
+    """Restart one dyno (`web.1`), or every dyno of a process type (`web`)."""
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    await platform.restart(app, request.match_info["dyno"])
+    return _json({})
+
+
+@routes.post("/apps/{app}/dynos/{dyno}/actions/stop")
+async def stop_dyno(request: web.Request) -> web.Response:
+    platform = _platform(request)
+    app = await platform.find_app(request.match_info["app"])
+    dyno = await platform.dynos.stop(app.id, request.match_info["dyno"])
+    return _json(platform.dyno_json(app, dyno), 202)
+
+
+@routes.get("/dyno-attach/{secret}")
+async def attach_dyno(request: web.Request) -> web.WebSocketResponse:
+    """The terminal of an attached one-off, over a WebSocket: binary frames carry input and output;
+    the client sends {"eof": true} to end input, the server ends with {"exit_status": N}."""
+    platform = _platform(request)
+    dyno = platform.dynos.attachment(request.match_info["secret"])
+    if dyno is None or dyno.attachment is None:
+        raise NotFound("This dyno session has expired or does not exist.")
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+
+    async def send_output() -> None:
+        assert dyno.attachment is not None
+        while (chunk := await dyno.attachment.output.get()) is not None:
+            await ws.send_bytes(chunk)
+        await dyno.exited.wait()
+        await ws.send_json({"exit_status": dyno.exit_status if dyno.exit_status is not None else 1})
+        await ws.close()
+
+    sender = asyncio.create_task(send_output())
+    async for message in ws:
+        if dyno.running is None:
+            continue
+        if message.type == web.WSMsgType.BINARY:
+            dyno.running.write_input(message.data)
+        elif message.type == web.WSMsgType.TEXT and json.loads(message.data).get("eof"):
+            dyno.running.close_input()
+    if not sender.done():  # the terminal went away first: the one-off stops, as on Heroku
+        await platform.dynos.stop(dyno.app_id, dyno.name)
+        with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+            await asyncio.wait_for(sender, 5)
+    return ws
+
+
+# the simulated clock
+@routes.get("/clock")
+async def get_clock(request: web.Request) -> web.Response:
+    return _json(_platform(request).clock_json())
+
+
+@routes.post("/clock/warp")
+async def warp_clock(request: web.Request) -> web.Response:
+    """Advance simulated time now: {"seconds": 86400} or {"duration": "24h"}; every timer due fires."""
+    platform = _platform(request)
+    body = await _body(request)
+    seconds = body.get("seconds")
+    if "duration" in body:
+        try:
+            seconds = parse_duration(str(body["duration"]))
+        except ValueError as exc:
+            raise InvalidParams(str(exc)) from None
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= MAX_WARP:
+        raise InvalidParams("Give the warp as seconds (more than 0, at most a year) or a duration like 24h.")
+    await platform.clock.warp(float(seconds))
+    return _json(platform.clock_json())
 
 
 # logs

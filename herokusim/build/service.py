@@ -7,6 +7,7 @@ dyno action is handed to the daemon's loop.
 from __future__ import annotations
 
 import asyncio
+import queue
 import shutil
 import tempfile
 import threading
@@ -92,13 +93,40 @@ class BuildService:
             app.id, result.checksum, result.size, result.process_types, event.new_sha, STACK,
             result.buildpack, str(slug_path), slug_id=slug_id))
         out("-----> Launching...")
-        release = self._call(self.ledger.deploy(app, slug, self.user))
+        phase_lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        has_phase = "release" in result.process_types
+        if has_phase:
+            out(" !     Release command declared: this new release will not be available until the command "
+                "succeeds.")
+        release = self._call(self.ledger.deploy(app, slug, self.user, on_line=phase_lines.put))
         out(f"       Released v{release.version}")
         out(f"       {self.settings.web_url(app.name)} deployed to herokusim")
+        if has_phase:
+            self._follow_release_phase(release.id, phase_lines, out)
         self._call(self.store.finish_build(build.id, "succeeded", "\n".join(output), result.buildpack,
                                            slug.id, release.id))
         self._api_log(app.id, "Build succeeded")
         return None
+
+    def _follow_release_phase(self, release_id: str, lines: queue.SimpleQueue[str],
+                              out: Callable[[str], None]) -> None:
+        """Stream the release phase's output to the push as it runs, then say how it ended."""
+        out("Running release command...")
+        done = asyncio.run_coroutine_threadsafe(self.ledger.wait_release_phase(release_id), self.loop)
+        while True:
+            try:
+                out(lines.get(timeout=0.1))
+                continue
+            except queue.Empty:
+                pass
+            if done.done():
+                break
+        status = done.result()
+        if status == 0:
+            out("Waiting for release.... done.")
+        else:
+            out("Waiting for release.... failed.")
+            out(f" !     Release command exited with status {status}: the previous release keeps serving.")
 
     def remove_app_files(self, app_id: str) -> None:
         """apps:destroy: the app's slugs and build cache go with it."""

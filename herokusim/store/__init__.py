@@ -275,6 +275,11 @@ class Store:
         async with self.transaction() as db:
             return await self._insert_release(db, app_id, description, slug_id, config, status, user_email)
 
+    async def fail_pending_releases(self) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE releases SET status = 'failed', updated_at = ? WHERE status = 'pending'",
+                             (self.now(),))
+
     async def set_release_status(self, release_id: str, status: str) -> None:
         async with self.transaction() as db:
             await db.execute("UPDATE releases SET status = ?, updated_at = ? WHERE id = ?",
