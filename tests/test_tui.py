@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
 from textual.pilot import Pilot
@@ -256,3 +259,54 @@ def test_tui_command_is_registered() -> None:
 
     result = CliRunner().invoke(main, ["tui", "--help"])
     assert result.exit_code == 0 and "terminal UI" in result.output
+
+
+def _run_tui_in_pty(env: dict[str, str], *args: str, steps: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
+    """`herokusim tui ARGS` in a real pseudo-terminal; each step waits for its text, then sends its keys."""
+    import pty
+    import select
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child
+        os.execvpe(sys.executable, [sys.executable, "-m", "herokusim", "tui", *args],
+                   {**env, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"})
+    output, seen, deadline = b"", 0, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if steps and steps[0][0] in output[seen:]:
+            seen = len(output)
+            time.sleep(0.3)
+            os.write(fd, steps.pop(0)[1])
+        readable, _, _ = select.select([fd], [], [], 0.2)
+        if readable:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child closed the terminal: it exited
+                break
+            if not chunk:
+                break
+            output += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return output, status
+
+
+def test_tui_command_starts_a_daemon_and_stops_it_on_exit(tmp_path: Path) -> None:
+    from conftest import free_port
+
+    env = {**os.environ, "HEROKUSIM_HOME": str(tmp_path / "home"), "HEROKUSIM_API_PORT": str(free_port()),
+           "HEROKUSIM_ROUTER_PORT": str(free_port()), "HEROKUSIM_GIT_PORT": str(free_port())}
+    env.pop("HEROKUSIM_API_KEY", None)
+    output, status = _run_tui_in_pty(env, steps=[(b"no apps yet", b"q")])
+    assert status == 0, output[-2000:]
+    assert b"starting one for this session" in output and b"Stopping the daemon" in output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{env['HEROKUSIM_API_PORT']}/account", timeout=5)
+
+
+def test_tui_command_attaches_to_a_running_daemon(deployed: Daemon) -> None:
+    output, status = _run_tui_in_pty(deployed.env, "-a", "demo", steps=[(b"formation", b"\x1b"),
+                                                                       (b"Create app", b"q")])
+    assert status == 0, output[-2000:]
+    assert b"starting one" not in output
+    assert deployed.api("GET", "/account").status_code == 200, "the daemon we attached to keeps running"
