@@ -105,16 +105,17 @@ class ReleaseLedger:
 
     async def deploy(self, app: App, slug: Slug, user: str,
                      on_line: Callable[[str], None] | None = None) -> Release:
-        current = await self.store.current_release(app.id)
         description = deploy_description(slug.commit_sha)
-        return await self._release(app, description, slug.id, current.config, user, description, on_line)
+        config = await self.store.latest_config(app.id)
+        return await self._release(app, description, slug.id, config, user, description, on_line)
 
     async def set_config(self, app: App, changes: dict[str, str | None], user: str) -> Release | None:
         current = await self.store.current_release(app.id)
-        description = config_description(current.config, changes)
+        old = await self.store.latest_config(app.id)
+        description = config_description(old, changes)
         if description is None:
             return None  # setting a var to its current value makes no release
-        config = {k: v for k, v in {**current.config, **changes}.items() if v is not None}
+        config = {k: v for k, v in {**old, **changes}.items() if v is not None}
         return await self._release(app, description, current.slug_id, config, user, description)
 
     async def rollback(self, app: App, target: str, user: str) -> Release:

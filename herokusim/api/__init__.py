@@ -157,7 +157,7 @@ async def destroy_app(request: web.Request) -> web.Response:
 async def get_config(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    return _json((await platform.store.current_release(app.id)).config)
+    return _json(await platform.store.latest_config(app.id))
 
 
 @routes.patch("/apps/{app}/config-vars")
@@ -165,7 +165,7 @@ async def update_config(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
     await platform.ledger.set_config(app, platform.validate_config(await _body(request)), platform.user)
-    return _json((await platform.store.current_release(app.id)).config)
+    return _json(await platform.store.latest_config(app.id))
 
 
 # releases

@@ -71,7 +71,7 @@ class BuildService:
         cache_dir = self.settings.cache_dir / app.id
         cache_dir.mkdir(parents=True, exist_ok=True)
         try:
-            config = self._call(self.store.current_release(app.id)).config
+            config = self._call(self.store.latest_config(app.id))
             with tempfile.TemporaryDirectory(dir=self.settings.builds_dir) as tmp:
                 source = Path(tmp) / "build"
                 export_commit(event.repo_path, event.new_sha, source)

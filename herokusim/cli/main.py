@@ -157,7 +157,11 @@ def _release_suffix(api: ApiClient, app: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """The platform's simulated now (ages in `ps` and `releases` follow `clock:warp`)."""
+    try:
+        return parse_time(_api().get("/clock")["now"])
+    except (ClientError, KeyError, TypeError, ValueError):
+        return datetime.now(UTC)
 
 
 app_option = click.option("-a", "--app", metavar="APP", help="App to run the command against.")
@@ -180,9 +184,14 @@ def main() -> None:
 @click.option("--runtime", type=click.Choice(["auto", "docker", "process"]),
               help="Where dynos run: Docker containers, local processes, or auto (Docker when an engine "
                    "answers; the default, or HEROKUSIM_RUNTIME).")
-def up(router_port: int | None, api_port: int | None, git_port: int | None, runtime: str | None) -> None:
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True, max=1e6), metavar="N",
+              help="Simulated seconds per real second for platform timers (daily cycling, crash cool-offs); "
+                   "default 1, or HEROKUSIM_TIME_SCALE.")
+def up(router_port: int | None, api_port: int | None, git_port: int | None, runtime: str | None,
+       time_scale: float | None) -> None:
     """Start the herokusim daemon in the foreground (Ctrl-C stops it)."""
-    overrides = {"router_port": router_port, "api_port": api_port, "git_port": git_port, "runtime": runtime}
+    overrides = {"router_port": router_port, "api_port": api_port, "git_port": git_port, "runtime": runtime,
+                 "time_scale": time_scale}
     settings = dataclasses.replace(_settings(), **{k: v for k, v in overrides.items() if v is not None})
     # Imported here: the daemon pulls in the whole platform, which no other command needs.
     from herokusim.platform import serve
@@ -592,4 +601,4 @@ def logs(app: str | None, num: int, tail: bool, source: str | None, dyno: str | 
 
 
 # `herokusim tui` and `herokusim stack[:build]` live in their own modules; importing them registers them.
-from herokusim.cli import stack_cmds, tui_cmd  # noqa: F401
+from herokusim.cli import dynos_cmds, stack_cmds, tui_cmd  # noqa: F401

@@ -173,6 +173,10 @@ def group_dynos(dynos: list[dict[str, Any]], now: datetime, tz: tzinfo | None = 
         else:
             key = f"{dyno['type']} ({size}): {dyno.get('command', '')}"
             line = f"{dyno['name']}: {dyno['state']} {age}"
+            if dyno.get("restart_at"):  # a crashed dyno in its cool-off
+                restart = parse_time(dyno["restart_at"])
+                cooloff = round((restart - parse_time(dyno["updated_at"])).total_seconds() / 60)
+                line += f", restarting {timestamp(restart, tz)} (cool-off {cooloff}m)"
         groups.setdefault(key, []).append(line)
     return [DynoGroup(title, tuple(lines)) for title, lines in groups.items()]
 

@@ -364,7 +364,8 @@ class DynoManager:
         spec = DynoSpec(dyno.id, dyno.app_id, dyno.app_name, dyno.name, dyno.command,
                         {**dyno.release.config, **dyno.env, "PORT": str(dyno.port), "DYNO": dyno.name},
                         dyno.slug_path, dyno.port, release_version=dyno.release.version,
-                        memory_limit_mb=int(2 * quota) + 1, interactive=dyno.tty)
+                        memory_limit_mb=int(2 * quota) + 1, interactive=dyno.tty,
+                        stdin=dyno.attachment is not None and not dyno.tty)
         try:
             dyno.running = running = await self.runtime.start(spec)
         except Exception as exc:  # noqa: BLE001 - a dyno that cannot start is a crash, not a daemon failure

@@ -285,6 +285,13 @@ class Store:
             await db.execute("UPDATE releases SET status = ?, updated_at = ? WHERE id = ?",
                              (status, self.now(), release_id))
 
+    async def latest_config(self, app_id: str) -> dict[str, str]:
+        """The app's config vars: those of its newest release, live or not (a config change whose release
+        phase failed is still the app's config; the dynos keep the live release's)."""
+        row = await self._one("SELECT config FROM releases WHERE app_id = ? ORDER BY version DESC LIMIT 1", app_id)
+        assert row is not None, "every app has v1"
+        return json.loads(row["config"])
+
     async def current_release(self, app_id: str) -> Release:
         """The newest succeeded release: the one whose slug and config the app runs."""
         row = await self._one(

@@ -22,6 +22,7 @@ class DynoSpec:
     release_version: int = 0
     memory_limit_mb: int = 0  # the R15 threshold (2 x quota); a backend that can enforce a hard limit does
     interactive: bool = False  # an attached one-off: a terminal (TTY) with stdin, as `herokusim run` gives
+    stdin: bool = False  # an attached one-off without a terminal (input piped in): stdin open as a pipe
 
 
 class RunningDyno(Protocol):

@@ -1,0 +1,191 @@
+"""CLI: dyno and clock commands beyond `ps` and `ps:scale` — `ps:restart`, `ps:stop`, `run`,
+`run:detached`, `clock`, `clock:warp`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import termios
+import tty
+from typing import Any
+
+import aiohttp
+import click
+
+from herokusim.cli.client import ClientError, app_path, load_token
+from herokusim.cli.main import (
+    HEXAGON,
+    _action,
+    _api,
+    _resolve_app,
+    _settings,
+    app_option,
+    main,
+)
+from herokusim.cli.output import display_size, parse_time, timestamp
+from herokusim.clock import parse_duration
+
+
+@main.command("ps:restart")
+@click.argument("target", required=False, metavar="[TYPE|DYNO]")
+@app_option
+def ps_restart(target: str | None, app: str | None) -> None:
+    """Restart every dyno, the dynos of one process type (`web`), or one dyno (`web.1`)."""
+    name = _resolve_app(app)
+    what = f"{target} dynos" if target and "." not in target else (f"dyno {target}" if target else "dynos")
+    with _action(f"Restarting {what} on {HEXAGON} {name}"):
+        _api().delete(app_path(name, "dynos", target) if target else app_path(name, "dynos"))
+
+
+@main.command("ps:stop")
+@click.argument("dyno")
+@app_option
+def ps_stop(dyno: str, app: str | None) -> None:
+    """Stop a dyno: a one-off ends; a formation dyno is replaced by a new one (scale to stop for good)."""
+    name = _resolve_app(app)
+    with _action(f"Stopping {dyno} dyno on {HEXAGON} {name}"):
+        _api().post(app_path(name, "dynos", dyno, "actions", "stop"))
+
+
+def _command_line(command: tuple[str, ...]) -> str:
+    line = " ".join(command).strip()
+    if not line:
+        raise ClientError("Give a command to run, e.g. `herokusim run bash`.")
+    return line
+
+
+def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ClientError(f"{pair} is invalid: use -e KEY=value.")
+        env[key] = value
+    return env
+
+
+@main.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@app_option
+@click.option("-s", "--size", metavar="SIZE", help="Dyno size (default standard-1X).")
+@click.option("-e", "--env", "env", multiple=True, metavar="KEY=value", help="Extra environment variables.")
+@click.option("--no-tty", is_flag=True, help="Do not give the dyno a terminal.")
+def run(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...], no_tty: bool) -> None:
+    """Run a one-off dyno attached to this terminal; exits with the command's exit status."""
+    name = _resolve_app(app)
+    line = _command_line(command)
+    use_tty = sys.stdin.isatty() and sys.stdout.isatty() and not no_tty
+    body: dict[str, Any] = {"command": line, "attach": True, "tty": use_tty, "env": _env_pairs(env)}
+    if size:
+        body["size"] = size
+    click.echo(f"Running `{line}` on {HEXAGON} {name}... ", nl=False, err=True)
+    try:
+        dyno = _api().post(app_path(name, "dynos"), body)
+    except BaseException:
+        click.echo("!", err=True)
+        raise
+    click.echo(f"up, {dyno['name']} ({display_size(dyno['size'])})", err=True)
+    status = asyncio.run(_attach(dyno["attach_url"], load_token(_settings()), use_tty))
+    raise SystemExit(status)
+
+
+async def _attach(url: str, token: str, use_tty: bool) -> int:
+    """Relay this terminal to the dyno's until it exits; its exit status."""
+    loop = asyncio.get_running_loop()
+    stdin = sys.stdin.fileno()
+    saved = termios.tcgetattr(stdin) if use_tty else None
+    status = 1
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(url, headers={"Authorization": f"Bearer {token}"}) as ws:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                data = os.read(stdin, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(stdin)
+            queue.put_nowait(data)
+
+        async def send_input() -> None:
+            while data := await queue.get():
+                await ws.send_bytes(data)
+            await ws.send_str(json.dumps({"eof": True}))
+
+        try:
+            if saved is not None:
+                tty.setraw(stdin)
+            reading = True
+            try:
+                loop.add_reader(stdin, readable)
+            except (PermissionError, ValueError, OSError):  # e.g. /dev/null or a file: read it at once
+                reading = False
+                data = await asyncio.to_thread(sys.stdin.buffer.read)
+                if data:
+                    queue.put_nowait(data)
+                queue.put_nowait(b"")
+            sender = asyncio.create_task(send_input())
+            out = sys.stdout.buffer
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    out.write(message.data)
+                    out.flush()
+                elif message.type == aiohttp.WSMsgType.TEXT:
+                    status = int(json.loads(message.data).get("exit_status", 1))
+            sender.cancel()
+            if reading:
+                loop.remove_reader(stdin)
+        finally:
+            if saved is not None:
+                termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+    return status
+
+
+@main.command("run:detached", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@app_option
+@click.option("-s", "--size", metavar="SIZE", help="Dyno size (default standard-1X).")
+@click.option("-e", "--env", "env", multiple=True, metavar="KEY=value", help="Extra environment variables.")
+def run_detached(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...]) -> None:
+    """Run a one-off dyno in the background; its output goes to the app's logs."""
+    name = _resolve_app(app)
+    line = _command_line(command)
+    body: dict[str, Any] = {"command": line, "attach": False, "env": _env_pairs(env)}
+    if size:
+        body["size"] = size
+    with _action(f"Running `{line}` on {HEXAGON} {name}") as step:
+        dyno = _api().post(app_path(name, "dynos"), body)
+        step.suffix = f", {dyno['name']} ({display_size(dyno['size'])})"
+    click.echo(f"Run herokusim logs -a {name} --dyno {dyno['name']} to view the output.")
+
+
+def _clock_lines(clock: dict[str, Any]) -> list[str]:
+    return [f"Simulated time: {timestamp(parse_time(clock['now']))}",
+            f"Time scale:     {clock['time_scale']:g} simulated seconds per second"]
+
+
+@main.command("clock")
+def clock() -> None:
+    """Show the platform's simulated time and time scale."""
+    for line in _clock_lines(_api().get("/clock")):
+        click.echo(line)
+
+
+@main.command("clock:warp")
+@click.argument("duration")
+def clock_warp(duration: str) -> None:
+    """Advance simulated time by DURATION (24h, 90m, 1d12h, 30s); every timer due fires, in order."""
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise ClientError(str(exc)) from None
+    if seconds <= 0:
+        raise ClientError(f"{duration!r} is not a forward warp: give a duration more than 0.")
+    with _action(f"Warping the clock {duration} forward"):
+        result = _api().post("/clock/warp", {"seconds": seconds})
+    for line in _clock_lines(result):
+        click.echo(line)
+
