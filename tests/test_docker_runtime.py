@@ -54,11 +54,12 @@ def slug(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
 
 
 def spec(tmp_path: Path, command: str, *, app: str = "app-1", name: str = "web.1", memory: int = 0,
-         interactive: bool = False) -> DynoSpec:
+         interactive: bool = False, stdin: bool = False) -> DynoSpec:
     port = free_port()
     dyno_id = f"{app}-{name}-{time.monotonic_ns()}"
     return DynoSpec(dyno_id, app, app, name, command, {"PORT": str(port), "DYNO": name, "GREETING": "hi"},
-                    slug(tmp_path), port, release_version=7, memory_limit_mb=memory, interactive=interactive)
+                    slug(tmp_path), port, release_version=7, memory_limit_mb=memory, interactive=interactive,
+                    stdin=stdin)
 
 
 async def collect(dyno: DockerDyno) -> bytes:
@@ -153,6 +154,24 @@ def test_an_interactive_one_off_has_a_terminal_and_its_exit_status(home: Path, d
         assert await asyncio.wait_for(dyno.wait(), 30) == 3
         text = (await asyncio.wait_for(output, 10)).decode()
         assert "tty" in text and "got hello" in text
+        await dyno.cleanup()
+
+    asyncio.run(main())
+
+
+def test_a_one_off_with_piped_input_gets_it_and_its_end(home: Path, docker_stack: str, tmp_path: Path) -> None:
+    runtime = make_runtime(home, docker_stack)
+
+    async def main() -> None:
+        s = spec(tmp_path, 'test -t 0 || echo no-tty; tr a-z A-Z; echo done >&2; exit 4', name="run.99",
+                 stdin=True)
+        dyno = await runtime.start(s)
+        output = asyncio.create_task(collect(dyno))
+        dyno.write_input(b"hello\nworld\n")
+        dyno.close_input()
+        assert await asyncio.wait_for(dyno.wait(), 30) == 4
+        text = (await asyncio.wait_for(output, 10)).decode()
+        assert "no-tty" in text and "HELLO\nWORLD" in text and "done" in text
         await dyno.cleanup()
 
     asyncio.run(main())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -30,7 +31,6 @@ LABEL_DYNO_ID = "herokusim.dyno-id"
 APP_ROOT = "/app"
 HOST_ALIAS = "host.docker.internal"  # add-on services on the host, through the engine's host gateway
 PS1 = r"\[\033[01;34m\]\w\[\033[00m\] \[\033[01;32m\]$ \[\033[00m\]"
-READ_CHUNK = 65536
 TCP_LISTEN = "0A"
 
 
@@ -72,7 +72,7 @@ class DockerDyno:
         self.container = container
         self.spec = spec
         self.handle = container.id
-        self.terminal = terminal  # the attached socket of an interactive one-off
+        self.terminal = terminal  # the attached socket of a one-off with a terminal or piped input
         self._loop = asyncio.get_running_loop()
         self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
         self._exit: asyncio.Future[int] = self._loop.create_future()
@@ -85,8 +85,10 @@ class DockerDyno:
     def _follow(self) -> None:
         try:
             if self.terminal is not None:
-                sock = _raw_socket(self.terminal)
-                while data := _recv(sock):
+                from docker.utils.socket import frames_iter
+
+                # with a terminal the stream is raw; without one, frames tell stdout from stderr
+                for _, data in frames_iter(_raw_socket(self.terminal), self.spec.interactive):
                     self._deliver(data)
             else:
                 self._stream = self.container.logs(stream=True, follow=True, stdout=True, stderr=True)
@@ -160,7 +162,11 @@ class DockerDyno:
                 _raw_socket(self.terminal).sendall(data)
 
     def close_input(self) -> None:
-        self.write_input(b"\x04")  # ^D: end of input, as a terminal says it
+        if self.spec.interactive:
+            self.write_input(b"\x04")  # ^D: end of input, as a terminal says it
+        elif self.terminal is not None:
+            with contextlib.suppress(OSError):  # the engine closes the dyno's stdin (StdinOnce)
+                _raw_socket(self.terminal).shutdown(socket.SHUT_WR)
 
     async def listening(self) -> bool:
         """True once a process in the dyno listens on its $PORT. The port published on 127.0.0.1 accepts
@@ -210,15 +216,17 @@ class DockerRuntime:
         return f"herokusim-{self.key}-{app_id}"
 
     async def start(self, spec: DynoSpec) -> DockerDyno:
+        # the lock keeps the app's network from going with its last dyno while this one joins it
         async with self._app_locks.setdefault(spec.app_id, asyncio.Lock()):
-            container, terminal = await asyncio.to_thread(self._create, spec)
+            container = await asyncio.to_thread(self._create, spec)
         try:
+            terminal = await asyncio.to_thread(self._start, container, spec)
             return DockerDyno(self, container, spec, terminal)
         except BaseException:
             await self.remove(container.id, spec.app_id)
             raise
 
-    def _create(self, spec: DynoSpec) -> tuple[Any, Any]:
+    def _create(self, spec: DynoSpec) -> Any:
         network = self._ensure_network(spec.app_id, spec.app_name)
         env = {
             "PS1": PS1,
@@ -246,22 +254,21 @@ class DockerRuntime:
             ports={f"{spec.port}/tcp": ("127.0.0.1", spec.port)},
             extra_hosts={HOST_ALIAS: "host-gateway"},
             tty=spec.interactive,
-            stdin_open=spec.interactive,
+            stdin_open=spec.interactive or spec.stdin,
             **limits,
         )
+        return container
+
+    def _start(self, container: Any, spec: DynoSpec) -> Any:
+        """Put the slug at /app and start; the attached terminal of an interactive one-off, else None."""
+        with open(spec.slug_path, "rb") as slug:  # a tar.gz: the engine unpacks it into /app
+            container.put_archive(APP_ROOT, slug)
         terminal = None
-        try:
-            with open(spec.slug_path, "rb") as slug:  # a tar.gz: the engine unpacks it into /app
-                container.put_archive(APP_ROOT, slug)
-            if spec.interactive:
-                terminal = self.client.api.attach_socket(
-                    container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            container.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
-            raise
-        return container, terminal
+        if spec.interactive or spec.stdin:
+            terminal = self.client.api.attach_socket(
+                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        container.start()
+        return terminal
 
     def _ensure_network(self, app_id: str, app_name: str) -> str:
         """One bridge network per app: its dynos cannot reach another app's."""
@@ -319,13 +326,6 @@ def _set_result(future: asyncio.Future[int], status: int) -> None:
 
 def _raw_socket(attached: Any) -> Any:
     return getattr(attached, "_sock", attached)
-
-
-def _recv(sock: Any) -> bytes:
-    try:
-        return sock.recv(READ_CHUNK)
-    except OSError:
-        return b""
 
 
 def _listens(table: str, port: int) -> bool:
