@@ -46,8 +46,10 @@ class Daemon:
 
     def cli(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run `herokusim ARGS` as a user would."""
-        return subprocess.run([sys.executable, "-m", "herokusim", *args], cwd=cwd, env={**self.env, **(env or {})},
+        """Run `herokusim ARGS` as a user would; by default outside any git checkout (apps:create inside
+        one adds a remote to it)."""
+        return subprocess.run([sys.executable, "-m", "herokusim", *args], cwd=cwd or self.home.parent,
+                              env={**self.env, **(env or {})},
                               capture_output=True, text=True, input=input, timeout=timeout, check=False)
 
     def get(self, host: str, path: str = "/", **kwargs: object) -> httpx.Response:
@@ -90,12 +92,13 @@ def start_daemon(home: Path, **settings: str) -> Daemon:
         "HEROKUSIM_GIT_PORT": str(ports["git"]),
         # shortened through the documented settings only; test_defaults.py proves what ships
         "HEROKUSIM_STOP_GRACE": "3",
-        "HEROKUSIM_RUNTIME": "process",  # the Docker runtime only where a test asks for it (test_conformance.py)
+        "HEROKUSIM_RUNTIME": _daemon_runtime,  # process, unless the test is marked both_runtimes
         "GIT_TERMINAL_PROMPT": "0",
         **settings,
     }
     env.pop("HEROKUSIM_API_KEY", None)
     home.mkdir(parents=True, exist_ok=True)
+    _daemon_homes.append(home)
     log = home.parent / f"{home.name}-daemon.log"
     handle = open(log, "w")  # noqa: SIM115 - the daemon writes it for its whole life
     proc = subprocess.Popen([sys.executable, "-m", "herokusim", "up"], env=env, stdout=handle,
@@ -124,10 +127,22 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
         stop_daemon(d)
 
 
-# --- both runtimes: tests that take `runtime` or `runtime_daemon` run once per runtime ---------------------
+# --- both runtimes: a test marked `both_runtimes` runs once per runtime, its daemons on that runtime ------
 
 RUNTIMES = ["process", "docker"]
 HOME_LABEL = "herokusim.home"  # what the Docker runtime puts on every container and network it makes
+_daemon_runtime = "process"  # the runtime start_daemon gives daemons during the current test
+_daemon_homes: list[Path] = []  # every home start_daemon used, so Docker leftovers can be removed
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_runtimes: run once on the process runtime and once on the Docker "
+                                       "runtime (that half skips, saying why, where no Docker engine answers)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_runtimes"):
+        metafunc.parametrize("runtime", RUNTIMES, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -141,21 +156,23 @@ def docker_stack() -> str:
     return stack.ensure_image(client, lambda line: None)
 
 
-@pytest.fixture(params=RUNTIMES)
-def runtime(request: pytest.FixtureRequest) -> str:
-    if request.param == "docker":
+@pytest.fixture(autouse=True)
+def runtime(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The runtime of the daemons this test starts: `process`, or each in turn under `both_runtimes`."""
+    global _daemon_runtime
+    name = getattr(request, "param", "process")
+    if name == "docker":
         request.getfixturevalue("docker_stack")
-    return request.param
-
-
-@pytest.fixture
-def runtime_daemon(runtime: str, tmp_path: Path) -> Iterator[Daemon]:
-    d = start_daemon(tmp_path / "home", HEROKUSIM_RUNTIME=runtime)
+    started = len(_daemon_homes)
+    _daemon_runtime = name
     try:
-        yield d
+        yield name
     finally:
-        stop_daemon(d)
-        remove_docker_leftovers(d.home)
+        _daemon_runtime = "process"
+        if name == "docker":  # after the test's daemons stopped: whatever a failure left behind goes too
+            for home in _daemon_homes[started:]:
+                remove_docker_leftovers(home)
+        del _daemon_homes[started:]
 
 
 def leftover_dynos(daemon: Daemon) -> list[str]:

@@ -374,6 +374,7 @@ async def attach_dyno(request: web.Request) -> web.WebSocketResponse:
 
     sender = asyncio.create_task(send_output())
     async for message in ws:
+        await dyno.started.wait()  # input that arrives while the slug is unpacked waits for the process
         if dyno.running is None:
             continue
         if message.type == web.WSMsgType.BINARY:

@@ -49,6 +49,23 @@ def ps_stop(dyno: str, app: str | None) -> None:
         _api().post(app_path(name, "dynos", dyno, "actions", "stop"))
 
 
+def _split_app(command: tuple[str, ...], app: str | None) -> tuple[tuple[str, ...], str | None]:
+    """`herokusim run echo hi -a demo` works as with Heroku's CLI: -a/--app anywhere before a `--`."""
+    words, rest = list(command), []
+    while words:
+        word = words.pop(0)
+        if word == "--":
+            rest.extend(words)
+            break
+        if word in ("-a", "--app") and words:
+            app = words.pop(0)
+        elif word.startswith("--app="):
+            app = word.removeprefix("--app=")
+        else:
+            rest.append(word)
+    return tuple(rest), app
+
+
 def _command_line(command: tuple[str, ...]) -> str:
     line = " ".join(command).strip()
     if not line:
@@ -74,6 +91,7 @@ def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--no-tty", is_flag=True, help="Do not give the dyno a terminal.")
 def run(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...], no_tty: bool) -> None:
     """Run a one-off dyno attached to this terminal; exits with the command's exit status."""
+    command, app = _split_app(command, app)
     name = _resolve_app(app)
     line = _command_line(command)
     use_tty = sys.stdin.isatty() and sys.stdout.isatty() and not no_tty
@@ -151,6 +169,7 @@ async def _attach(url: str, token: str, use_tty: bool) -> int:
 @click.option("-e", "--env", "env", multiple=True, metavar="KEY=value", help="Extra environment variables.")
 def run_detached(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...]) -> None:
     """Run a one-off dyno in the background; its output goes to the app's logs."""
+    command, app = _split_app(command, app)
     name = _resolve_app(app)
     line = _command_line(command)
     body: dict[str, Any] = {"command": line, "attach": False, "env": _env_pairs(env)}

@@ -86,6 +86,7 @@ class Dyno:
     crashes: int = 0  # consecutive crashes, for the cool-off schedule
     stopping: bool = False
     running: RunningDyno | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # set once its process exists (or failed to)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     exit_status: int | None = None
     task: asyncio.Task[None] | None = None
@@ -370,10 +371,12 @@ class DynoManager:
             dyno.running = running = await self.runtime.start(spec)
         except Exception as exc:  # noqa: BLE001 - a dyno that cannot start is a crash, not a daemon failure
             self._log(dyno, f"Error starting process: {exc}")
+            dyno.started.set()
             dyno.exited.set()
             self._ended(dyno, None)
             return
         self._log(dyno, f"Starting process with command `{dyno.command}`")
+        dyno.started.set()
         self._persist(dyno)
         if dyno.stopping:
             self._log(dyno, "Stopping all processes with SIGTERM")

@@ -1,0 +1,361 @@
+"""The dyno manager as a user meets it: formation, crashes and cool-offs, R10/R12/R14/R15, ephemeral files,
+daily cycling under a warped clock, one-off and release-phase dynos, reconcile after a daemon crash.
+
+Real daemons, real processes, real HTTP through the router; timeouts shortened only through the documented
+settings (test_defaults.py proves what ships).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
+
+FAST = {"HEROKUSIM_BOOT_TIMEOUT": "3", "HEROKUSIM_STOP_GRACE": "2", "HEROKUSIM_MEMORY_QUOTA_MB": "64"}
+
+
+@pytest.fixture
+def fast_daemon(tmp_path: Path):  # type: ignore[no-untyped-def]
+    d = start_daemon(tmp_path / "home", **FAST)
+    try:
+        yield d
+    finally:
+        stop_daemon(d)
+
+
+def deploy(daemon: Daemon, tmp_path: Path, fixture: str, app: str, config: dict[str, str] | None = None) -> Path:
+    repo = checkout_of(fixture, tmp_path / app)
+    assert daemon.cli("apps:create", app).returncode == 0
+    assert daemon.cli("git:remote", "-a", app, cwd=repo).returncode == 0
+    if config:
+        assert daemon.cli("config:set", *(f"{k}={v}" for k, v in config.items()), "-a", app).returncode == 0
+    push = git("push", "herokusim", "main", cwd=repo, env=daemon.env)
+    assert push.returncode == 0, push.stderr
+    return repo
+
+
+def dynos(daemon: Daemon, app: str) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {d["name"]: d for d in daemon.api("GET", f"/apps/{app}/dynos").json()}
+
+
+def states(daemon: Daemon, app: str) -> dict[str, str]:
+    return {name: d["state"] for name, d in dynos(daemon, app).items()}
+
+
+def logs(daemon: Daemon, app: str, *args: str) -> str:
+    result = daemon.cli("logs", "-a", app, "-n", "1500", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def all_up(daemon: Daemon, app: str, names: set[str]) -> dict[str, dict] | None:  # type: ignore[type-arg]
+    found = dynos(daemon, app)
+    return found if set(found) == names and all(d["state"] == "up" for d in found.values()) else None
+
+
+def fails(daemon: Daemon, *args: str, expect: str) -> None:
+    result = daemon.cli(*args)
+    assert result.returncode != 0, result.stdout
+    assert expect in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_formation_scale_restart_and_stop(daemon: Daemon, tmp_path: Path) -> None:
+    deploy(daemon, tmp_path, "python-hello", "formed")
+    first = wait_for(lambda: all_up(daemon, "formed", {"web.1"}), message="web.1 up")
+
+    scaled = daemon.cli("ps:scale", "web=3", "-a", "formed")
+    assert "now running web at 3:Standard-1X" in scaled.stdout
+    three = wait_for(lambda: all_up(daemon, "formed", {"web.1", "web.2", "web.3"}), message="three up")
+    assert three["web.1"]["id"] == first["web.1"]["id"], "scaling up starts only the new dynos"
+    assert "app[api]: Scaled to web@3:Standard-1X by user" in logs(daemon, "formed")
+
+    assert daemon.cli("ps:scale", "web-1", "-a", "formed").returncode == 0
+    two = wait_for(lambda: all_up(daemon, "formed", {"web.1", "web.2"}), message="web.3 gone")
+    assert two["web.2"]["id"] == three["web.2"]["id"], "scaling down stops only the highest-numbered"
+
+    restart = daemon.cli("ps:restart", "web.2", "-a", "formed")
+    assert restart.returncode == 0 and "Restarting dyno web.2 on ⬢ formed... done" in restart.stdout
+    after = wait_for(lambda: (d := all_up(daemon, "formed", {"web.1", "web.2"}))
+                     and d["web.2"]["id"] != two["web.2"]["id"] and d, message="web.2 replaced")
+    assert after["web.1"]["id"] == two["web.1"]["id"]
+    assert "heroku[web.2]: Restarting" in logs(daemon, "formed")
+
+    stop = daemon.cli("ps:stop", "web.1", "-a", "formed")
+    assert stop.returncode == 0 and "Stopping web.1 dyno on ⬢ formed... done" in stop.stdout
+    wait_for(lambda: (d := all_up(daemon, "formed", {"web.1", "web.2"})) and d["web.1"]["id"] != after["web.1"]["id"],
+             message="the formation to replace the stopped web.1")
+
+    sized = daemon.cli("ps:scale", "web=1:standard-2X", "-a", "formed")
+    assert sized.returncode == 0 and "now running web at 1:Standard-2X" in sized.stdout
+    big = wait_for(lambda: all_up(daemon, "formed", {"web.1"}), message="one standard-2X dyno")
+    assert big["web.1"]["size"] == "standard-2X" and big["web.1"]["memory_quota_mb"] == 1024
+    ps = daemon.cli("ps", "-a", "formed").stdout
+    assert "=== web (Standard-2X): python app.py (1)" in ps and re.search(r"web\.1: up \d{4}/", ps)
+
+    before = daemon.api("GET", "/apps/formed/formation").json()
+    fails(daemon, "ps:scale", "web=-1", "-a", "formed", expect="web=-1")
+    fails(daemon, "ps:scale", "web=abc", "-a", "formed", expect="web=abc")
+    fails(daemon, "ps:scale", "worker=1", "-a", "formed", expect="Couldn't find that process type (worker)")
+    fails(daemon, "ps:scale", "web=1:huge", "-a", "formed", expect="Unknown dyno size 'huge'")
+    fails(daemon, "ps:restart", "web.9", "-a", "formed", expect="Couldn't find that dyno (web.9)")
+    fails(daemon, "ps:stop", "web.9", "-a", "formed", expect="Couldn't find that dyno (web.9)")
+    assert daemon.api("GET", "/apps/formed/formation").json() == before
+
+
+def test_port_not_bound_is_r10_then_crashed_and_h10(fast_daemon: Daemon, tmp_path: Path) -> None:
+    deploy(fast_daemon, tmp_path, "port-ignorer", "ignorer")
+    wait_for(lambda: "Error R10" in logs(fast_daemon, "ignorer"), message="R10")
+    text = logs(fast_daemon, "ignorer")
+    assert ("heroku[web.1]: Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 3 seconds "
+            "of launch") in text
+    assert "heroku[web.1]: Stopping process with SIGKILL" in text
+    assert "heroku[web.1]: Process exited with status 137" in text
+    assert "heroku[web.1]: State changed from starting to crashed" in text
+    wait_for(lambda: states(fast_daemon, "ignorer") == {"web.1": "crashed"}, message="crashed after its 2nd R10")
+    response = fast_daemon.get("ignorer.localhost")
+    assert response.status_code == 503
+    assert 'code=H10 desc="App crashed"' in logs(fast_daemon, "ignorer", "--dyno", "router")
+
+
+def test_sigterm_ignored_is_r12_and_sigkill(fast_daemon: Daemon, tmp_path: Path) -> None:
+    deploy(fast_daemon, tmp_path, "sigterm-ignorer", "stubborn")
+    wait_for(lambda: states(fast_daemon, "stubborn") == {"web.1": "up"}, message="up")
+    assert fast_daemon.cli("ps:restart", "-a", "stubborn").returncode == 0
+    wait_for(lambda: "Error R12" in logs(fast_daemon, "stubborn"), message="R12")
+    text = logs(fast_daemon, "stubborn")
+    stop = text[text.index("heroku[web.1]: Stopping all processes with SIGTERM"):]
+    assert "app[web.1]: Got SIGTERM; ignoring it" in stop
+    assert ("heroku[web.1]: Error R12 (Exit timeout) -> Process failed to exit within 2 seconds of SIGTERM"
+            in stop)
+    assert stop.index("Error R12") < stop.index("heroku[web.1]: Stopping process with SIGKILL") \
+        < stop.index("heroku[web.1]: Process exited with status 137")
+    wait_for(lambda: states(fast_daemon, "stubborn") == {"web.1": "up"}, message="the replacement up")
+
+
+def _restart_gap(dyno: dict) -> timedelta:  # type: ignore[type-arg]
+    return datetime.fromisoformat(dyno["restart_at"]) - datetime.fromisoformat(dyno["updated_at"])
+
+
+def test_crash_schedule_cooloffs_and_reset(daemon: Daemon, tmp_path: Path) -> None:
+    deploy(daemon, tmp_path, "crasher", "crashy", config={"CRASH_AFTER": "1"})
+    # the first crash restarts at once; the second waits 20 simulated minutes
+    crashed = wait_for(lambda: (d := dynos(daemon, "crashy").get("web.1")) and d["restart_at"] and d,
+                       message="a crashed dyno in its cool-off")
+    assert crashed["state"] == "crashed" and crashed["crashes"] == 2
+    assert _restart_gap(crashed) == timedelta(minutes=20)
+    text = logs(daemon, "crashy")
+    assert "app[web.1]: Crashing now with status 1" in text
+    assert "heroku[web.1]: Process exited with status 1" in text
+    assert "heroku[web.1]: State changed from up to crashed" in text
+    assert "heroku[web.1]: State changed from crashed to starting" in text
+    ps = daemon.cli("ps", "-a", "crashy").stdout
+    assert re.search(r"web\.1: crashed .*, restarting \d{4}/\d\d/\d\d \S+ \+0000 \(cool-off 20m\)", ps), ps
+
+    # nothing happens until the cool-off is over on the simulated clock
+    warp = daemon.cli("clock:warp", "20m")
+    assert warp.returncode == 0, warp.stderr
+    third = wait_for(lambda: (d := dynos(daemon, "crashy").get("web.1")) and d["crashes"] == 3
+                     and d["restart_at"] and d, message="the third crash")
+    assert _restart_gap(third) == timedelta(minutes=40)
+
+    # a new release starts the schedule afresh
+    assert daemon.cli("config:set", "CRASH_AFTER=never", "-a", "crashy").returncode == 0
+    fixed = wait_for(lambda: (d := dynos(daemon, "crashy").get("web.1")) and d["state"] == "up" and d,
+                     message="the fixed dyno up")
+    assert fixed["crashes"] == 0 and fixed["restart_at"] is None
+    assert daemon.get("crashy.localhost").status_code == 200
+
+
+def test_files_are_private_per_dyno_and_gone_after_a_restart(daemon: Daemon, tmp_path: Path) -> None:
+    deploy(daemon, tmp_path, "file-writer", "writer")
+    assert daemon.cli("ps:scale", "web=2", "-a", "writer").returncode == 0
+    wait_for(lambda: all_up(daemon, "writer", {"web.1", "web.2"}), message="two up")
+    writer = daemon.get("writer.localhost", "/write/upload.txt").text.split()[0]
+    other = "web.2" if writer == "web.1" else "web.1"
+    listings: dict[str, str] = {}
+
+    def both_listed() -> bool:
+        dyno, _, files = daemon.get("writer.localhost", "/files").text.strip().partition(": ")
+        listings[dyno] = files
+        return len(listings) == 2
+
+    wait_for(both_listed, message="both dynos to answer /files")
+    assert listings == {writer: "upload.txt", other: "(none)"}, "a file is visible only on the dyno that wrote it"
+
+    assert daemon.cli("ps:restart", writer, "-a", "writer").returncode == 0
+    wait_for(lambda: (d := all_up(daemon, "writer", {"web.1", "web.2"})) and d, message="restarted")
+    listings.clear()
+    wait_for(both_listed, message="both dynos to answer /files again")
+    assert listings == {writer: "(none)", other: "(none)"}, "the restarted dyno starts from a fresh slug"
+    dirs = sorted(p.name for p in (daemon.home / "dynos").iterdir())
+    assert dirs == sorted(d["id"] for d in dynos(daemon, "writer").values()), "stopped dynos' files are removed"
+
+
+def test_daily_cycling_under_a_warped_clock(daemon: Daemon, tmp_path: Path) -> None:
+    deploy(daemon, tmp_path, "python-hello", "cycled")
+    assert daemon.cli("ps:scale", "web=2", "-a", "cycled").returncode == 0
+    started = wait_for(lambda: all_up(daemon, "cycled", {"web.1", "web.2"}), message="two up")
+    for dyno in started.values():
+        cycle = datetime.fromisoformat(dyno["cycle_at"]) - datetime.fromisoformat(dyno["created_at"])
+        assert timedelta(hours=24) <= cycle <= timedelta(hours=24, minutes=216, seconds=2)
+    before = datetime.fromisoformat(daemon.api("GET", "/clock").json()["now"])
+
+    day = "1d3h36m"  # 24 h + 216 min: every dyno is due exactly once
+    assert daemon.cli("clock:warp", day).returncode == 0
+    after = datetime.fromisoformat(daemon.api("GET", "/clock").json()["now"])
+    assert after - before >= timedelta(hours=27, minutes=36)
+    wait_for(lambda: (d := all_up(daemon, "cycled", {"web.1", "web.2"}))
+             and all(d[n]["id"] != started[n]["id"] for n in d), message="both cycled back up")
+    text = logs(daemon, "cycled")
+    for name in ("web.1", "web.2"):
+        assert text.count(f"heroku[{name}]: Cycling") == 1
+        cycle_at = datetime.fromisoformat(started[name]["cycle_at"])
+        line = next(line for line in text.splitlines() if f"heroku[{name}]: Cycling" in line)
+        logged = datetime.fromisoformat(line.split(" ", 1)[0])
+        assert abs(logged - cycle_at) < timedelta(seconds=2), "each cycle logs at its own simulated time"
+        cycle = text[text.index(f"heroku[{name}]: Cycling"):]
+        assert cycle.index(f"heroku[{name}]: State changed from up to starting") \
+            < cycle.index(f"heroku[{name}]: Stopping all processes with SIGTERM") \
+            < cycle.index(f"heroku[{name}]: Process exited with status 143")
+    assert daemon.cli("clock:warp", day).returncode == 0
+    wait_for(lambda: all(logs(daemon, "cycled").count(f"heroku[{n}]: Cycling") == 2 for n in ("web.1", "web.2")),
+             message="a second warp to cycle each dyno a second time")
+    clock = daemon.cli("clock")
+    assert "Simulated time:" in clock.stdout and "Time scale:     1 simulated seconds per second" in clock.stdout
+    fails(daemon, "clock:warp", "soon", expect="'soon' is not a duration")
+
+
+def test_memory_over_quota_is_r14_then_r15_kills(fast_daemon: Daemon, tmp_path: Path) -> None:
+    deploy(fast_daemon, tmp_path, "memory-grower", "leaky")
+    wait_for(lambda: states(fast_daemon, "leaky") == {"web.1": "up"}, message="up")
+    assert fast_daemon.get("leaky.localhost", "/grow/80").text.startswith("holding 80 MB")
+    wait_for(lambda: "Error R14 (Memory quota exceeded)" in logs(fast_daemon, "leaky"), message="R14")
+    text = logs(fast_daemon, "leaky", "--dyno", "web.1")
+    usage = re.search(r"heroku\[web\.1\]: Process running mem=(\d+)M\((\d+\.\d)%\)\n.*heroku\[web\.1\]: "
+                      r"Error R14 \(Memory quota exceeded\)", text)
+    assert usage, text
+    assert int(usage[1]) > 64 and abs(float(usage[2]) - int(usage[1]) / 64 * 100) < 2
+    assert dynos(fast_daemon, "leaky")["web.1"]["memory_mb"] > 64
+    assert fast_daemon.get("leaky.localhost").status_code == 200, "R14 leaves the dyno running"
+
+    fast_daemon.get("leaky.localhost", "/grow/80")
+    wait_for(lambda: "Error R15" in logs(fast_daemon, "leaky"), message="R15")
+    text = logs(fast_daemon, "leaky")
+    kill = text[text.index("heroku[web.1]: Error R15 (Memory quota vastly exceeded)"):]
+    assert kill.index("heroku[web.1]: Stopping process with SIGKILL") \
+        < kill.index("heroku[web.1]: Process exited with status 137") \
+        < kill.index("heroku[web.1]: State changed from up to crashed")
+    wait_for(lambda: states(fast_daemon, "leaky") == {"web.1": "up"}, message="restarted at once (first crash)")
+
+
+def test_one_off_dynos(daemon: Daemon, tmp_path: Path) -> None:
+    deploy(daemon, tmp_path, "python-hello", "oneoff")
+    hello = daemon.cli("run", "echo", "hello from", "$DYNO", "-a", "oneoff")
+    assert hello.returncode == 0, hello.stderr
+    match = re.search(r"Running `echo hello from \$DYNO` on ⬢ oneoff\.\.\. up, (run\.\d{4})", hello.stderr)
+    assert match, hello.stderr
+    assert hello.stdout == f"hello from {match[1]}\n"
+    assert daemon.cli("run", "exit 3", "-a", "oneoff").returncode == 3, "the exit status passes through"
+    piped = daemon.cli("run", "tr", "a-z", "A-Z", "-a", "oneoff", input="piped input\n")
+    assert piped.stdout == "PIPED INPUT\n"
+    listing = daemon.cli("run", "ls", "-a", "oneoff")
+    assert "app.py" in listing.stdout.split(), "a one-off starts from a copy of the slug"
+
+    detached = daemon.cli("run:detached", "echo", "detached-out", "-a", "oneoff")
+    assert detached.returncode == 0, detached.stderr
+    name = re.search(r"Running `echo detached-out` on ⬢ oneoff\.\.\. done, (run\.\d{4}) \(Standard-1X\)",
+                     detached.stdout)
+    assert name, detached.stdout
+    assert f"herokusim logs -a oneoff --dyno {name[1]}" in detached.stdout
+    wait_for(lambda: f"heroku[{name[1]}]: State changed from up to complete" in logs(daemon, "oneoff"),
+             message="the detached one-off to complete")
+    text = logs(daemon, "oneoff", "--dyno", name[1])
+    assert f"app[{name[1]}]: detached-out" in text
+    assert f"heroku[{name[1]}]: Process exited with status 0" in text
+    assert text.count("Starting process with command") == 1, "one-off dynos are never restarted"
+    assert name[1] not in dynos(daemon, "oneoff")
+    fails(daemon, "run", "  ", "-a", "oneoff", expect="Give a command to run")
+
+
+def test_release_phase_gates_the_release(daemon: Daemon, tmp_path: Path) -> None:
+    repo = checkout_of("worker-release", tmp_path / "gated")
+    assert daemon.cli("apps:create", "gated").returncode == 0
+    assert daemon.cli("git:remote", "-a", "gated", cwd=repo).returncode == 0
+    push = git("push", "herokusim", "main", cwd=repo, env=daemon.env)
+    assert push.returncode == 0, push.stderr
+    assert "remote: Running release command..." in push.stderr
+    assert "remote: Migrations done" in push.stderr
+    assert "remote: Waiting for release.... done." in push.stderr
+    web = wait_for(lambda: all_up(daemon, "gated", {"web.1"}), message="web up after the release phase")
+    assert re.search(r"heroku\[release\.\d{4}\]: State changed from up to complete", logs(daemon, "gated"))
+
+    assert daemon.cli("ps:scale", "worker=1", "-a", "gated").returncode == 0
+    wait_for(lambda: "app[worker.1]: worker.1 working" in logs(daemon, "gated"), message="the worker to run")
+    assert dynos(daemon, "gated")["worker.1"]["state"] == "up", "a worker is up once its process starts"
+
+    setting = daemon.cli("config:set", "RELEASE_FAIL=no-db", "-a", "gated")
+    assert setting.returncode == 0, setting.stderr
+    wait_for(lambda: "Release v3 command failed" in logs(daemon, "gated"), message="the failed release phase")
+    releases = daemon.cli("releases", "-a", "gated").stdout
+    assert re.search(r"v3\s+Set RELEASE_FAIL config vars release command failed", releases), releases
+    assert daemon.api("GET", "/apps/gated/releases/2").json()["current"]
+    assert dynos(daemon, "gated")["web.1"]["id"] == web["web.1"]["id"], "the old release keeps serving"
+    assert daemon.get("gated.localhost").status_code == 200
+
+    assert daemon.cli("config:unset", "RELEASE_FAIL", "-a", "gated").returncode == 0
+    wait_for(lambda: daemon.api("GET", "/apps/gated/releases/4").json()["current"], message="v4 live")
+    wait_for(lambda: (d := all_up(daemon, "gated", {"web.1", "worker.1"})) and d["web.1"]["id"] != web["web.1"]["id"],
+             message="the formation restarted on v4")
+
+
+def _stray_dynos(home: Path) -> list[int]:
+    mark = f"HEROKUSIM_DYNOS_DIR={home / 'dynos'}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_reconcile_after_the_daemon_is_killed(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = start_daemon(home)
+    try:
+        deploy(first, tmp_path, "python-hello", "survivor")
+        assert first.cli("ps:scale", "web=2", "-a", "survivor").returncode == 0
+        wait_for(lambda: all_up(first, "survivor", {"web.1", "web.2"}), message="two up")
+        orphans = _stray_dynos(home)
+        assert orphans
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+        assert all(_alive(pid) for pid in orphans), "a killed daemon leaves its dynos running"
+    finally:
+        stop_daemon(first)
+    second = start_daemon(home)
+    try:
+        assert not any(_alive(pid) for pid in orphans), "the new daemon stopped the old dynos"
+        wait_for(lambda: all_up(second, "survivor", {"web.1", "web.2"}), message="the formation back")
+        assert second.get("survivor.localhost").status_code == 200
+    finally:
+        stop_daemon(second)
+    assert not _stray_dynos(home), "stopping the daemon stops its dynos"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().split(") ", 1)[1][0] != "Z"
+
