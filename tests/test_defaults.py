@@ -8,11 +8,12 @@ import pytest
 
 from herokusim import config
 from herokusim.config import Settings, SettingsError
-from herokusim.dynos import CRASH_COOLOFFS, crash_cooloff
+from herokusim.dynos import CRASH_COOLOFFS, SIZES, crash_cooloff, memory_quota_mb
 from herokusim.logplex import MAX_LINE_BYTES
 
 ENV = ("HEROKUSIM_HOME", "HEROKUSIM_ROUTER_PORT", "HEROKUSIM_API_PORT", "HEROKUSIM_GIT_PORT",
-       "HEROKUSIM_ROUTER_TIMEOUT", "HEROKUSIM_ROUTER_BOOT_WAIT", "HEROKUSIM_BOOT_TIMEOUT", "HEROKUSIM_STOP_GRACE")
+       "HEROKUSIM_ROUTER_TIMEOUT", "HEROKUSIM_ROUTER_BOOT_WAIT", "HEROKUSIM_BOOT_TIMEOUT", "HEROKUSIM_STOP_GRACE",
+       "HEROKUSIM_MEMORY_QUOTA_MB", "HEROKUSIM_TIME_SCALE")
 
 
 @pytest.fixture
@@ -47,6 +48,23 @@ def test_crash_cooloffs_follow_heroku_schedule() -> None:
     assert [crash_cooloff(n) for n in range(1, 9)] == [0, 20, 40, 60, 180, 320, 320, 320]
 
 
+def test_daily_cycle_is_24_hours_plus_up_to_216_minutes() -> None:
+    assert config.CYCLE_HOURS == 24
+    assert config.CYCLE_JITTER_MINUTES == 216
+
+
+def test_memory_quota_is_512_mb_for_standard_1x_and_scales_by_size(clean_env: None) -> None:
+    settings = Settings.from_env()
+    assert settings.memory_quota_mb == 512
+    quotas = {size: memory_quota_mb(settings, size) for size in SIZES}
+    assert quotas == {"eco": 512, "basic": 512, "standard-1X": 512, "standard-2X": 1024, "performance-m": 2560,
+                      "performance-l": 14336}
+
+
+def test_simulated_clock_runs_at_real_time_by_default(clean_env: None) -> None:
+    assert Settings.from_env().time_scale == 1.0
+
+
 def test_home_defaults_under_xdg_data_dir(clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert Settings.from_env().home == tmp_path / "herokusim"
@@ -61,7 +79,8 @@ def test_ports_and_loopback(clean_env: None) -> None:
 
 
 @pytest.mark.parametrize("name,value", [("HEROKUSIM_ROUTER_PORT", "http"), ("HEROKUSIM_API_PORT", "70000"),
-                                        ("HEROKUSIM_STOP_GRACE", "-1"), ("HEROKUSIM_ROUTER_TIMEOUT", "soon")])
+                                        ("HEROKUSIM_STOP_GRACE", "-1"), ("HEROKUSIM_ROUTER_TIMEOUT", "soon"),
+                                        ("HEROKUSIM_TIME_SCALE", "0"), ("HEROKUSIM_MEMORY_QUOTA_MB", "lots")])
 def test_bad_settings_are_named(clean_env: None, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
