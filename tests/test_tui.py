@@ -14,7 +14,7 @@ import httpx
 import pytest
 from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Log
 
 from tui.app import HerokusimTui
 from tui.client import Api, Target
@@ -115,7 +115,7 @@ def test_request_shows_in_logs_and_router(deployed: Daemon) -> None:
         assert (await asyncio.to_thread(deployed.get, "demo.localhost", marker)).status_code == 404
         await until(pilot, lambda: any(e.process == "router" and marker in e.message for e in logs.ring),
                     "the router line in the logs pane")
-        log_text = "\n".join(line.text for line in logs.query_one("RichLog").lines)
+        log_text = "\n".join(logs.query_one("#log", Log).lines)
         assert marker in log_text, "the line reached the screen, not only the buffer"
         if metrics_offered:
             await until(pilot, lambda: router.metrics is not None and router.metrics.get("requests", 0) >= 1,

@@ -8,9 +8,20 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from rich.text import Text
 
 from tui.client import Api, ApiError, Target, Unavailable, _error_of
-from tui.format import LogEntry, LogFilter, age, bar, config_diff, dynos_summary, sparkline, until
+from tui.format import (
+    LogEntry,
+    LogFilter,
+    LogHighlighter,
+    age,
+    bar,
+    config_diff,
+    dynos_summary,
+    sparkline,
+    until,
+)
 from tui.loadgen import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, LoadError, LoadGenerator, LoadPlan
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -41,8 +52,11 @@ def test_log_entries_parse_and_filter() -> None:
     entry = LogEntry.parse(ROUTER_LINE)
     assert (entry.source, entry.process) == ("heroku", "router")
     assert entry.message.startswith("at=error code=H12")
-    assert entry.text(wide=False).plain.startswith("11:59:59 heroku[router]: at=error")
-    assert entry.text(wide=True).plain.startswith("11:59:59.123 heroku[router]:")
+    assert entry.line(wide=False).startswith("11:59:59 heroku[router]: at=error")
+    assert entry.line(wide=True).startswith("11:59:59.123 heroku[router]:")
+    shown = Text(entry.line(wide=False))
+    LogHighlighter().highlight(shown)
+    assert {span.style for span in shown.spans} == {"dim", "magenta", "bold red"}
     web = LogEntry.parse("2026-11-26T11:59:59.000000+00:00 app[web.2]: GET / 200")
     assert LogFilter("heroku").matches(entry) and not LogFilter("heroku").matches(web)
     assert LogFilter("web").matches(web) and LogFilter("web.2").matches(web)

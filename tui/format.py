@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rich.highlighter import Highlighter
 from rich.text import Text
 
 from tui.client import parse_time
@@ -102,25 +103,40 @@ class LogEntry:
         stamp, source, process, message = match.groups()
         return cls(stamp, source, process, message, raw)
 
-    def style(self) -> str:
-        if self.process == "router":
-            return "magenta"
-        if self.process in ("api", "slug-compiler", "build"):
-            return "yellow"
-        if self.source == "heroku":
-            return "bright_magenta"
-        return DYNO_COLOURS[zlib.crc32(self.process.encode()) % len(DYNO_COLOURS)]
-
-    def text(self, wide: bool) -> Text:
+    def line(self, wide: bool) -> str:
         """`12:00:01 heroku[router]: at=info ...`; milliseconds too when there is room."""
+        if not self.process:
+            return self.raw
         stamp = self.time[11:23] if wide else self.time[11:19]
-        line = Text(f"{stamp} " if stamp else "", style="dim")
-        line.append(f"{self.source}[{self.process}]:" if self.process else "", style=self.style())
-        if "code=H" in self.message or "Error R" in self.message:
-            line.append(" " + self.message, style="bold red")
-        else:
-            line.append(" " + self.message if self.process else self.message)
-        return line
+        return f"{stamp} {self.source}[{self.process}]: {self.message}"
+
+
+def process_style(source: str, process: str) -> str:
+    """One colour per source: the router, the platform (api, builds), each dyno its own."""
+    if process == "router":
+        return "magenta"
+    if process in ("api", "slug-compiler", "build"):
+        return "yellow"
+    if source == "heroku":
+        return "bright_magenta"
+    return DYNO_COLOURS[zlib.crc32(process.encode()) % len(DYNO_COLOURS)]
+
+
+SHOWN_LINE = re.compile(r"^(\S+) ([\w-]+)\[([^\]]*)\]:")
+
+
+class LogHighlighter(Highlighter):
+    """Colours a shown log line when it is drawn (only visible lines are), so writing stays cheap."""
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        match = SHOWN_LINE.match(plain)
+        if match is None:
+            return
+        text.stylize("dim", 0, match.end(1))
+        text.stylize(process_style(match.group(2), match.group(3)), match.start(2), match.end())
+        if "code=H" in plain or "Error R" in plain:
+            text.stylize("bold red", match.end())
 
 
 @dataclass(frozen=True, slots=True)

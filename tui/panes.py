@@ -12,11 +12,12 @@ from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import DataTable, Log, Static
 
 from tui.format import (
     LogEntry,
     LogFilter,
+    LogHighlighter,
     age,
     bar,
     dyno_order,
@@ -64,6 +65,7 @@ class Pane(Vertical):
     Pane { border: round $primary 40%; height: 1fr; padding: 0 0; }
     Pane:focus-within { border: round $accent; }
     Pane > .reason { color: $text-muted; height: auto; }
+    Pane > #router-body { height: 1fr; }
     Pane DataTable { height: 1fr; scrollbar-size-vertical: 1; }
     """
 
@@ -77,6 +79,9 @@ class Pane(Vertical):
         return reason
 
     def say(self, reason: str) -> None:
+        if getattr(self, "_reason", "") == reason:
+            return  # unchanged: no layout pass
+        self._reason = reason
         widget = self.query_one(".reason", Static)
         widget.update(reason)
         widget.display = bool(reason)
@@ -232,7 +237,7 @@ class RouterPane(Pane):
                 lines.append(row)
         if self.load_line:
             lines.append(Text(self.load_line, style="italic cyan"))
-        self.query_one("#router-body", Static).update(Group(*lines))
+        self.query_one("#router-body", Static).update(Group(*lines), layout=False)  # its size is fixed
 
 
 class LogsPane(Pane):
@@ -240,7 +245,7 @@ class LogsPane(Pane):
 
     DEFAULT_CSS = """
     LogsPane > #log-status { height: 1; color: $text-muted; }
-    LogsPane > RichLog { height: 1fr; scrollbar-size-vertical: 1; }
+    LogsPane > Log { height: 1fr; scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, title: str, **kwargs: Any) -> None:
@@ -257,8 +262,9 @@ class LogsPane(Pane):
     def compose(self) -> ComposeResult:
         yield self.compose_reason()
         yield Static("", id="log-status")
-        yield RichLog(max_lines=LOG_RING, wrap=False, markup=False, highlight=False, auto_scroll=True,
-                      id="log")
+        log = Log(max_lines=LOG_RING, highlight=True, auto_scroll=True, id="log")
+        log.highlighter = LogHighlighter()
+        yield log
 
     def on_mount(self) -> None:
         self.set_interval(LOG_FLUSH_SECONDS, self.flush)
@@ -275,20 +281,16 @@ class LogsPane(Pane):
         self.ring.extend(batch)
         self.received += len(batch)
         if not self.paused:
-            log = self.query_one(RichLog)
             shown = [entry for entry in batch if self.filter.matches(entry)]
-            for entry in shown[-LOG_RING:]:
-                log.write(entry.text(self.wide))
+            self.query_one(Log).write_lines(entry.line(self.wide) for entry in shown[-LOG_RING:])
             if self.on_written is not None:
                 self.on_written(shown)
         self.render_status()
 
     def redraw(self) -> None:
-        log = self.query_one(RichLog)
+        log = self.query_one(Log)
         log.clear()
-        for entry in self.ring:
-            if self.filter.matches(entry):
-                log.write(entry.text(self.wide))
+        log.write_lines(entry.line(self.wide) for entry in self.ring if self.filter.matches(entry))
         self.render_status()
 
     def set_filter(self, where: str | None = None, search: str | None = None) -> None:
@@ -306,4 +308,4 @@ class LogsPane(Pane):
         state = Text("⏸ paused  ", style="bold yellow") if self.paused else Text("● live  ", style="green")
         state.append(f"{self.filter.describe()}  ", style="cyan")
         state.append(f"{self.received} lines", style="dim")
-        self.query_one("#log-status", Static).update(state)
+        self.query_one("#log-status", Static).update(state, layout=False)  # one line, fixed

@@ -14,7 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
 from tui.client import Api, ApiError, Unavailable, parse_time
@@ -95,11 +95,15 @@ class AppsScreen(BaseScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.refresh_apps()
         self.set_interval(APPS_POLL_SECONDS, self.refresh_apps)
+
+    def on_screen_resume(self) -> None:
+        self.refresh_apps()
 
     @work(exclusive=True, group="apps-poll")
     async def refresh_apps(self) -> None:
+        if self.app.screen is not self and not isinstance(self.app.screen, ModalScreen):
+            return  # an app screen is on top: it polls what it shows
         reason = self.query_one("#apps-reason", Static)
         try:
             apps = await self.api.apps()
@@ -342,7 +346,7 @@ class AppScreen(BaseScreen):
             text.append(f"  {self.clock_reason}", style="dim")
         if self.progress:
             text.append(f"  {next(self._spin)} {self.progress}", style="bold yellow")
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(text, layout=False)  # one line, fixed
         if self.load is not None:
             self.query_one(RouterPane).show_load(self.load)
 
@@ -497,8 +501,11 @@ class AppScreen(BaseScreen):
     @work(group="act")
     async def action_maintenance(self) -> None:
         on = not self.info.get("maintenance", False)
-        await self.act(self.api.set_maintenance(self.app_name, on),
-                       f"Maintenance {'on' if on else 'off'}…", f"Maintenance mode {'on' if on else 'off'}")
+        app = await self.act(self.api.set_maintenance(self.app_name, on),
+                             f"Maintenance {'on' if on else 'off'}…", f"Maintenance mode {'on' if on else 'off'}")
+        if isinstance(app, dict):  # the answer is the app: show it now rather than at the next poll
+            self.info = app
+            self.render_status()
 
     @work(group="act")
     async def action_warp(self, seconds: int) -> None:
