@@ -71,7 +71,7 @@ ANSWERS: dict[str, Any] = {
         _dyno("web.1", "up", "2026-11-26T17:25:04Z", 142.0),
         _dyno("web.2", "up", "2026-11-26T17:25:05Z", 97.5),
         _dyno("worker.1", "crashed", "2026-11-26T17:29:20Z", None, crashes=3,
-              restart_at="2026-11-26T17:49:20Z"),
+              restart_at="2026-11-27T08:49:20Z"),  # simulated time, as the clock
     ],
     "GET /apps/demo/releases": RELEASES,
     "GET /apps/demo/config-vars": CONFIGS[5],

@@ -95,7 +95,9 @@ class FormationPane(Pane):
         yield table
 
     def show(self, formation: list[dict[str, Any]], dynos: list[dict[str, Any]],
-             inflight: dict[str, int], now: datetime) -> None:
+             inflight: dict[str, int], now: datetime, sim_now: datetime | None = None) -> None:
+        """Ages against the wall clock; cycling and cool-offs against the simulated clock (they run on it)."""
+        sim_now = sim_now or now
         rows: list[Row] = []
         by_type: dict[str, list[dict[str, Any]]] = {}
         for dyno in dynos:
@@ -118,7 +120,8 @@ class FormationPane(Pane):
                     f" {dyno['name']}", state_text(dyno.get("state", "?")),
                     age(dyno.get("state_since") or dyno.get("updated_at"), now),
                     "—" if count is None else f"{bar(count, most, 4)} {count}",
-                    until(dyno.get("restart_at"), now), memory(dyno), until(dyno.get("cycle_at"), now), "")))
+                    until(dyno.get("restart_at"), sim_now), memory(dyno), until(dyno.get("cycle_at"), sim_now),
+                    "")))
         self.say("" if rows else "no process types yet: push the app with git to deploy it")
         fill_table(self.query_one(DataTable), rows)
 

@@ -268,9 +268,10 @@ class AppScreen(BaseScreen):
             router.show(metrics)
             inflight = {d["name"]: int(d.get("inflight", 0)) for d in metrics.get("dynos") or []}
         router.show_load(self.load)
+        sim_now = None if isinstance(clock, BaseException) else parse_time(clock.get("now"))
         if not isinstance(formation, BaseException) and not isinstance(dynos, BaseException):
             self.formation, self.dynos = formation, dynos
-            self.query_one(FormationPane).show(formation, dynos, inflight, now)
+            self.query_one(FormationPane).show(formation, dynos, inflight, now, sim_now)
         if not isinstance(releases, BaseException):
             self.releases = releases
             self.query_one(ReleasesPane).show(releases, now)
