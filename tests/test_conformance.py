@@ -1,7 +1,8 @@
 """Conformance: the same dyno behaviour on both runtimes, through a real daemon, `git push` and the router.
 
-Every test takes the `runtime_daemon` fixture, which runs it once on the process runtime and once on the
-Docker runtime (skipped, with the reason, only where no Docker engine answers).
+Marked `both_runtimes` (tests/conftest.py): each test runs once on the process runtime and once on the
+Docker runtime (skipped, with the reason, only where no Docker engine answers), and every daemon it starts
+runs on that runtime.
 """
 
 from __future__ import annotations
@@ -14,16 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
-    Daemon,
-    checkout_of,
-    git,
-    leftover_dynos,
-    remove_docker_leftovers,
-    start_daemon,
-    stop_daemon,
-    wait_for,
-)
+from conftest import Daemon, checkout_of, git, leftover_dynos, start_daemon, stop_daemon, wait_for
+
+pytestmark = pytest.mark.both_runtimes
 
 # An app with files: /write/NAME creates a file in the dyno's /app, /files lists them with the dyno's name.
 FILES_APP = '''
@@ -88,8 +82,7 @@ def files_app(tmp_path: Path) -> Path:
     return repo
 
 
-def test_quick_start_answers_through_the_router_with_boot_lines(runtime_daemon: Daemon, tmp_path: Path) -> None:
-    daemon = runtime_daemon
+def test_quick_start_answers_through_the_router_with_boot_lines(daemon: Daemon, tmp_path: Path) -> None:
     repo = checkout_of("python-hello", tmp_path / "python-hello")
     deploy(daemon, repo, "demo")
     body = wait_for(lambda: answers(daemon, "demo"), timeout=60, message="the app to answer through the router")
@@ -112,8 +105,7 @@ def test_quick_start_answers_through_the_router_with_boot_lines(runtime_daemon: 
              message="the restarted dyno to see GREETING")
 
 
-def test_stop_is_sigterm_and_exit_status_143(runtime_daemon: Daemon, tmp_path: Path) -> None:
-    daemon = runtime_daemon
+def test_stop_is_sigterm_and_exit_status_143(daemon: Daemon, tmp_path: Path) -> None:
     deploy(daemon, checkout_of("python-hello", tmp_path / "app"), "stopper")
     wait_for(lambda: answers(daemon, "stopper"), timeout=60, message="the app to answer")
     assert daemon.cli("ps:scale", "web=0", "-a", "stopper").returncode == 0
@@ -123,8 +115,7 @@ def test_stop_is_sigterm_and_exit_status_143(runtime_daemon: Daemon, tmp_path: P
     wait_for(lambda: not leftover_dynos(daemon), message="the stopped dyno to be removed")
 
 
-def test_files_are_private_per_dyno_and_gone_after_a_restart(runtime_daemon: Daemon, tmp_path: Path) -> None:
-    daemon = runtime_daemon
+def test_files_are_private_per_dyno_and_gone_after_a_restart(daemon: Daemon, tmp_path: Path) -> None:
     deploy(daemon, files_app(tmp_path), "uploads")
     assert daemon.cli("ps:scale", "web=2", "-a", "uploads").returncode == 0
 
@@ -158,11 +149,9 @@ def _view(daemon: Daemon) -> tuple[str, str]:
     return dyno, files
 
 
-def test_reconcile_after_the_daemon_is_killed_leaks_no_dyno(runtime: str, tmp_path: Path,
-                                                           request: pytest.FixtureRequest) -> None:
+def test_reconcile_after_the_daemon_is_killed_leaks_no_dyno(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    request.addfinalizer(lambda: remove_docker_leftovers(home))
-    first = start_daemon(home, HEROKUSIM_RUNTIME=runtime)
+    first = start_daemon(home)
     try:
         deploy(first, checkout_of("python-hello", tmp_path / "app"), "survivor")
         wait_for(lambda: answers(first, "survivor"), timeout=60, message="the app to answer")
@@ -172,7 +161,7 @@ def test_reconcile_after_the_daemon_is_killed_leaks_no_dyno(runtime: str, tmp_pa
         assert len(leftover_dynos(first)) == 1
     finally:
         stop_daemon(first)
-    second = start_daemon(home, HEROKUSIM_RUNTIME=runtime)
+    second = start_daemon(home)
     try:
         wait_for(lambda: answers(second, "survivor"), timeout=60, message="the app to answer again")
         wait_for(lambda: len(leftover_dynos(second)) == 1, timeout=30,
@@ -184,9 +173,8 @@ def test_reconcile_after_the_daemon_is_killed_leaks_no_dyno(runtime: str, tmp_pa
     assert not leftover_dynos(second), "nothing of this home is left after the daemon stops"
 
 
-def test_a_slug_that_does_not_run_in_the_stack_crashes_with_the_real_error(runtime_daemon: Daemon,
+def test_a_slug_that_does_not_run_in_the_stack_crashes_with_the_real_error(daemon: Daemon,
                                                                           tmp_path: Path) -> None:
-    daemon = runtime_daemon
     repo = tmp_path / "wrong-stack"
     repo.mkdir()
     # built by the Python buildpack, but the command needs an interpreter the stack does not have
@@ -214,7 +202,7 @@ def test_a_web_dyno_that_never_binds_port_gets_r10(runtime: str, tmp_path: Path,
         # 127.0.0.1:$PORT says nothing there; dynos/ must ask the backend (DockerDyno.listening()).
         request.applymarker(pytest.mark.xfail(reason="dynos/ decides `up` by accepting on 127.0.0.1:$PORT, "
                                                      "which Docker's proxy always does", strict=False))
-    daemon = start_daemon(tmp_path / "home", HEROKUSIM_RUNTIME=runtime, HEROKUSIM_BOOT_TIMEOUT="3")
+    daemon = start_daemon(tmp_path / "home", HEROKUSIM_BOOT_TIMEOUT="3")
     try:
         repo = tmp_path / "no-bind"
         repo.mkdir()
@@ -233,4 +221,3 @@ def test_a_web_dyno_that_never_binds_port_gets_r10(runtime: str, tmp_path: Path,
         assert "heroku[web.1]: State changed from starting to crashed" in out
     finally:
         stop_daemon(daemon)
-        remove_docker_leftovers(daemon.home)
