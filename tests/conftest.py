@@ -46,8 +46,10 @@ class Daemon:
 
     def cli(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run `herokusim ARGS` as a user would."""
-        return subprocess.run([sys.executable, "-m", "herokusim", *args], cwd=cwd, env={**self.env, **(env or {})},
+        """Run `herokusim ARGS` as a user would; by default outside any git checkout (apps:create inside
+        one adds a remote to it)."""
+        return subprocess.run([sys.executable, "-m", "herokusim", *args], cwd=cwd or self.home.parent,
+                              env={**self.env, **(env or {})},
                               capture_output=True, text=True, input=input, timeout=timeout, check=False)
 
     def get(self, host: str, path: str = "/", **kwargs: object) -> httpx.Response:
