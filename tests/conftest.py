@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -203,11 +204,21 @@ def remove_docker_leftovers(home: Path) -> None:
     client = stack.connect()
     if client is None:
         return
+    import docker
+
     label = f"{HOME_LABEL}={home.resolve()}"
     for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # being removed already
+            container.remove(force=True)
     for network in client.networks.list(filters={"label": label}):
-        network.remove()
+        for _ in range(20):  # a container being removed still holds its endpoint for a moment
+            try:
+                network.remove()
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError:
+                time.sleep(0.25)
 
 
 def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

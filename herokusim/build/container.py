@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,9 +57,14 @@ class ContainerBuildHost:
         try:
             yield spawn
         finally:
-            # also ends whatever a script left running, as the local path's process-group kill does
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
+            # also ends whatever a script left running, as the local path's process-group kill does; in the
+            # background, so the push goes on to its release (a daemon that stops first reaps it on start)
+            threading.Thread(target=_remove, args=(container,), daemon=True).start()
+
+
+def _remove(container: Any) -> None:
+    with contextlib.suppress(Exception):
+        container.remove(force=True)
 
 
 def _outermost(paths: list[Path]) -> list[Path]:

@@ -1,0 +1,99 @@
+"""Builds on the Docker runtime: buildpacks run in a build container from the stack image, with the same
+contract as on the process runtime (STACK, BUILD_DIR, CACHE_DIR, ENV_DIR), a cache that survives, and the
+same slug tar.gz."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import docker
+import pytest
+from conftest import remove_docker_leftovers
+
+from herokusim.build.compiler import BuildError, compile_slug
+from herokusim.build.container import ContainerBuildHost, _outermost
+
+PROBE_COMPILE = """#!/usr/bin/env bash
+set -euo pipefail
+BUILD_DIR=$1 CACHE_DIR=$2 ENV_DIR=$3
+echo "-----> Probing"
+echo "       stack=$STACK"
+echo "       in-container=$(test -f /.dockerenv && echo yes || echo no)"
+echo "       env-dir=$(ls "$ENV_DIR" | tr '\\n' ' ')"
+echo "       secret-in-env=${SECRET:-unset}"
+echo "       $(python3 --version)"
+n=$(cat "$CACHE_DIR/builds" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$CACHE_DIR/builds"
+echo "       build=$((n + 1))"
+echo "built by the stack" > "$BUILD_DIR/built.txt"
+"""
+
+
+@pytest.fixture
+def host(tmp_path: Path, docker_stack: str):  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    home.mkdir()
+    try:
+        yield ContainerBuildHost(docker.from_env(), docker_stack, home)
+    finally:
+        remove_docker_leftovers(home)
+
+
+def probe_buildpack(tmp_path: Path) -> Path:
+    bp = tmp_path / "probe-buildpack"
+    (bp / "bin").mkdir(parents=True)
+    scripts = {
+        "detect": "#!/usr/bin/env bash\necho Probe\n",
+        "compile": PROBE_COMPILE,
+        "release": "#!/usr/bin/env bash\necho '---'\necho 'default_process_types:'\necho '  web: python app.py'\n",
+    }
+    for name, text in scripts.items():
+        (bp / "bin" / name).write_text(text)
+        (bp / "bin" / name).chmod(0o755)
+    return bp
+
+
+def source(tmp_path: Path, name: str) -> Path:
+    src = tmp_path / name
+    src.mkdir()
+    (src / "app.py").write_text("print('hi')\n")
+    return src
+
+
+def test_buildpacks_run_in_the_stack_with_the_same_contract(host: ContainerBuildHost, tmp_path: Path) -> None:
+    bp = probe_buildpack(tmp_path)
+    cache = tmp_path / "cache"
+    outputs = []
+    for n in (1, 2):
+        lines: list[str] = []
+        result = compile_slug(source(tmp_path, f"src{n}"), slug_path=tmp_path / f"slug{n}.tar.gz", cache_dir=cache,
+                              config={"SECRET": "s3cret", "OTHER": "x"}, emit=lines.append, buildpacks=[bp],
+                              host=host)
+        outputs.append("\n".join(lines))
+        assert result.process_types == {"web": "python app.py"}
+        with tarfile.open(result.path) as tar:
+            assert {"app.py", "built.txt"} <= set(tar.getnames())
+    first, second = outputs
+    assert "-----> Building on the heroku-24 stack" in first
+    assert "       stack=heroku-24" in first
+    assert "       in-container=yes" in first
+    assert "       env-dir=OTHER SECRET" in first
+    assert "       secret-in-env=unset" in first, "config vars are in ENV_DIR only"
+    assert "Python 3." in first
+    assert "       build=1" in first and "       build=2" in second, "the cache survives between builds"
+
+
+def test_a_failing_buildpack_fails_the_build_in_a_container(host: ContainerBuildHost, tmp_path: Path) -> None:
+    bp = probe_buildpack(tmp_path)
+    (bp / "bin" / "compile").write_text("#!/usr/bin/env bash\necho '-----> about to fail'\nexit 3\n")
+    lines: list[str] = []
+    with pytest.raises(BuildError, match="Failed to compile Probe app"):
+        compile_slug(source(tmp_path, "src"), slug_path=tmp_path / "slug.tar.gz", cache_dir=tmp_path / "cache",
+                     config={}, emit=lines.append, buildpacks=[bp], host=host)
+    assert "-----> about to fail" in lines
+
+
+def test_mounts_are_the_outermost_paths(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _outermost([a / "x", a, b / "y", a / "x" / "z"]) == [a, b / "y"]
