@@ -171,9 +171,11 @@ async def platform(
     up: bool = True,
     router_timeout: float = 5.0,
     boot_wait: float = 5.0,
+    **more_settings: float,
 ) -> AsyncIterator[Platform]:
     """The router in front of app `demo` with one tiny dyno per responder (`web.1`, `web.2`, ...)."""
-    settings = Settings(home=tmp_path, router_timeout=router_timeout, router_boot_wait=boot_wait)
+    settings = Settings(home=tmp_path, router_timeout=router_timeout, router_boot_wait=boot_wait,
+                        **more_settings)  # type: ignore[arg-type]
     table = RoutingTable()
     logplex = Logplex(Clock())
     dynos = [await Dyno(f"web.{i}", respond).start() for i, respond in enumerate(responders or (hello,), 1)]
@@ -525,7 +527,7 @@ async def test_dyno_speaking_something_else_is_h17(tmp_path: Path) -> None:
 
 @run
 async def test_refused_connection_is_h21_and_other_dynos_are_tried(tmp_path: Path) -> None:
-    async with platform(tmp_path, hello, hello) as p:
+    async with platform(tmp_path, hello, hello, router_quarantine=0.2) as p:
         await p.dynos[1].stop()
         for _ in range(10):
             response = await get(p.port)

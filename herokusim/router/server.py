@@ -1221,7 +1221,7 @@ class _Upstream(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         ex = self.exchange
-        if ex is not None:
+        if ex is not None and self.restriction is None:
             ex.bytes_out += len(body)
 
     def on_message_complete(self) -> None:
