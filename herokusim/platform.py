@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from herokusim.api import create_api
+from herokusim.api.router_api import restore_domains
 from herokusim.build.compiler import LOCAL
 from herokusim.build.service import BuildService
 from herokusim.clock import Clock
@@ -156,6 +157,7 @@ class Platform:
         self.clock.start()
         await self.ledger.fail_interrupted_releases()
         await self.dynos.reconcile()
+        await restore_domains(self)  # custom domains back into the routing table
 
     async def stop(self) -> None:
         if self._api_runner is not None:

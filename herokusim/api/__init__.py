@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from herokusim.api import router_api
 from herokusim.api.ranges import apply_range, parse_range
 from herokusim.clock import MAX_WARP, parse_duration
 from herokusim.errors import InvalidParams, NotFound, PlatformError, Unauthorized
@@ -468,4 +469,5 @@ def create_api(platform: Platform) -> web.Application:
     app = web.Application(middlewares=[platform_middleware])
     app["platform"] = platform
     app.add_routes(routes)
+    app.add_routes(router_api.routes)  # domains and router metrics
     return app

@@ -600,5 +600,6 @@ def logs(app: str | None, num: int, tail: bool, source: str | None, dyno: str | 
         _silence_stdout()
 
 
-# `herokusim tui` and `herokusim stack[:build]` live in their own modules; importing them registers them.
-from herokusim.cli import dynos_cmds, stack_cmds, tui_cmd  # noqa: F401
+# `herokusim tui`, `stack[:build]`, `domains*` and `router:stats` live in their own modules; importing them
+# registers them.
+from herokusim.cli import dynos_cmds, router_cmds, stack_cmds, tui_cmd  # noqa: F401

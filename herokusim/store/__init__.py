@@ -105,6 +105,17 @@ class DynoRecord:
     updated_at: str
 
 
+@dataclass(frozen=True)
+class Domain:
+    """A custom hostname routed to an app (the default `<app>.localhost` is implied, not stored)."""
+
+    id: str
+    app_id: str
+    hostname: str
+    kind: str  # custom
+    created_at: str
+
+
 def _app(row: aiosqlite.Row) -> App:
     return App(row["id"], row["name"], row["stack"], row["region"], bool(row["maintenance"]),
                row["created_at"], row["updated_at"])
@@ -386,3 +397,24 @@ class Store:
 
     async def list_all_dynos(self) -> list[DynoRecord]:
         return [_dyno(r) for r in await self._all("SELECT * FROM dynos")]
+
+    # domains (custom hostnames; the router learns them through the routing table)
+    async def list_domains(self, app_id: str | None = None) -> list[Domain]:
+        rows = (await self._all("SELECT * FROM domains WHERE app_id = ? ORDER BY hostname", app_id) if app_id
+                else await self._all("SELECT * FROM domains ORDER BY hostname"))
+        return [Domain(r["id"], r["app_id"], r["hostname"], r["kind"], r["created_at"]) for r in rows]
+
+    async def find_domain(self, hostname: str) -> Domain | None:
+        row = await self._one("SELECT * FROM domains WHERE hostname = ?", hostname)
+        return Domain(row["id"], row["app_id"], row["hostname"], row["kind"], row["created_at"]) if row else None
+
+    async def add_domain(self, app_id: str, hostname: str, kind: str = "custom") -> Domain:
+        domain = Domain(new_id(), app_id, hostname, kind, self.now())
+        async with self.transaction() as db:
+            await db.execute("INSERT INTO domains (id, app_id, hostname, kind, created_at) VALUES (?, ?, ?, ?, ?)",
+                             (domain.id, app_id, hostname, kind, domain.created_at))
+        return domain
+
+    async def delete_domain(self, domain_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM domains WHERE id = ?", (domain_id,))
