@@ -46,20 +46,19 @@ class Series:
         self.connect: list[dict[int, int]] = [{} for _ in range(WINDOW)]
         self.service: list[dict[int, int]] = [{} for _ in range(WINDOW)]
 
-    def record(self, now: float, connect_ms: int | None, service_ms: int | None) -> None:
+    def record(self, now: float, connect_bucket: int, service_bucket: int) -> None:
+        """Count one request; a bucket of -1 means the latency does not apply (no dyno was reached)."""
         second = int(now)
         if second != self.second:
             self._advance(second, now)
         slot = second % WINDOW
         self.counts[slot] += 1
-        if connect_ms is not None:
+        if connect_bucket >= 0:
             hist = self.connect[slot]
-            index = _BUCKETS[connect_ms] if connect_ms < 4096 else bucket(connect_ms)
-            hist[index] = hist.get(index, 0) + 1
-        if service_ms is not None:
+            hist[connect_bucket] = hist.get(connect_bucket, 0) + 1
+        if service_bucket >= 0:
             hist = self.service[slot]
-            index = _BUCKETS[service_ms] if service_ms < 4096 else bucket(service_ms)
-            hist[index] = hist.get(index, 0) + 1
+            hist[service_bucket] = hist.get(service_bucket, 0) + 1
 
     def _advance(self, second: int, now: float) -> None:
         if not self.first:
@@ -129,13 +128,21 @@ class AppMetrics:
             self.status[klass] += 1
         if code is not None:
             self.codes[code] = self.codes.get(code, 0) + 1
-        self.series.record(now, connect_ms, service_ms)
+        if connect_ms is None:
+            connect_bucket = -1
+        else:
+            connect_bucket = _BUCKETS[connect_ms] if connect_ms < 4096 else bucket(connect_ms)
+        if service_ms is None:
+            service_bucket = -1
+        else:
+            service_bucket = _BUCKETS[service_ms] if service_ms < 4096 else bucket(service_ms)
+        self.series.record(now, connect_bucket, service_bucket)
         if dyno:
             per = self.dynos.get(dyno)
             if per is None:
                 per = self.dynos[dyno] = DynoMetrics()
             per.requests += 1
-            per.series.record(now, connect_ms, service_ms)
+            per.series.record(now, connect_bucket, service_bucket)
 
     def snapshot(self, app: str, now: float, inflight_by_dyno: dict[str, int]) -> dict[str, Any]:
         """The JSON shape api/ serves (and the TUI reads): counts since start, rates over the window."""

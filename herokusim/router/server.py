@@ -25,7 +25,7 @@ from typing import Any, cast
 import httptools
 
 from herokusim.config import Settings
-from herokusim.logplex import Logplex
+from herokusim.logplex import LogLine, Logplex
 from herokusim.router.table import AppRoute, Backend, RoutingTable, host_name
 
 log = logging.getLogger(__name__)
@@ -1033,32 +1033,44 @@ class _Exchange:
         self.backend = None
 
     def _publish(self) -> None:
+        """The router line (formatted inline: this runs for every request) and the metrics."""
         route = self.route
-        loop = self.router.loop
+        router = self.router
+        loop = router.loop
         assert route is not None and loop is not None
         now = loop.time()
         error = self.error
-        connected = self.upstream is not None
+        connect_ms = self.connect_ms
         service_ms = self.service_ms
-        if service_ms is None and connected:
-            service_ms = _ms(now - self.t_sent)
-        status = error.status if error is not None else self.status
-        line = router_line(
-            method=self.method.decode("latin-1"),
-            path=self.url.decode("latin-1"),
-            host=host_name(self.host_header),
-            request_id=self.request_id,
-            fwd=self.fwd,
-            dyno=self.dyno,
-            connect_ms=self.connect_ms,
-            service_ms=service_ms,
-            status=status,
-            bytes_sent=self.bytes_out if connected else None,
-            error=error,
+        if self.upstream is not None:
+            if service_ms is None:
+                service_ms = int((now - self.t_sent) * 1000 + 0.5)
+            sent = self.bytes_out
+        else:
+            sent = ""
+        host = self.host_header
+        if not host.islower() or ":" in host or " " in host:
+            host = host_name(host)
+        if error is None:
+            status = self.status
+            prefix = "at=info"
+            code = None
+        else:
+            status = error.status
+            code = error.code
+            prefix = (f'sock={error.sock} ' if error.sock else "") + f'at={error.at} code={code} desc="{error.desc}"'
+        line = (
+            f'{prefix} method={self.method.decode("latin-1")} path="{self.url.decode("latin-1")}" host={host} '
+            f'request_id={self.request_id} fwd="{self.fwd}" dyno={self.dyno} '
+            f'connect={"" if connect_ms is None else f"{connect_ms}ms"} '
+            f'service={"" if service_ms is None else f"{service_ms}ms"} status={status} bytes={sent} protocol=http'
         )
-        self.router.logplex.publish(route.app_id, "heroku", "router", line)
-        route.metrics.record(now, status, error.code if error is not None else None, self.dyno,
-                             self.connect_ms, service_ms)
+        logplex = router.logplex
+        if len(line) < 4000:  # surely under Logplex's 10,000-byte split (at most 2 UTF-8 bytes a character here)
+            logplex.publish_line(route.app_id, LogLine(logplex.clock.now(), "heroku", "router", line))
+        else:
+            logplex.publish(route.app_id, "heroku", "router", line)
+        route.metrics.record(now, status, code, self.dyno, connect_ms, service_ms)
 
 
 class _Upstream(asyncio.Protocol):

