@@ -130,10 +130,11 @@ def connect(timeout: float = 5.0) -> Any:
     import requests
 
     try:
-        client = docker.from_env(timeout=60, max_pool_size=64)
+        client = docker.from_env(timeout=timeout, max_pool_size=64)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
         return None
+    client.api.timeout = 300  # a hung engine fails the ping fast; real calls (an image import) take longer
     return client
 
 

@@ -221,3 +221,49 @@ def test_a_web_dyno_that_never_binds_port_gets_r10(runtime: str, tmp_path: Path,
         assert "heroku[web.1]: State changed from starting to crashed" in out
     finally:
         stop_daemon(daemon)
+
+
+def test_listening_is_true_only_once_the_dyno_binds_its_port(runtime: str, tmp_path: Path,
+                                                            request: pytest.FixtureRequest) -> None:
+    """The backend's answer to `is the web dyno up?`, asked of both backends directly."""
+    import asyncio
+    import io
+    import tarfile
+
+    from conftest import free_port
+
+    from herokusim.dynos.runtime import DynoSpec
+    from herokusim.dynos.runtime.process import ProcessRuntime
+
+    slug = tmp_path / "slug.tar.gz"
+    with tarfile.open(slug, "w:gz") as tar:
+        info = tarfile.TarInfo("Procfile")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"web:"))
+    if runtime == "docker":
+        import docker
+
+        from herokusim.dynos.runtime.docker import DockerRuntime
+
+        backend: object = DockerRuntime(docker.from_env(), request.getfixturevalue("docker_stack"),
+                                        tmp_path / "home")
+    else:
+        backend = ProcessRuntime(tmp_path / "dynos")
+    port = free_port()
+    spec = DynoSpec("d-listen", "a-listen", "listen", "web.1", "sleep 2; exec python3 -m http.server $PORT",
+                    {"PORT": str(port), "DYNO": "web.1"}, slug, port)
+
+    async def main() -> None:
+        dyno = await backend.start(spec)  # type: ignore[attr-defined]
+        try:
+            assert not await dyno.listening()
+            deadline = time.monotonic() + 30
+            while not await dyno.listening():
+                assert time.monotonic() < deadline, "never listening"
+                await asyncio.sleep(0.1)
+        finally:
+            dyno.kill()
+            await dyno.wait()
+            await dyno.cleanup()
+
+    asyncio.run(main())

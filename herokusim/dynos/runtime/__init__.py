@@ -3,6 +3,8 @@ measures; every decision about states, log lines and restarts belongs to dynos/.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,11 @@ class RunningDyno(Protocol):
         """End of input for the dyno's terminal (interactive one-offs only)."""
         ...
 
+    async def listening(self) -> bool:
+        """True once a process of the dyno accepts connections on its $PORT (a web dyno is then `up`).
+        Not the same as 127.0.0.1:$PORT accepting: Docker's proxy accepts there from the container's start."""
+        ...
+
 
 class Runtime(Protocol):
     name: str
@@ -83,6 +90,18 @@ BOOT_SCRIPT = (
     'for f in "$HOME"/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; '
     'unset f; [ -r "$HOME/.profile" ] && . "$HOME/.profile"; '
 )
+
+
+async def accepts(host: str, port: int) -> bool:
+    """Whether something accepts a TCP connection on host:port right now."""
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def boot_command(command: str) -> list[str]:

@@ -12,7 +12,7 @@ import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from herokusim.dynos.runtime import DynoSpec, boot_command
+from herokusim.dynos.runtime import DynoSpec, accepts, boot_command
 
 DYNO_ID_ENV = "HEROKUSIM_DYNO_ID"  # marks a dyno's processes so an orphan can be recognised as ours
 DYNOS_DIR_ENV = "HEROKUSIM_DYNOS_DIR"  # ... and as this HEROKUSIM_HOME's, not another daemon's
@@ -32,9 +32,11 @@ def _exit_status(returncode: int) -> int:
 
 
 class ProcessDyno:
-    def __init__(self, proc: asyncio.subprocess.Process, root: Path, terminal: int | None = None) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, root: Path, terminal: int | None = None,
+                 port: int = 0) -> None:
         self.proc = proc
         self.root = root
+        self.port = port
         self.terminal = terminal  # the pty master of an interactive one-off
         self.handle = str(proc.pid)  # the process group id: the dyno is its session leader
 
@@ -82,6 +84,9 @@ class ProcessDyno:
 
     async def memory_mb(self) -> float | None:
         return await asyncio.to_thread(_group_memory_mb, self.proc.pid)
+
+    async def listening(self) -> bool:
+        return await accepts("127.0.0.1", self.port)
 
     async def wait(self) -> int:
         return _exit_status(await self.proc.wait())
@@ -139,7 +144,7 @@ class ProcessRuntime:
             finally:
                 os.close(slave)
             os.set_blocking(master, False)
-            return ProcessDyno(proc, root, terminal=master)
+            return ProcessDyno(proc, root, terminal=master, port=spec.port)
         proc = await asyncio.create_subprocess_exec(
             *boot_command(spec.command),
             cwd=root,
@@ -149,7 +154,7 @@ class ProcessRuntime:
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
-        return ProcessDyno(proc, root)
+        return ProcessDyno(proc, root, port=spec.port)
 
     async def reap_orphan(self, dyno_id: str, handle: str) -> bool:
         found = False
