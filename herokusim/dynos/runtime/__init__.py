@@ -63,6 +63,11 @@ class RunningDyno(Protocol):
         """End of input for the dyno's terminal (interactive one-offs only)."""
         ...
 
+    def oom_killed(self) -> bool:
+        """After wait(): True when the kernel killed the dyno at its hard memory limit (memory_limit_mb), which
+        dynos/ reports as R15 (the backend that enforces the limit kills before a sample can see it)."""
+        ...
+
     async def listening(self) -> bool:
         """True once a process of the dyno accepts connections on its $PORT (a web dyno is then `up`).
         Not the same as 127.0.0.1:$PORT accepting: Docker's proxy accepts there from the container's start."""

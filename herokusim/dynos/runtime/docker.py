@@ -79,6 +79,7 @@ class DockerDyno:
         self._stream: Any = None
         self._closed = False
         self._pid: int | None = None
+        self._oom = False
         threading.Thread(target=self._follow, name=f"dyno {spec.app_name} {spec.name}", daemon=True).start()
 
     # the follower thread: output until the container's streams close, then its exit status
@@ -99,6 +100,8 @@ class DockerDyno:
         self._deliver(b"")
         try:
             status = int(self.container.wait(timeout=None).get("StatusCode", 137))
+            self.container.reload()
+            self._oom = bool(self.container.attrs["State"].get("OOMKilled"))
         except Exception:  # noqa: BLE001 - removed while we waited: it was killed
             status = 137
         self._loop.call_soon_threadsafe(_set_result, self._exit, status)
@@ -167,6 +170,9 @@ class DockerDyno:
         elif self.terminal is not None:
             with contextlib.suppress(OSError):  # the engine closes the dyno's stdin (StdinOnce)
                 _raw_socket(self.terminal).shutdown(socket.SHUT_WR)
+
+    def oom_killed(self) -> bool:
+        return self._oom
 
     async def listening(self) -> bool:
         """True once a process in the dyno listens on its $PORT. The port published on 127.0.0.1 accepts

@@ -88,6 +88,9 @@ class ProcessDyno:
     async def listening(self) -> bool:
         return await accepts("127.0.0.1", self.port)
 
+    def oom_killed(self) -> bool:
+        return False  # no hard limit here: dynos/ kills at R15 from its own samples
+
     async def wait(self) -> int:
         return _exit_status(await self.proc.wait())
 
