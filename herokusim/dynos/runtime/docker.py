@@ -308,7 +308,9 @@ class DockerRuntime:
     async def reap_strays(self) -> list[str]:
         found = await asyncio.to_thread(self._reap, [])
         await asyncio.to_thread(self._remove_networks)
-        return found
+        # dynos this home ran as processes before it switched to Docker go too
+        found += await ProcessRuntime(self.home / "dynos").reap_strays()
+        return sorted(set(found))
 
     def _reap(self, labels: list[str]) -> list[str]:
         found = []
