@@ -77,7 +77,6 @@ class DockerDyno:
         self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
         self._exit: asyncio.Future[int] = self._loop.create_future()
         self._stream: Any = None
-        self._closed = False
         self._pid: int | None = None
         self._oom = False
         threading.Thread(target=self._follow, name=f"dyno {spec.app_name} {spec.name}", daemon=True).start()
@@ -104,10 +103,14 @@ class DockerDyno:
             self._oom = bool(self.container.attrs["State"].get("OOMKilled"))
         except Exception:  # noqa: BLE001 - removed while we waited: it was killed
             status = 137
-        self._loop.call_soon_threadsafe(_set_result, self._exit, status)
+        self._call(_set_result, self._exit, status)
 
     def _deliver(self, data: bytes) -> None:
-        self._loop.call_soon_threadsafe(self._chunks.put_nowait, data)
+        self._call(self._chunks.put_nowait, data)
+
+    def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the daemon's loop is gone: nobody is listening
+            self._loop.call_soon_threadsafe(callback, *args)
 
     async def output(self) -> AsyncIterator[bytes]:
         while chunk := await self._chunks.get():
@@ -132,7 +135,6 @@ class DockerDyno:
         self._signal("SIGKILL")
 
     async def cleanup(self) -> None:
-        self._closed = True
         stream, self._stream = self._stream, None
         if stream is not None:
             with contextlib.suppress(Exception):
