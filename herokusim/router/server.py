@@ -773,7 +773,7 @@ class _Exchange:
                 now = self.router.loop.time()
                 if backend.quarantined_until <= now:
                     self.t_connect = now
-                    self._reuse(backend)
+                    self._reuse(backend, now)
                     return
         self.task = self.router.spawn(self._connect())
 
@@ -836,7 +836,7 @@ class _Exchange:
             while idle and idle[-1].closing:
                 idle.pop()
             if idle:
-                self._reuse(backend)
+                self._reuse(backend, loop.time())
                 return
             self._count(backend)
             try:
@@ -854,17 +854,20 @@ class _Exchange:
         self.connect_ms = _ms(loop.time() - self.t_connect)
         self.fail(error or H21)
 
-    def _reuse(self, backend: Backend) -> None:
+    def _reuse(self, backend: Backend, now: float) -> None:
         """Send the request on a kept-alive connection to this dyno."""
         upstream: _Upstream = backend.idle.pop()
-        self._count(backend)
+        backend.inflight += 1
+        self.backend = backend
+        self.dyno = backend.dyno
         upstream.exchange = self
-        self.connected(upstream)
+        self.connected(upstream, now)
 
-    def connected(self, upstream: _Upstream) -> None:
+    def connected(self, upstream: _Upstream, now: float = 0.0) -> None:
         """The dyno connection is ours: send the head and whatever body has arrived."""
-        assert self.router.loop is not None
-        now = self.router.loop.time()
+        if not now:
+            assert self.router.loop is not None
+            now = self.router.loop.time()
         self.upstream = upstream
         # Connected: the task that connected (if any) must not be cancelled from here on, or uvloop's
         # create_connection, still finishing, would close this connection.
@@ -1089,6 +1092,7 @@ class _Upstream(asyncio.Protocol):
         self.closing = False
         self.write_paused = False
         self.reused = False  # carried a request before this one
+        self.read_paused = False
         self.got_bytes = False
         self.rx = 0  # reads so far; the sweep compares it to find a quiet dyno (H15)
         self.mark_rx = -1
@@ -1113,7 +1117,7 @@ class _Upstream(asyncio.Protocol):
             self.abort()
             return
         if ex.client.write_paused:
-            transport.pause_reading()
+            self.pause_reading()
         ex.connected(self)
 
     def data_received(self, data: bytes) -> None:
@@ -1256,18 +1260,18 @@ class _Upstream(asyncio.Protocol):
 
     def pause_reading(self) -> None:
         if not self.closing and self.transport is not None:
+            self.read_paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if not self.closing and self.transport is not None:
+            self.read_paused = False
             self.transport.resume_reading()
 
     def park(self) -> None:
         """The response is done and the dyno keeps the connection: keep it for the next request."""
         backend = self.backend
-        transport = self.transport
-        if (self.closing or transport is None or transport.is_closing() or not backend.keep_alive
-                or len(backend.idle) >= MAX_IDLE_PER_DYNO):
+        if self.closing or not backend.keep_alive or len(backend.idle) >= MAX_IDLE_PER_DYNO:
             self.close()
             return
         self.exchange = None
@@ -1276,7 +1280,8 @@ class _Upstream(asyncio.Protocol):
         self.passing = False
         self.status = 0
         self.mark_rx = -1
-        transport.resume_reading()
+        if self.read_paused:
+            self.resume_reading()
         backend.idle.append(self)
 
     def close(self) -> None:
