@@ -120,7 +120,10 @@ class Api:
             raise _error_of(response)
         if text:
             return response.text
-        return response.json() if response.content else None
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            raise ApiError(f"The daemon answered {method} {path} with something that is not JSON.") from None
 
     async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[str]:
         """The app's merged log stream, history first, then live lines as they are published."""

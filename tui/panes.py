@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Log, Static
 
 from tui.format import (
@@ -36,11 +37,19 @@ Row = tuple[str, tuple[Cell, ...]]
 
 
 def fill_table(table: DataTable[Cell], rows: list[Row]) -> None:
-    """Replace the rows, keeping the cursor on the same key; a table whose rows did not change is left alone."""
+    """Show these rows, keeping the cursor on the same key. Unchanged rows are left alone; when only some
+    cells changed (ages tick every second) those cells are updated in place rather than the table rebuilt."""
     signature = [(key, tuple(str(c) for c in cells)) for key, cells in rows]
-    if getattr(table, "_signature", None) == signature:
+    before = getattr(table, "_signature", None)
+    if before == signature:
         return
     table._signature = signature  # type: ignore[attr-defined]
+    if before is not None and [key for key, _ in before] == [key for key, _ in signature]:
+        for row, ((_, old), (_, new), (_, cells)) in enumerate(zip(before, signature, rows, strict=True)):
+            for column, (was, now) in enumerate(zip(old, new, strict=True)):
+                if was != now:
+                    table.update_cell_at(Coordinate(row, column), cells[column], update_width=True)
+        return
     selected = None
     if table.row_count and 0 <= table.cursor_row < table.row_count:
         selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
@@ -188,6 +197,7 @@ class RouterPane(Pane):
         self.rates: deque[float] = deque(maxlen=self.HISTORY)
         self.metrics: dict[str, Any] | None = None
         self.load_line = ""
+        self.text = ""  # what the pane shows, as plain text
 
     def compose(self) -> ComposeResult:
         yield self.compose_reason()
@@ -240,6 +250,7 @@ class RouterPane(Pane):
                 lines.append(row)
         if self.load_line:
             lines.append(Text(self.load_line, style="italic cyan"))
+        self.text = "\n".join(line.plain for line in lines)
         self.query_one("#router-body", Static).update(Group(*lines), layout=False)  # its size is fixed
 
 
@@ -257,6 +268,7 @@ class LogsPane(Pane):
         self.pending: list[LogEntry] = []
         self.filter = LogFilter()
         self.paused = False
+        self.paused_at = 0  # `received` when the pane was paused
         self.wide = False
         self.received = 0
         # A benchmark hook: called with each batch as it is written (None in normal use).
@@ -303,8 +315,12 @@ class LogsPane(Pane):
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused
-        if not self.paused:
-            self.redraw()
+        if self.paused:
+            self.paused_at = self.received
+        else:  # catch up with what arrived meanwhile (the filter did not change: no full redraw)
+            missed = list(self.ring)[-min(self.received - self.paused_at, LOG_RING):] \
+                if self.received > self.paused_at else []
+            self.query_one(Log).write_lines(e.line(self.wide) for e in missed if self.filter.matches(e))
         self.render_status()
 
     def render_status(self) -> None:

@@ -171,7 +171,7 @@ class AppScreen(BaseScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("plus,equals_sign", "scale(1)", "Scale +1", key_display="+"),
         Binding("minus", "scale(-1)", "Scale −1", key_display="-"),
-        Binding("r", "restart", "Restart dyno"),
+        Binding("r", "restart", "Restart"),
         Binding("R", "restart_all", "Restart all dynos", show=False),
         Binding("x", "stop", "Stop dyno", show=False),
         Binding("b", "rollback", "Rollback"),
@@ -408,9 +408,13 @@ class AppScreen(BaseScreen):
 
     @work(group="act")
     async def action_restart(self) -> None:
-        dyno = self._selected_dyno()
-        if dyno:
-            await self.act(self.api.restart(self.app_name, dyno), f"Restarting {dyno}…", f"Restarted {dyno}")
+        """The selected dyno, or every dyno of the selected process type."""
+        selection = self.query_one(FormationPane).selection()
+        if selection is None:
+            self.notify("Select a dyno or a process type in the formation pane first.", severity="warning")
+            return
+        name = selection[1]
+        await self.act(self.api.restart(self.app_name, name), f"Restarting {name}…", f"Restarted {name}")
 
     @work(group="act")
     async def action_restart_all(self) -> None:
