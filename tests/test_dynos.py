@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -359,3 +362,39 @@ def _alive(pid: int) -> bool:
     status = Path(f"/proc/{pid}/stat")
     return status.exists() and status.read_text().split(") ", 1)[1][0] != "Z"
 
+
+
+def test_run_attaches_a_terminal(daemon: Daemon, tmp_path: Path) -> None:
+    """On a terminal, `herokusim run` gives the dyno one too: a TTY, keystrokes in, output out."""
+    import pty
+    import select
+
+    deploy(daemon, tmp_path, "python-hello", "termed")
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "herokusim", "run", "bash", "-a", "termed"], env=daemon.env,
+                            cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
+    os.close(terminal)
+    seen = b""
+
+    def read_until(marker: bytes) -> bytes:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while not re.search(marker, seen) and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:
+                    break
+        assert re.search(marker, seen), seen
+        return seen
+
+    try:
+        read_until(rb"(?s)up, run\.\d+.*[#$] $")  # bash's prompt: typing before it may be flushed, as on any terminal
+        os.write(controller, b"tty; echo answer-$((6 * 7)); exit 5\r")
+        text = read_until(b"answer-42")
+        assert re.search(rb"/dev/pts/\d+", text), "the one-off has a terminal"
+        assert proc.wait(30) == 5, "the exit status passes through"
+    finally:
+        os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
