@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.md alone")
     parser.add_argument("--serve-router", nargs=2, type=int, metavar=("DYNO_PORT", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,13 +201,18 @@ def main() -> None:
                                        "-p", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_listening(router_port)
         wait_listening(nginx_port)
-        results = {}
-        for name, port in (("dyno", dyno_port), ("router", router_port), ("nginx", nginx_port)):
+        targets = (("dyno", dyno_port), ("router", router_port), ("nginx", nginx_port))
+        for _, port in targets:
             wrk(port, 2, args.connections, load_core)  # warm up: connections, pools, caches
-            results[name] = wrk(port, args.duration, args.connections, load_core)
-            r = results[name]
-            print(f"{name:7} {r['rps']:>10.0f} req/s   p50 {r['p50']:.2f} ms   p99 {r['p99']:.2f} ms"
-                  + (f"   non-2xx {r['non2xx']:.0f}" if r["non2xx"] else ""), flush=True)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in targets}
+        for round_ in range(1, args.rounds + 1):  # interleaved, so a busy spell on the machine hits all three
+            for name, port in targets:
+                r = wrk(port, args.duration, args.connections, load_core)
+                runs[name].append(r)
+                print(f"round {round_} {name:7} {r['rps']:>10.0f} req/s   p50 {r['p50']:.2f} ms   "
+                      f"p99 {r['p99']:.2f} ms" + (f"   non-2xx {r['non2xx']:.0f}" if r["non2xx"] else ""), flush=True)
+        results = {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()}
+        ratios = [r["rps"] / n["rps"] for r, n in zip(runs["router"], runs["nginx"], strict=True)]
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)
@@ -216,7 +223,7 @@ def main() -> None:
                 proc.kill()
     load_after = os.getloadavg()
     ratio = results["router"]["rps"] / results["nginx"]["rps"]
-    print(f"router/nginx: {ratio:.2f}")
+    print(f"router/nginx: {ratio:.2f} (per round: {', '.join(f'{x:.2f}' for x in ratios)})")
     print(Path(router_log).read_text().strip().splitlines()[-1] if router_log.exists() else "")
     if args.no_write:
         return
@@ -229,10 +236,13 @@ def main() -> None:
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python3 bench/router.py` on {machine()}.
 wrk, {args.connections} keep-alive connections, {args.duration} s per target (after a 2 s warm-up), `Host: {HOST}`,
+{args.rounds} interleaved rounds (dyno, router, nginx, …), medians below; router/nginx per round:
+{", ".join(f"{x:.2f}" for x in ratios)}.
 12-byte responses from fixtures/fast-dyno. Router and nginx pinned to core {router_core}; wrk and the dyno
 share core {load_core}. The router runs with its router line per request, headers, keep-alive dyno pool and
 metrics, on uvloop. Load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}{
-" — the machine was busy with other work (tests of other engineers), so absolute figures are low and noisy; the ratio is measured in the same conditions" if busy else ""}.
+" — the machine was busy with other work (other engineers' test suites on both cores), so absolute figures are"
+" low and noisy, and p99 reflects that load more than the router" if busy else ""}.
 
 | target | req/s | p50 | p99 |
 |---|---|---|---|
