@@ -171,6 +171,11 @@ def test_reconcile_after_the_daemon_is_killed_leaks_no_dyno(tmp_path: Path) -> N
     finally:
         stop_daemon(second)
     assert not leftover_dynos(second), "nothing of this home is left after the daemon stops"
+    if second.runtime == "docker":
+        import docker
+
+        networks = docker.from_env().networks.list(filters={"label": f"herokusim.home={home.resolve()}"})
+        assert not networks, "the apps' networks go with the daemon"
 
 
 def test_a_slug_that_does_not_run_in_the_stack_crashes_with_the_real_error(daemon: Daemon,

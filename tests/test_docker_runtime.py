@@ -96,10 +96,14 @@ def test_a_dyno_is_a_labelled_container_with_its_port_on_loopback(home: Path, do
         assert not dyno.oom_killed()
         text = (await asyncio.wait_for(output, 10)).decode()
         assert "home=/app dyno=web.1 greeting=hi" in text and "Procfile" in text and "oops" in text
+        runtime.network_linger = 0.5
         await dyno.cleanup()
         assert not runtime.client.containers.list(all=True, filters={"id": dyno.handle})
+        assert runtime.client.networks.list(names=[runtime.network_name("app-1")]), \
+            "the network outlives the app's last dyno a little, for a restart"
+        await asyncio.sleep(1.5)
         assert not runtime.client.networks.list(names=[runtime.network_name("app-1")]), \
-            "the app's last dyno takes the app's network with it"
+            "then it goes: an app's network lasts as long as its dynos"
 
     asyncio.run(main())
 

@@ -9,6 +9,7 @@ ever reaps its own.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import hashlib
 import socket
@@ -32,6 +33,9 @@ APP_ROOT = "/app"
 HOST_ALIAS = "host.docker.internal"  # add-on services on the host, through the engine's host gateway
 PS1 = r"\[\033[01;34m\]\w\[\033[00m\] \[\033[01;32m\]$ \[\033[00m\]"
 TCP_LISTEN = "0A"
+# An app's network outlives its last dyno this long, so a restart after a crash or a cycle does not pay to
+# make it again; a daemon that exits removes the idle ones, and one that is killed, on its next start.
+NETWORK_LINGER = 30.0
 
 
 class RuntimeUnavailable(Exception):
@@ -210,6 +214,9 @@ class DockerRuntime:
         self.home = home
         self.key = home_key(home)
         self._app_locks: dict[str, asyncio.Lock] = {}
+        self._idle_networks: dict[str, asyncio.TimerHandle] = {}
+        self.network_linger = NETWORK_LINGER
+        atexit.register(self._remove_networks_at_exit)
 
     @property
     def build_host(self) -> Any:
@@ -226,6 +233,8 @@ class DockerRuntime:
     async def start(self, spec: DynoSpec) -> DockerDyno:
         # the lock keeps the app's network from going with its last dyno while this one joins it
         async with self._app_locks.setdefault(spec.app_id, asyncio.Lock()):
+            if (idle := self._idle_networks.pop(spec.app_id, None)) is not None:
+                idle.cancel()
             container = await asyncio.to_thread(self._create, spec)
         try:
             terminal = await asyncio.to_thread(self._start, container, spec)
@@ -293,16 +302,25 @@ class DockerRuntime:
 
     async def remove(self, container_id: str, app_id: str) -> None:
         async with self._app_locks.setdefault(app_id, asyncio.Lock()):
-            await asyncio.to_thread(self._remove, container_id, app_id)
+            with contextlib.suppress(Exception):  # already removed
+                await asyncio.to_thread(self.client.api.remove_container, container_id, force=True)
+            if not await asyncio.to_thread(self._app_containers, app_id) and app_id not in self._idle_networks:
+                loop = asyncio.get_running_loop()
+                self._idle_networks[app_id] = loop.call_later(
+                    self.network_linger, lambda: loop.create_task(self._remove_idle_network(app_id)))
 
-    def _remove(self, container_id: str, app_id: str) -> None:
-        with contextlib.suppress(Exception):  # already removed
-            self.client.api.remove_container(container_id, force=True)
-        # the app's last dyno takes its network with it (apps:destroy leaves nothing behind)
-        if not self.client.containers.list(all=True, filters={"label": [
-                f"{LABEL_HOME}={self.home}", f"{LABEL_APP}={app_id}"]}):
+    def _app_containers(self, app_id: str) -> list[Any]:
+        return self.client.containers.list(all=True, filters={"label": [
+            f"{LABEL_HOME}={self.home}", f"{LABEL_APP}={app_id}"]})
+
+    async def _remove_idle_network(self, app_id: str) -> None:
+        """The app's last dyno went a while ago (apps:destroy, scaled to 0): its network goes too."""
+        async with self._app_locks.setdefault(app_id, asyncio.Lock()):
+            if self._idle_networks.pop(app_id, None) is None or await asyncio.to_thread(self._app_containers,
+                                                                                        app_id):
+                return
             with contextlib.suppress(Exception):
-                self.client.networks.get(self.network_name(app_id)).remove()
+                await asyncio.to_thread(lambda: self.client.networks.get(self.network_name(app_id)).remove())
 
     async def reap_orphan(self, dyno_id: str, handle: str) -> bool:
         return await asyncio.to_thread(self._reap, [f"{LABEL_DYNO_ID}={dyno_id}"]) != []
@@ -322,6 +340,10 @@ class DockerRuntime:
                 container.remove(force=True)
             found.append(container.labels.get(LABEL_DYNO_ID, ""))
         return sorted(set(found) - {""})
+
+    def _remove_networks_at_exit(self) -> None:
+        with contextlib.suppress(Exception):  # the engine went first: the next start reaps them
+            self._remove_networks()
 
     def _remove_networks(self) -> None:
         for network in self.client.networks.list(filters={"label": f"{LABEL_HOME}={self.home}"}):
