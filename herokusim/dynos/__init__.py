@@ -394,6 +394,8 @@ class DynoManager:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(OUTPUT_DRAIN):
                     await asyncio.shield(pump)
+            if running.oom_killed() and not watch.done():  # the backend's hard limit struck first
+                self._report_r15(dyno, None, quota)
             self._log(dyno, f"Process exited with status {status}")
         finally:
             pump.cancel()
@@ -426,7 +428,7 @@ class DynoManager:
         """A web dyno is up once it accepts on $PORT; R10 if not within the boot timeout."""
         deadline = asyncio.get_running_loop().time() + self.settings.boot_timeout
         while not exit_wait.done() and not dyno.stopping:
-            if await _accepts("127.0.0.1", dyno.port):
+            if await running.listening():
                 self._set_state(dyno, "up")
                 return
             if asyncio.get_running_loop().time() >= deadline:
@@ -448,17 +450,20 @@ class DynoManager:
             if used is None:
                 continue
             dyno.memory_mb = used
-            usage = f"Process running mem={used:.0f}M({used / quota * 100:.1f}%)"
             if used > 2 * quota:
-                self._log(dyno, usage)
-                self._log(dyno, "Error R15 (Memory quota vastly exceeded)")
-                self._log(dyno, "Stopping process with SIGKILL")
+                self._report_r15(dyno, used, quota)
                 running.kill()
                 return
             if used > quota and loop.time() - last_r14 >= R14_INTERVAL:
                 last_r14 = loop.time()
-                self._log(dyno, usage)
+                self._log(dyno, _usage(used, quota))
                 self._log(dyno, "Error R14 (Memory quota exceeded)")
+
+    def _report_r15(self, dyno: Dyno, used: float | None, quota: float) -> None:
+        """R15: measured above twice the quota, or killed at the backend's hard limit (2 x quota)."""
+        self._log(dyno, _usage(used if used is not None else 2 * quota, quota))
+        self._log(dyno, "Error R15 (Memory quota vastly exceeded)")
+        self._log(dyno, "Stopping process with SIGKILL")
 
     async def _pump(self, dyno: Dyno, running: RunningDyno) -> None:
         """The dyno's output: to its terminal when attached, else line by line into its app's log."""
@@ -546,12 +551,5 @@ def sim_datetime(when: float | None) -> datetime | None:
     return datetime.fromtimestamp(when, UTC) if when is not None else None
 
 
-async def _accepts(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection(host, port)
-    except OSError:
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+def _usage(used: float, quota: float) -> str:
+    return f"Process running mem={used:.0f}M({used / quota * 100:.1f}%)"
