@@ -461,3 +461,24 @@ async def test_a_gigabyte_streams_both_ways_without_buffering(tmp_path: Path) ->
         client.close()
     # the router, the dyno and the client share this process: none of them held the gigabyte
     assert _max_rss_mb() - before < 200
+
+
+@run
+async def test_a_kept_alive_connection_the_dyno_just_closed_is_retried_on_a_new_one(tmp_path: Path) -> None:
+    served: dict[int, int] = {}
+
+    async def one_per_connection(dyno: Dyno, seen: Seen, reader: asyncio.StreamReader,
+                                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
+        key = id(writer)
+        served[key] = served.get(key, 0) + 1
+        if served[key] > 1:  # a keep-alive timeout that fired just as the next request came in
+            writer.transport.abort()
+            return
+        await hello(dyno, seen, reader, writer)
+
+    async with platform(tmp_path, one_per_connection) as p:
+        for _ in range(3):
+            response = await get(p.port)
+            assert (response.status, response.body) == (200, b"hello from web.1")
+        assert [parse_line(line)["status"] for line in p.lines()] == ["200", "200", "200"]
+        assert p.dynos[0].connections == 3
