@@ -141,6 +141,16 @@ async def test_client_going_quiet_mid_upload_is_h28(tmp_path: Path) -> None:
 
 
 @run
+async def test_a_head_that_never_finishes_is_dropped_without_a_line(tmp_path: Path) -> None:
+    async with platform(tmp_path, router_idle_timeout=0.3) as p:
+        client = await Client.open(p.port)
+        client.send(b"GET /slowloris HTTP/1.1\r\nHost: demo.localhost\r\n")
+        assert await client.closed()
+        client.close()
+        assert p.lines() == [] and p.dynos[0].requests == []
+
+
+@run
 async def test_an_upload_that_keeps_coming_is_never_cut(tmp_path: Path) -> None:
     async with platform(tmp_path, digest, router_timeout=0.3, router_idle_timeout=0.4) as p:
         client = await Client.open(p.port)

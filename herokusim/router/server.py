@@ -528,9 +528,8 @@ class _Client(asyncio.Protocol):
         elif self.parsing is not None and now - self.mark_t >= idle:
             receiving = self.parsing
             if receiving is self.exchange and not receiving.done:
-                receiving.fail(H28)  # the body stopped coming
-            else:
-                self.abort()  # a head that never finished: nothing routed, nothing to log
+                receiving.fail(H28)  # the body stopped coming: log it, then drop the client
+            self.abort()  # (a head that never finished was not routed: nothing to log)
             return
         ex = self.exchange
         if ex is not None:
