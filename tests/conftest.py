@@ -197,6 +197,22 @@ def leftover_dynos(daemon: Daemon) -> list[str]:
     return found
 
 
+def dyno_alive(daemon: Daemon, handle: str) -> bool:
+    """Whether a dyno that leftover_dynos() found still runs: its container, or its process (not a zombie)."""
+    if daemon.runtime == "docker":
+        import docker
+
+        try:
+            return docker.from_env().containers.get(handle).status == "running"
+        except docker.errors.NotFound:
+            return False
+    stat = Path(f"/proc/{handle}/stat")
+    try:
+        return stat.read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def remove_docker_leftovers(home: Path) -> None:
     """Whatever a Docker test made under this home goes, even when the test failed half-way."""
     from herokusim import stack
