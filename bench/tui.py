@@ -95,7 +95,7 @@ async def main():
     gen.start()
     await gen.wait()
 asyncio.run(main())
-print(gen.stats.describe(0))
+print(gen.stats.describe(gen.stats.ends))
 '''
 
 
@@ -160,15 +160,16 @@ class FloodApi(RecordedApi):
     def now(self) -> datetime:
         return datetime.now(UTC)  # ages change every second, so the tables redraw as they do for real
 
-    async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[str]:
+    async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[list[str]]:
         n, start = 0, time.monotonic()
         while True:
             await asyncio.sleep(0.01)
-            due = int((time.monotonic() - start) * self.rate)
-            while n < due:
+            batch = []
+            while n < int((time.monotonic() - start) * self.rate):
                 n += 1
                 stamp = datetime.now(UTC).isoformat(timespec="microseconds")
-                yield f"{stamp} app[web.{n % self.dyno_count + 1}]: tick {time.time():.6f} {n}"
+                batch.append(f"{stamp} app[web.{n % self.dyno_count + 1}]: tick {time.time():.6f} {n}")
+            yield batch
 
 
 async def measure(api: Api, app: str, seconds: float, api_keys_too: bool) -> dict[str, Any]:

@@ -135,7 +135,7 @@ class RecordedApi(Api):
             raise answer
         return answer  # the same object each time: a poll that learns nothing new changes nothing
 
-    async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[str]:
-        for line in LOG_LINES[-lines:] if lines else []:
-            yield line
+    async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[list[str]]:
+        if lines:
+            yield LOG_LINES[-lines:]
         await asyncio.Event().wait()  # a quiet stream, until the screen goes away

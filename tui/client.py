@@ -125,8 +125,9 @@ class Api:
         except ValueError:
             raise ApiError(f"The daemon answered {method} {path} with something that is not JSON.") from None
 
-    async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[str]:
-        """The app's merged log stream, history first, then live lines as they are published."""
+    async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[list[str]]:
+        """The app's merged log stream, history first, then live lines: each item is the lines that arrived
+        together (one network read), so a flood costs one step per read, not one per line."""
         session = await self.request("POST", app_path(app, "log-sessions"), {"lines": lines, "tail": True})
         timeout = httpx.Timeout(STREAM_CONNECT_TIMEOUT, read=None)
         try:
@@ -135,8 +136,13 @@ class Api:
                 if not response.is_success:
                     await response.aread()
                     raise _error_of(response)
-                async for line in response.aiter_lines():
-                    yield line
+                rest = ""
+                async for chunk in response.aiter_text():
+                    *complete, rest = (rest + chunk).split("\n")
+                    if complete:
+                        yield complete
+                if rest:
+                    yield [rest]
         except httpx.HTTPError as exc:
             raise ApiError(f"The log stream broke off: {exc}") from None
 

@@ -85,8 +85,9 @@ class LoadStats:
     def describe(self, now: float) -> str:
         left = max(0.0, self.ends - now)
         codes = " ".join(f"{code}:{n}" for code, n in sorted(self.statuses.items()))
-        return (f"sent {self.sent} done {self.done} {codes} fail {self.failed} skip {self.skipped} "
-                f"p95 {self.percentile(95):.0f}ms · {left:.0f}s left")
+        summary = (f"sent {self.sent} done {self.done} {codes} fail {self.failed} skip {self.skipped} "
+                   f"p95 {self.percentile(95):.0f}ms")
+        return f"{summary} · {left:.0f}s left" if left > 0 else summary
 
 
 class LoadGenerator:

@@ -321,8 +321,8 @@ class AppScreen(BaseScreen):
         first = True
         while True:
             try:
-                async for line in self.api.log_lines(self.app_name, 200 if first else 0):
-                    pane.add((line,))
+                async for lines in self.api.log_lines(self.app_name, 200 if first else 0):
+                    pane.add(lines)
                 first = False
             except ApiError as exc:
                 pane.say(f"logs: {exc.message}")
