@@ -52,29 +52,6 @@ def _env_port(name: str, default: int) -> int:
     return port
 
 
-def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise SettingsError(f"{name}={raw!r} must be more than 0 seconds")
-    return value
-
-
-RUNTIMES = ("auto", "docker", "process")
-
-
-def _env_runtime(name: str, default: str) -> str:
-    raw = os.environ.get(name) or default
-    if raw not in RUNTIMES:
-        raise SettingsError(f"{name}={raw!r} is not a runtime: use auto, docker or process")
-    return raw
-
-
 def _env_positive(name: str, default: float, what: str) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -86,6 +63,20 @@ def _env_positive(name: str, default: float, what: str) -> float:
     if not 0 < value < 1e9:
         raise SettingsError(f"{name}={raw!r} must be more than 0")
     return value
+
+
+def _env_seconds(name: str, default: float) -> float:
+    return _env_positive(name, default, "a number of seconds")
+
+
+RUNTIMES = ("auto", "docker", "process")
+
+
+def _env_runtime(name: str, default: str) -> str:
+    raw = os.environ.get(name) or default
+    if raw not in RUNTIMES:
+        raise SettingsError(f"{name}={raw!r} is not a runtime: use auto, docker or process")
+    return raw
 
 
 def default_home() -> Path:

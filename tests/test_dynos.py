@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
+from conftest import Daemon, checkout_of, git, leftover_dynos, start_daemon, stop_daemon, wait_for
 
 FAST = {"HEROKUSIM_BOOT_TIMEOUT": "3", "HEROKUSIM_STOP_GRACE": "2", "HEROKUSIM_MEMORY_QUOTA_MB": "64"}
 
@@ -317,19 +317,6 @@ def test_release_phase_gates_the_release(daemon: Daemon, tmp_path: Path) -> None
              message="the formation restarted on v4")
 
 
-def _stray_dynos(home: Path) -> list[int]:
-    mark = f"HEROKUSIM_DYNOS_DIR={home / 'dynos'}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if mark in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 def test_reconcile_after_the_daemon_is_killed(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = start_daemon(home)
@@ -337,7 +324,7 @@ def test_reconcile_after_the_daemon_is_killed(tmp_path: Path) -> None:
         deploy(first, tmp_path, "python-hello", "survivor")
         assert first.cli("ps:scale", "web=2", "-a", "survivor").returncode == 0
         wait_for(lambda: all_up(first, "survivor", {"web.1", "web.2"}), message="two up")
-        orphans = _stray_dynos(home)
+        orphans = [int(pid) for pid in leftover_dynos(first)]
         assert orphans
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait()
@@ -351,7 +338,7 @@ def test_reconcile_after_the_daemon_is_killed(tmp_path: Path) -> None:
         assert second.get("survivor.localhost").status_code == 200
     finally:
         stop_daemon(second)
-    assert not _stray_dynos(home), "stopping the daemon stops its dynos"
+    assert not leftover_dynos(second), "stopping the daemon stops its dynos"
 
 
 def _alive(pid: int) -> bool:

@@ -73,31 +73,48 @@ def _command_line(command: tuple[str, ...]) -> str:
     return line
 
 
-def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ClientError(f"{pair} is invalid: use -e KEY=value.")
-        env[key] = value
-    return env
-
-
-@main.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@app_option
-@click.option("-s", "--size", metavar="SIZE", help="Dyno size (default standard-1X).")
-@click.option("-e", "--env", "env", multiple=True, metavar="KEY=value", help="Extra environment variables.")
-@click.option("--no-tty", is_flag=True, help="Do not give the dyno a terminal.")
-def run(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...], no_tty: bool) -> None:
-    """Run a one-off dyno attached to this terminal; exits with the command's exit status."""
+def _one_off(command: tuple[str, ...], app: str | None, size: str | None,
+             env: tuple[str, ...]) -> tuple[str, str, dict[str, Any]]:
+    """The app, the command line and the API body of `run` / `run:detached`."""
     command, app = _split_app(command, app)
     name = _resolve_app(app)
     line = _command_line(command)
-    use_tty = sys.stdin.isatty() and sys.stdout.isatty() and not no_tty
-    body: dict[str, Any] = {"command": line, "attach": True, "tty": use_tty, "env": _env_pairs(env)}
+    body: dict[str, Any] = {"command": line, "env": {}}
+    for pair in env:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ClientError(f"{pair} is invalid: use -e KEY=value.")
+        body["env"][key] = value
     if size:
         body["size"] = size
+    return name, line, body
+
+
+one_off_options = [
+    click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED),
+    app_option,
+    click.option("-s", "--size", metavar="SIZE", help="Dyno size (default standard-1X)."),
+    click.option("-e", "--env", "env", multiple=True, metavar="KEY=value", help="Extra environment variables."),
+]
+
+
+def _with_one_off_options(command: Any) -> Any:
+    for option in reversed(one_off_options):
+        command = option(command)
+    return command
+
+
+ONE_OFF_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+
+
+@main.command("run", context_settings=ONE_OFF_SETTINGS)
+@_with_one_off_options
+@click.option("--no-tty", is_flag=True, help="Do not give the dyno a terminal.")
+def run(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...], no_tty: bool) -> None:
+    """Run a one-off dyno attached to this terminal; exits with the command's exit status."""
+    name, line, body = _one_off(command, app, size, env)
+    use_tty = sys.stdin.isatty() and sys.stdout.isatty() and not no_tty
+    body.update(attach=True, tty=use_tty)
     click.echo(f"Running `{line}` on {HEXAGON} {name}... ", nl=False, err=True)
     try:
         dyno = _api().post(app_path(name, "dynos"), body)
@@ -162,19 +179,12 @@ async def _attach(url: str, token: str, use_tty: bool) -> int:
     return status
 
 
-@main.command("run:detached", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@app_option
-@click.option("-s", "--size", metavar="SIZE", help="Dyno size (default standard-1X).")
-@click.option("-e", "--env", "env", multiple=True, metavar="KEY=value", help="Extra environment variables.")
+@main.command("run:detached", context_settings=ONE_OFF_SETTINGS)
+@_with_one_off_options
 def run_detached(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...]) -> None:
     """Run a one-off dyno in the background; its output goes to the app's logs."""
-    command, app = _split_app(command, app)
-    name = _resolve_app(app)
-    line = _command_line(command)
-    body: dict[str, Any] = {"command": line, "attach": False, "env": _env_pairs(env)}
-    if size:
-        body["size"] = size
+    name, line, body = _one_off(command, app, size, env)
+    body["attach"] = False
     with _action(f"Running `{line}` on {HEXAGON} {name}") as step:
         dyno = _api().post(app_path(name, "dynos"), body)
         step.suffix = f", {dyno['name']} ({display_size(dyno['size'])})"
