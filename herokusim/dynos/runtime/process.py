@@ -9,6 +9,7 @@ import pty
 import shutil
 import signal
 import tarfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,11 +32,32 @@ def _exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+class MemorySampler:
+    """Memory per dyno process group, from one walk of /proc shared by every dyno that asks within
+    SAMPLE_TTL (each dyno is sampled every second: one walk per dyno would cost a core with 20 of them)."""
+
+    SAMPLE_TTL = 0.5
+
+    def __init__(self) -> None:
+        self._taken = -1.0
+        self._totals: dict[int, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def memory_mb(self, pgid: int) -> float | None:
+        async with self._lock:
+            now = time.monotonic()
+            if now - self._taken > self.SAMPLE_TTL:
+                self._totals = await asyncio.to_thread(_group_memory_mb)
+                self._taken = time.monotonic()
+        return self._totals.get(pgid)
+
+
 class ProcessDyno:
-    def __init__(self, proc: asyncio.subprocess.Process, root: Path, terminal: int | None = None,
-                 port: int = 0) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, root: Path, sampler: MemorySampler,
+                 terminal: int | None = None, port: int = 0) -> None:
         self.proc = proc
         self.root = root
+        self.sampler = sampler
         self.port = port
         self.terminal = terminal  # the pty master of an interactive one-off
         self.handle = str(proc.pid)  # the process group id: the dyno is its session leader
@@ -83,7 +105,7 @@ class ProcessDyno:
             self.proc.stdin.close()
 
     async def memory_mb(self) -> float | None:
-        return await asyncio.to_thread(_group_memory_mb, self.proc.pid)
+        return await self.sampler.memory_mb(self.proc.pid)
 
     async def listening(self) -> bool:
         return await accepts("127.0.0.1", self.port)
@@ -121,6 +143,7 @@ class ProcessRuntime:
 
     def __init__(self, dynos_dir: Path) -> None:
         self.dynos_dir = dynos_dir
+        self.memory = MemorySampler()
 
     async def start(self, spec: DynoSpec) -> ProcessDyno:
         root = self.dynos_dir / spec.dyno_id
@@ -147,7 +170,7 @@ class ProcessRuntime:
             finally:
                 os.close(slave)
             os.set_blocking(master, False)
-            return ProcessDyno(proc, root, terminal=master, port=spec.port)
+            return ProcessDyno(proc, root, self.memory, terminal=master, port=spec.port)
         proc = await asyncio.create_subprocess_exec(
             *boot_command(spec.command),
             cwd=root,
@@ -157,7 +180,7 @@ class ProcessRuntime:
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
-        return ProcessDyno(proc, root, port=spec.port)
+        return ProcessDyno(proc, root, self.memory, port=spec.port)
 
     async def reap_orphan(self, dyno_id: str, handle: str) -> bool:
         found = False
@@ -203,25 +226,23 @@ def _process_environs() -> list[tuple[int, list[bytes]]]:
     return found
 
 
-def _group_memory_mb(pgid: int) -> float | None:
-    """RSS plus swap of every process in the dyno's process group (its whole tree, daemonised children
-    included, since they keep the group), in MB."""
-    total_kb = 0
-    seen = False
+def _group_memory_mb() -> dict[int, float]:
+    """RSS plus swap in MB per process group, in one walk of /proc. A dyno is its own group, so its total
+    covers its whole tree, daemonised children included, since they keep the group."""
+    totals: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            status = (entry / "status").read_text()
-            if os.getpgid(int(entry.name)) != pgid:
+            pgid = os.getpgid(int(entry.name))
+            if pgid == os.getpgrp():  # the daemon's own group: never a dyno
                 continue
+            status = (entry / "status").read_text()
         except (OSError, ProcessLookupError):
             continue
-        seen = True
-        for line in status.splitlines():
-            if line.startswith(("VmRSS:", "VmSwap:")):
-                total_kb += int(line.split()[1])
-    return total_kb / 1024 if seen else None
+        kb = sum(int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS:", "VmSwap:")))
+        totals[pgid] = totals.get(pgid, 0.0) + kb / 1024
+    return totals
 
 
 def _group_is_dyno(pgid: int, dyno_id: str) -> bool:
