@@ -138,8 +138,9 @@ def serve_router(dyno_port: int, port: int) -> None:
         await stop.wait()
         lines = logplex.history(route.app_id, 1)
         metrics = router.metrics(route.app_id) or {}
-        print(f"router: {metrics.get('requests', 0)} requests; last line: {lines[-1].message if lines else ''}",
-              flush=True)
+        backend = route.backends[0]
+        print(f"router: {metrics.get('requests', 0)} requests, dyno connections kept alive: {backend.keep_alive}; "
+              f"last line: {lines[-1].message if lines else ''}", flush=True)
         await router.stop()
 
     import uvloop

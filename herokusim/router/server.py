@@ -46,6 +46,7 @@ SWEEP_PERIOD = 0.25  # seconds between timeout checks (shorter when a timeout is
 # connections to the same dyno alive: the dyno may serve one connection at a time (a single-threaded
 # HTTP/1.1 server blocks reading an idle kept-alive socket), so the router stops keeping them for it.
 STARVED_AFTER = 0.5
+KEEP_ALIVE_PAUSE = 30.0  # seconds before the router tries keeping connections to such a dyno again
 
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=-]{20,200}")
 # Headers the router sets itself; a client's copies are merged (X-Forwarded-For, Via) or replaced.
@@ -609,6 +610,7 @@ class _Exchange:
         "request_done",
         "request_id",
         "responded",
+        "responses_at_send",
         "restriction",
         "retries",
         "reusable",
@@ -658,6 +660,7 @@ class _Exchange:
         self.responded = False  # the response head went to the client
         self.reusable = False  # the dyno connection may carry another request
         self.retries = 0
+        self.responses_at_send = 0
         self.restriction: RouterError | None = None  # H25: an over-limit request line or header
         self.error: RouterError | None = None
         self.done = False
@@ -868,6 +871,7 @@ class _Exchange:
             assert self.router.loop is not None
             now = self.router.loop.time()
         self.upstream = upstream
+        self.responses_at_send = upstream.backend.responses
         # Connected: the task that connected (if any) must not be cancelled from here on, or uvloop's
         # create_connection, still finishing, would close this connection.
         self.task = None
@@ -923,8 +927,10 @@ class _Exchange:
                 self.fail(H12, service_ms=_ms(timeout))
             elif not upstream.reused and now - self.t_sent >= STARVED_AFTER:
                 backend = upstream.backend
-                if backend.keep_alive:
+                # starving, not merely slow: the dyno answered others since this request was sent
+                if backend.keep_alive and backend.responses > self.responses_at_send:
                     backend.keep_alive = False
+                    backend.keep_alive_after = now + KEEP_ALIVE_PAUSE
                     backend.close_idle()
             return
         if upstream.rx != upstream.mark_rx or self.client.write_paused:
@@ -940,6 +946,9 @@ class _Exchange:
         self.responded = True
 
     def response_complete(self, keep_alive: bool) -> None:
+        backend = self.backend
+        if backend is not None:
+            backend.responses += 1
         self.reusable = keep_alive and self.request_done and not self.upgrade and self.method != b"HEAD"
         self.finish(keep_alive and self.keep_alive and not self.upgrade)
 
@@ -1086,6 +1095,7 @@ class _Upstream(asyncio.Protocol):
     def __init__(self, exchange: _Exchange, backend: Backend) -> None:
         self.exchange: _Exchange | None = exchange  # None while parked
         self.backend = backend
+        self.loop = exchange.router.loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closing = False
@@ -1270,6 +1280,8 @@ class _Upstream(asyncio.Protocol):
     def park(self) -> None:
         """The response is done and the dyno keeps the connection: keep it for the next request."""
         backend = self.backend
+        if not backend.keep_alive and self.loop.time() >= backend.keep_alive_after:
+            backend.keep_alive = True  # try again: the dyno may have been restarted or only slow
         if self.closing or not backend.keep_alive or len(backend.idle) >= MAX_IDLE_PER_DYNO:
             self.close()
             return

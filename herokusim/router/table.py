@@ -26,6 +26,8 @@ class Backend:
     quarantined_until: float = 0.0  # loop time before which the router skips this dyno
     idle: list[Any] = field(default_factory=list)  # kept-alive connections to this dyno, free for reuse
     keep_alive: bool = True  # the router may park connections to this dyno for reuse
+    keep_alive_after: float = 0.0  # when keep_alive is off: loop time at which the router tries again
+    responses: int = 0  # responses completed, to tell a starving dyno from a slow one
 
     def close_idle(self) -> None:
         idle, self.idle = self.idle, []
