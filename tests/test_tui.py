@@ -203,6 +203,8 @@ def test_restart_stop_and_warp_keys(deployed: Daemon) -> None:
                     and (parse_time(screen.clock["now"]) - before).total_seconds() >= 3600,  # type: ignore[operator]
                     "the status line's clock")
         assert not any("Traceback" in n for n in notifications(tui))
+        await until(pilot, lambda: any("web.1 up" in r for r in rows(tui, "formation-table")),
+                    "the formation to replace the stopped dyno", timeout=60)
 
     run(deployed, body)
 
@@ -237,6 +239,7 @@ def test_load_generator_from_the_app_screen(deployed: Daemon) -> None:
     async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
         screen = tui.screen
         assert isinstance(screen, AppScreen)
+        await until(pilot, lambda: any("web.1 up" in r for r in rows(tui, "formation-table")), "web.1 up")
         await pilot.press("l")
         await answer(tui, pilot, "rate=20 concurrency=4 path=/dyno duration=1")
         await until(pilot, lambda: screen.load is not None, "the load generator to start")
