@@ -353,12 +353,13 @@ def main() -> None:
          f"(load average up to {load_avg:.1f}). Lag is from the dyno's `print` to the screen."),
         (f"- **TUI alone**: the same screen with recorded API answers ({args.dynos} dynos) and a synthetic "
          f"stream of {offered:g} lines/s made in the TUI process (load average up to {alone_load:.1f}). "
-         "Lag is from the line being made to the screen."),
+         "Lag is from the line being made to the screen. Other sessions were running their test suites on "
+         "the same machine, which the load averages show."),
         "",
         "| figure | full platform | TUI alone | target |",
         "|---|---|---|---|",
         f"| log line → on screen, p50 / p95 / max | {full['lag']} | {solo['lag']} | p95 ≤ 500 ms |",
-        (f"| of which in the TUI (read off the stream → on screen), p50 / p95 | {full['tui_lag']} | "
+        (f"| of which in the TUI (read off the stream → on screen), p50 / p95 / max | {full['tui_lag']} | "
         f"{solo['tui_lag']} | |"),
         f"| lines reaching the TUI | {full['rate']} | {solo['rate']} | {offered:g}/s offered |",
         (f"| key press → screen, local (`p`, pause logs), p50 / max | {full['local']} | {solo['local']} | "

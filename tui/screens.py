@@ -269,10 +269,15 @@ class AppScreen(BaseScreen):
             inflight = {d["name"]: int(d.get("inflight", 0)) for d in metrics.get("dynos") or []}
         router.show_load(self.load)
         sim_now = None if isinstance(clock, BaseException) else parse_time(clock.get("now"))
-        if not isinstance(formation, BaseException) and not isinstance(dynos, BaseException):
+        if isinstance(formation, BaseException) or isinstance(dynos, BaseException):
+            failed = formation if isinstance(formation, BaseException) else dynos
+            self.query_one(FormationPane).say(f"formation: {getattr(failed, 'message', failed)}")
+        else:
             self.formation, self.dynos = formation, dynos
             self.query_one(FormationPane).show(formation, dynos, inflight, now, sim_now)
-        if not isinstance(releases, BaseException):
+        if isinstance(releases, BaseException):
+            self.query_one(ReleasesPane).say(f"releases: {getattr(releases, 'message', releases)}")
+        else:
             self.releases = releases
             self.query_one(ReleasesPane).show(releases, now)
         if isinstance(config, BaseException):
