@@ -327,7 +327,8 @@ def test_tui_command_starts_a_daemon_and_stops_it_on_exit(tmp_path: Path) -> Non
     from conftest import free_port
 
     env = {**os.environ, "HEROKUSIM_HOME": str(tmp_path / "home"), "HEROKUSIM_API_PORT": str(free_port()),
-           "HEROKUSIM_ROUTER_PORT": str(free_port()), "HEROKUSIM_GIT_PORT": str(free_port())}
+           "HEROKUSIM_ROUTER_PORT": str(free_port()), "HEROKUSIM_GIT_PORT": str(free_port()),
+           "HEROKUSIM_RUNTIME": "process", "HEROKUSIM_STOP_GRACE": "3"}
     env.pop("HEROKUSIM_API_KEY", None)
     output, status = _run_tui_in_pty(env, steps=[(b"no apps yet", b"q")])
     assert status == 0, output[-2000:]
