@@ -1,0 +1,1 @@
+"""tui/: the Textual terminal UI (`herokusim tui`), a client of api/ like the CLI."""
