@@ -1044,7 +1044,7 @@ class _Exchange:
         self.backend = None
 
     def _publish(self) -> None:
-        """The router line (formatted inline: this runs for every request) and the metrics."""
+        """The router line and the metrics: this runs for every request."""
         route = self.route
         router = self.router
         loop = router.loop
@@ -1056,32 +1056,32 @@ class _Exchange:
         if self.upstream is not None:
             if service_ms is None:
                 service_ms = int((now - self.t_sent) * 1000 + 0.5)
-            sent = self.bytes_out
+            sent: int | None = self.bytes_out
         else:
-            sent = ""
+            sent = None
         host = self.host_header
         if not host.islower() or ":" in host or " " in host:
             host = host_name(host)
-        if error is None:
-            status = self.status
-            prefix = "at=info"
-            code = None
-        else:
-            status = error.status
-            code = error.code
-            prefix = (f'sock={error.sock} ' if error.sock else "") + f'at={error.at} code={code} desc="{error.desc}"'
-        line = (
-            f'{prefix} method={self.method.decode("latin-1")} path="{self.url.decode("latin-1")}" host={host} '
-            f'request_id={self.request_id} fwd="{self.fwd}" dyno={self.dyno} '
-            f'connect={"" if connect_ms is None else f"{connect_ms}ms"} '
-            f'service={"" if service_ms is None else f"{service_ms}ms"} status={status} bytes={sent} protocol=http'
+        status = self.status if error is None else error.status
+        line = router_line(
+            method=self.method.decode("latin-1"),
+            path=self.url.decode("latin-1"),
+            host=host,
+            request_id=self.request_id,
+            fwd=self.fwd,
+            dyno=self.dyno,
+            connect_ms=connect_ms,
+            service_ms=service_ms,
+            status=status,
+            bytes_sent=sent,
+            error=error,
         )
         logplex = router.logplex
         if len(line) < 4000:  # surely under Logplex's 10,000-byte split (at most 2 UTF-8 bytes a character here)
             logplex.publish_line(route.app_id, LogLine(logplex.clock.now(), "heroku", "router", line))
         else:
             logplex.publish(route.app_id, "heroku", "router", line)
-        route.metrics.record(now, status, code, self.dyno, connect_ms, service_ms)
+        route.metrics.record(now, status, None if error is None else error.code, self.dyno, connect_ms, service_ms)
 
 
 class _Upstream(asyncio.Protocol):
@@ -1196,7 +1196,7 @@ class _Upstream(asyncio.Protocol):
             return
         if ex.done:
             return
-        if self.status and not self.passing_sized():
+        if self.status and not self.framed:
             ex.response_complete(False)  # a body delimited by the end of the connection
         else:
             ex.upstream_lost(self)
@@ -1257,10 +1257,6 @@ class _Upstream(asyncio.Protocol):
             self.keep_alive = self.parser.should_keep_alive()  # only known inside the callback
 
     # used by _Exchange and _Client
-
-    def passing_sized(self) -> bool:
-        """The response in flight declared its length or is chunked (so a close cuts it short)."""
-        return self.framed
 
     def write(self, data: bytes) -> None:
         if not self.closing:
