@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.md alone")
+    parser.add_argument("--note", default="", help="a paragraph to add to the results section")
     parser.add_argument("--serve-router", nargs=2, type=int, metavar=("DYNO_PORT", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_router:
@@ -252,6 +253,7 @@ metrics, on uvloop. Load average (1 min) before/after: {load_before[0]:.2f} / {l
 router/nginx: {ratio:.2f}
 
 Targets: router/nginx ≥ 0.5, router p99 < 2 ms at {args.connections} connections.
+{chr(10) + args.note if args.note else ""}
 """
     write_results(section)
     print(f"wrote {RESULTS.relative_to(ROOT)}")
