@@ -454,6 +454,10 @@ class AppScreen(BaseScreen):
             self.rollout = (int(created["version"]), time.monotonic())
             self.progress = f"v{created['version']}: waiting for dynos"
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "releases-table":  # enter on a release: its details
+            self.action_release_info()
+
     @work(group="act")
     async def action_release_info(self) -> None:
         release = self._selected_release()
