@@ -19,9 +19,7 @@ from typing import Any
 
 from herokusim.build.compiler import BuildError, Spawn
 from herokusim.config import STACK
-
-LABEL_HOME = "herokusim.home"
-LABEL_ROLE = "herokusim.role"
+from herokusim.dynos.runtime.docker import LABEL_HOME, LABEL_ROLE
 
 
 class ContainerBuildHost:
