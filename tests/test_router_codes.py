@@ -28,6 +28,7 @@ from test_router import (
     parse_line,
     platform,
     run,
+    websocket_echo,
 )
 
 from herokusim.router.server import BACKLOG_PER_DYNO
@@ -492,3 +493,18 @@ async def test_a_kept_alive_connection_the_dyno_just_closed_is_retried_on_a_new_
             assert (response.status, response.body) == (200, b"hello from web.1")
         assert [parse_line(line)["status"] for line in p.lines()] == ["200", "200", "200"]
         assert p.dynos[0].connections == 3
+
+
+@run
+async def test_a_websocket_is_closed_after_the_idle_window_and_kept_while_it_talks(tmp_path: Path) -> None:
+    async with platform(tmp_path, websocket_echo, router_idle_timeout=0.4) as p:
+        client = await Client.open(p.port)
+        client.send(b"GET /cable HTTP/1.1\r\nHost: demo.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        assert (await client.read_until(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+        for _ in range(8):  # 0.8 s of traffic: twice the idle window, never cut
+            client.send(b"ping")
+            assert await client.reader.readexactly(4) == b"PING"
+            await asyncio.sleep(0.1)
+        assert await client.closed()  # then quiet: closed after the idle window
+        client.close()
+        assert [parse_line(line)["status"] for line in p.lines()] == ["101"]

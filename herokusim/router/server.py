@@ -520,8 +520,18 @@ class _Client(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def check(self, now: float, timeout: float, idle: float) -> None:
-        """The sweep's visit: H28 when a request stopped arriving, then the exchange's own timeouts."""
-        if self.closing or self.tunnel is not None:
+        """The sweep's visit: H28 when a request stopped arriving, then the exchange's own timeouts; a
+        WebSocket tunnel with no byte either way for the idle window is closed, as Heroku does."""
+        if self.closing:
+            return
+        tunnel = self.tunnel
+        if tunnel is not None:
+            moved = self.rx + tunnel.rx
+            if moved != self.mark_rx:
+                self.mark_rx = moved
+                self.mark_t = now
+            elif now - self.mark_t >= idle:
+                self.abort()
             return
         if self.rx != self.mark_rx or self.read_paused:
             self.mark_rx = self.rx
@@ -1131,6 +1141,7 @@ class _Upstream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
+            self.rx += 1
             self.tunnel.write(data)
             return
         if self.closing:
