@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Log
 
 from tui.app import HerokusimTui
 from tui.client import Api, Target, parse_time
-from tui.modals import ConfirmScreen, PromptScreen
+from tui.modals import ConfirmScreen, PromptScreen, TextScreen
 from tui.panes import LogsPane, RouterPane
 from tui.screens import AppScreen, AppsScreen
 
@@ -139,9 +139,17 @@ def test_config_set_and_rollback_from_releases_pane(deployed: Daemon) -> None:
                     "the config pane to show it")
         await until(pilot, lambda: version_of(rows(tui, "releases-table")[0]) == before + 1,
                     "the new release on top")
-        # roll back to the release before the config change
+        # the new release's details: the config diff against the release before
         table = tui.screen.query_one("#releases-table", DataTable)
         table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(tui.screen, TextScreen), "the release details")
+        details = tui.screen.text  # type: ignore[attr-defined]
+        assert "+ TUI_GREETING=hello" in details and "Set TUI_GREETING config vars" in details, details
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(tui.screen, AppScreen), "back to the app screen")
+        # roll back to the release before the config change
         table.move_cursor(row=[version_of(r) for r in rows(tui, "releases-table")].index(before))
         await pilot.press("b")
         await until(pilot, lambda: isinstance(tui.screen, ConfirmScreen), "the confirmation")

@@ -132,3 +132,47 @@ def test_daemon_not_running_is_one_line() -> None:
 
     message = asyncio.run(main())
     assert "not answering" in message and "\n" not in message
+
+
+def test_logs_pane_filter_search_and_pause_with_recorded_answers() -> None:
+    """The logs pane's keys, on recorded answers (no daemon): f filters, / searches, p pauses."""
+    from textual.widgets import Input, Log
+    from tui_recorded import LOG_LINES, RecordedApi
+
+    from tui.app import HerokusimTui
+    from tui.modals import PromptScreen
+    from tui.panes import LogsPane
+
+    async def main() -> None:
+        tui = HerokusimTui(RecordedApi(), "demo")
+        async with tui.run_test(size=(120, 40)) as pilot:
+            logs = tui.screen.query_one(LogsPane)
+            while logs.received < len(LOG_LINES):
+                await pilot.pause(0.05)
+
+            async def answer(key: str, text: str) -> None:
+                await pilot.press(key)
+                while not isinstance(tui.screen, PromptScreen):
+                    await pilot.pause(0.05)
+                tui.screen.query_one(Input).value = text
+                await pilot.press("enter")
+                await pilot.pause(0.1)
+
+            shown = lambda: logs.query_one(Log).lines
+            await answer("f", "router")
+            assert shown() and all("heroku[router]" in line for line in shown())
+            await answer("slash", "h12")
+            assert len(shown()) == 1 and "code=H12" in shown()[0]
+            await answer("f", "")
+            await answer("slash", "")
+            assert len(shown()) == len(LOG_LINES)
+            await pilot.press("p")
+            assert logs.paused
+            logs.add(["2026-11-26T17:30:01.000000+00:00 app[web.2]: GET /late 200"])
+            await pilot.pause(0.2)
+            assert not any("/late" in line for line in shown()), "paused: nothing new on screen"
+            await pilot.press("p")
+            await pilot.pause(0.1)
+            assert "/late" in shown()[-1], "resumed: what arrived meanwhile is appended"
+
+    asyncio.run(main())

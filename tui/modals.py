@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import ClassVar
 
-from rich.console import RenderableType
+from rich.console import Console, RenderableType
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -82,6 +83,13 @@ class TextScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Static(self.body)
             yield Static("escape: close", classes="hint")
+
+    @property
+    def text(self) -> str:
+        """The page as plain text, as a reader sees it without colour."""
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(self.body)
+        return console.export_text()
 
     def action_close(self) -> None:
         self.dismiss(None)
