@@ -438,3 +438,31 @@ def test_slug_keeps_symlinks_and_exec_bits(tmp_path):
     assert members["bin/tool"].mode & 0o111
     assert members["tool-link"].issym() and members["tool-link"].linkname == "bin/tool"
     assert not members["index.txt"].mode & 0o111
+
+
+def test_a_running_builds_output_reaches_readers_as_it_is_written() -> None:
+    """output_stream_url streams a build while it runs: readers get each line before the build ends."""
+    import asyncio
+
+    from herokusim.build.service import LiveOutput
+
+    async def scenario() -> None:
+        live = LiveOutput()
+        live.add("-----> Building on the heroku-24 stack")
+        batches: list[list[str]] = []
+
+        async def read() -> None:
+            async for batch in live.follow():
+                batches.append(batch)
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.01)
+        assert batches == [["-----> Building on the heroku-24 stack"]], "what was written so far, at once"
+        live.add("-----> Python app detected")
+        live.add("       Released v2")
+        await asyncio.sleep(0.01)
+        assert batches[-1] == ["-----> Python app detected", "       Released v2"] and not reader.done()
+        live.finish()
+        await asyncio.wait_for(reader, 1)
+
+    asyncio.run(scenario())

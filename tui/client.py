@@ -133,16 +133,8 @@ class Api:
         try:
             async with httpx.AsyncClient(timeout=timeout) as http, \
                     http.stream("GET", session["logplex_url"]) as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise _error_of(response)
-                rest = ""
-                async for chunk in response.aiter_text():
-                    *complete, rest = (rest + chunk).split("\n")
-                    if complete:
-                        yield complete
-                if rest:
-                    yield [rest]
+                async for batch in _lines_of(response):
+                    yield batch
         except httpx.HTTPError as exc:
             raise ApiError(f"The log stream broke off: {exc}") from None
 
@@ -218,6 +210,31 @@ class Api:
 
     async def build_output(self, app: str, build_id: str) -> str:
         return await self.request("GET", app_path(app, "builds", build_id, "result"), text=True)
+
+    async def build_output_lines(self, app: str, build_id: str) -> AsyncIterator[list[str]]:
+        """A running build's output as it is written: the API streams it until the build ends."""
+        timeout = httpx.Timeout(STREAM_CONNECT_TIMEOUT, read=None)
+        try:
+            async with self._http.stream("GET", app_path(app, "builds", build_id, "result"),
+                                         timeout=timeout) as response:
+                async for batch in _lines_of(response):
+                    yield batch
+        except httpx.HTTPError as exc:
+            raise ApiError(f"The build output stream broke off: {exc}") from None
+
+
+async def _lines_of(response: httpx.Response) -> AsyncIterator[list[str]]:
+    """A streamed text answer as batches of whole lines, one batch per network read."""
+    if not response.is_success:
+        await response.aread()
+        raise _error_of(response)
+    rest = ""
+    async for chunk in response.aiter_text():
+        *complete, rest = (rest + chunk).split("\n")
+        if complete:
+            yield complete
+    if rest:
+        yield [rest]
 
 
 async def wait_closed(api: Api) -> None:

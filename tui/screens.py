@@ -210,6 +210,7 @@ class AppScreen(BaseScreen):
         self.rollout: tuple[int, float] | None = None  # (release version, monotonic start)
         self.load: LoadGenerator | None = None
         self.builds_seen: dict[str, str | None] | None = None  # build id -> status, None before the first poll
+        self.builds_followed: set[str] = set()  # builds whose output streamed live into the logs pane
         self._spin = itertools.cycle(SPINNER)
 
     def compose(self) -> ComposeResult:
@@ -299,10 +300,18 @@ class AppScreen(BaseScreen):
         first_look = self.builds_seen is None
         seen = self.builds_seen if self.builds_seen is not None else {}
         building = [b for b in builds if b.get("status") == "pending"]
+        for build in building:
+            if build["id"] not in self.builds_followed:
+                self.builds_followed.add(build["id"])
+                self.follow_build_output(build["id"])
         for build in builds:
             status, before = build.get("status"), seen.get(build["id"])
             seen[build["id"]] = status
             if first_look or status == "pending" or before == status:
+                continue
+            if build["id"] in self.builds_followed:  # its output is in the logs pane already
+                self.notify(f"Build {status}: {(build.get('source_blob') or {}).get('version', '')[:7]}",
+                            severity="error" if status == "failed" else "information", timeout=4)
                 continue
             try:
                 output = await self.api.build_output(self.app_name, build["id"])
@@ -318,6 +327,17 @@ class AppScreen(BaseScreen):
             self.progress = f"building {(building[0].get('source_blob') or {}).get('version', '')[:7]}…"
         elif self.progress and self.progress.startswith("building"):
             self.progress = None
+
+    @work(group="builds")
+    async def follow_build_output(self, build_id: str) -> None:
+        """A build's output, line by line into the logs pane as the build writes it."""
+        pane = self.query_one(LogsPane)
+        try:
+            async for lines in self.api.build_output_lines(self.app_name, build_id):
+                stamp = self.api.now().isoformat(timespec="microseconds")
+                pane.add(f"{stamp} app[build]: {line}" for line in lines)
+        except ApiError:
+            self.builds_followed.discard(build_id)  # its whole output comes with the poll that sees it end
 
     @work(exclusive=True, group="logs")
     async def stream_logs(self) -> None:

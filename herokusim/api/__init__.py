@@ -246,7 +246,17 @@ async def get_build_output(request: web.Request) -> web.Response:
     build = await platform.store.get_build(app.id, request.match_info["build"])
     if build is None:
         raise NotFound(f"Couldn't find that build ({request.match_info['build']}).")
-    return web.Response(text=build.output + ("\n" if build.output else ""), content_type="text/plain")
+    live = platform.builds.live.get(build.id)
+    if live is None:
+        return web.Response(text=build.output + ("\n" if build.output else ""), content_type="text/plain")
+    # still building: the output streams as it is written, as Heroku's output_stream_url does
+    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionResetError):
+        async for lines in live.follow():
+            await response.write("".join(line + "\n" for line in lines).encode())
+        await response.write_eof()
+    return response
 
 
 # formation and dynos

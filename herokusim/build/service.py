@@ -11,7 +11,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,10 +20,44 @@ from herokusim.config import STACK, Settings
 from herokusim.git import PushEvent, export_commit
 from herokusim.logplex import Logplex
 from herokusim.releases import ReleaseLedger
-from herokusim.store import Store, new_id
+from herokusim.store import App, Build, Store, new_id
 
 T = TypeVar("T")
 REJECTED = "pre-receive hook declined"
+
+
+class LiveOutput:
+    """A running build's output for readers of its output_stream_url; touched only on the daemon's loop."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.done = False
+        self._changed = asyncio.Event()
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        self._wake()
+
+    def finish(self) -> None:
+        self.done = True
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def follow(self) -> AsyncIterator[list[str]]:
+        """The lines so far, then each new batch, until the build ends."""
+        sent = 0
+        while True:
+            changed = self._changed
+            if sent < len(self.lines):
+                batch, sent = self.lines[sent:], len(self.lines)
+                yield batch
+            elif self.done:
+                return
+            else:
+                await changed.wait()
 
 
 class BuildService:
@@ -36,6 +70,7 @@ class BuildService:
         self.ledger = ledger
         self.loop = loop
         self.user = user
+        self.live: dict[str, LiveOutput] = {}  # build id -> output of a build still running
         self._app_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -59,12 +94,26 @@ class BuildService:
             return REJECTED
         build = self._call(self.store.create_build(app.id, event.new_sha, self.user))
         self._api_log(app.id, f"Build started by user {self.user}")
+        live = self.live[build.id] = LiveOutput()
         output: list[str] = []
 
         def out(line: str) -> None:
             output.append(line)
             emit(line)
+            self.loop.call_soon_threadsafe(live.add, line)
 
+        try:
+            return self._compile_and_release(app, build, event, out, output)
+        finally:
+            self.loop.call_soon_threadsafe(self._finish_live, build.id)
+
+    def _finish_live(self, build_id: str) -> None:
+        live = self.live.pop(build_id, None)
+        if live is not None:
+            live.finish()
+
+    def _compile_and_release(self, app: App, build: Build, event: PushEvent, out: Callable[[str], None],
+                             output: list[str]) -> str | None:
         slug_id = new_id()
         slug_path = self.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
         slug_path.parent.mkdir(parents=True, exist_ok=True)
