@@ -15,7 +15,7 @@ from herokusim.cli.client import ClientError, load_token
 from herokusim.cli.main import main
 from herokusim.config import Settings
 
-START_PATIENCE = 30.0  # seconds a freshly started daemon has to answer
+START_PATIENCE = 30.0  # seconds a freshly started daemon may go without output before it must answer
 
 
 def _answers(settings: Settings) -> bool:
@@ -33,21 +33,29 @@ def _answers(settings: Settings) -> bool:
 
 
 def _start_daemon(settings: Settings) -> subprocess.Popen[bytes]:
-    """`herokusim up` in a subprocess with the same settings; its output goes to a file, not the screen."""
+    """`herokusim up` in a subprocess with the same settings; its output goes to a file, and is echoed here
+    until it answers (a first start on Docker builds the stack image: that progress shows)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     log_path = settings.home / "tui-daemon.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "herokusim", "up"], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=os.environ.copy(), start_new_session=True)
-    deadline = time.monotonic() + START_PATIENCE
-    while time.monotonic() < deadline:
+    shown = 0
+    last_progress = time.monotonic()
+    while time.monotonic() - last_progress < START_PATIENCE:
+        output = log_path.read_bytes()
+        if len(output) > shown:  # still working (building the stack image, say): keep waiting
+            sys.stderr.write(output[shown:].decode("utf-8", "replace"))
+            sys.stderr.flush()
+            shown = len(output)
+            last_progress = time.monotonic()
         if proc.poll() is not None:
-            raise ClientError(f"The daemon did not start (see {log_path}):\n{log_path.read_text()[-2000:]}")
+            raise ClientError(f"The daemon did not start (see {log_path}).")
         if _answers(settings):
             return proc
         time.sleep(0.1)
     _stop_daemon(proc)
-    raise ClientError(f"The daemon did not answer within {START_PATIENCE:.0f}s (see {log_path}).")
+    raise ClientError(f"The daemon did not answer within {START_PATIENCE:.0f}s of its last output (see {log_path}).")
 
 
 def _stop_daemon(proc: subprocess.Popen[bytes]) -> None:
