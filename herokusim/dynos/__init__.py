@@ -486,7 +486,10 @@ class DynoManager:
             dyno.on_line(line)
 
     async def _await_attach(self, dyno: Dyno) -> None:
-        await asyncio.sleep(ATTACH_TIMEOUT)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ATTACH_TIMEOUT):
+                await dyno.exited.wait()  # ended (or stopped by a daemon shutdown): nothing to watch
+                return
         if dyno.attachment is not None and not dyno.attachment.attached and not dyno.exited.is_set():
             self._attachments.pop(dyno.attachment.secret, None)
             self._log(dyno, "Error: no terminal attached; stopping the one-off dyno")
