@@ -54,6 +54,8 @@ _ROUTER_HEADERS = frozenset(
     (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-port", b"x-request-start", b"via")
 )
 _VIA = b"1.1 " + ROUTER_NAME.encode()
+# Request headers prepare() looks at (lower-cased); on_header sets them aside so prepare() need not scan all.
+_SPECIAL = _ROUTER_HEADERS | {b"host", b"content-length", b"transfer-encoding", b"x-request-id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,15 +411,19 @@ class _Client(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self.parsing
         assert ex is not None
+        headers = ex.headers
         size = len(name) + len(value)
-        self._head_size += size
-        if size > MAX_HEADER - 4 or len(name) > MAX_HEADER_NAME or len(ex.headers) >= MAX_HEADERS:
+        head_size = self._head_size = self._head_size + size
+        if size > MAX_HEADER - 4 or len(name) > MAX_HEADER_NAME or len(headers) >= MAX_HEADERS:
             ex.restriction = H25_HEADER
             if len(name) != 4 or name.lower() != b"host":
                 return
-        if self._head_size > MAX_HEAD_BYTES:
+        if head_size > MAX_HEAD_BYTES:
             raise _HeadTooLarge
-        ex.headers.append((name, value))
+        headers.append((name, value))
+        lname = name.lower()
+        if lname in _SPECIAL:
+            ex.special.append((lname, value))
 
     def on_headers_complete(self) -> None:
         ex = self.parsing
@@ -627,6 +633,7 @@ class _Exchange:
         "route",
         "router",
         "service_ms",
+        "special",
         "status",
         "t_connect",
         "t_sent",
@@ -642,6 +649,7 @@ class _Exchange:
         self.router = client.router
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.special: list[tuple[bytes, bytes]] = []  # (lower-cased name, value) of the _SPECIAL headers
         self.method = b""
         self.keep_alive = False
         self.upgrade = False
@@ -652,7 +660,7 @@ class _Exchange:
         self.request_id = ""
         self.fwd = ""
         self.head = b""  # the head as forwarded to the dyno
-        self.pending: list[bytes] = []  # request bytes waiting for the dyno connection
+        self.pending: list[bytes] | tuple[()] = ()  # request bytes waiting for the dyno connection
         self.pending_size = 0
         self.route: AppRoute | None = None  # set once routed: the request gets a router line
         self.counted: AppRoute | None = None  # the app whose in-flight count includes this request
@@ -682,12 +690,11 @@ class _Exchange:
         router = self.router
         host = b""
         length = b""
-        ids: list[bytes] = []
-        xff: list[bytes] = []
-        via: list[bytes] = []
+        ids: list[bytes] | None = None
+        xff: list[bytes] | None = None
+        via: list[bytes] | None = None
         rebuild = raw_head is None
-        for name, value in self.headers:
-            lname = name.lower()
+        for lname, value in self.special:
             if lname == b"host":
                 host = host or value
             elif lname == b"content-length":
@@ -695,32 +702,49 @@ class _Exchange:
             elif lname == b"transfer-encoding":
                 self.chunked = value.rstrip().lower().endswith(b"chunked")
             elif lname == b"x-request-id":
-                ids.append(value)
-            elif lname in _ROUTER_HEADERS:
+                if ids is None:
+                    ids = [value]
+                else:
+                    ids.append(value)
+            else:  # one of _ROUTER_HEADERS
                 rebuild = True
                 if lname == b"x-forwarded-for":
-                    xff.append(value)
+                    if xff is None:
+                        xff = [value]
+                    else:
+                        xff.append(value)
                 elif lname == b"via":
-                    via.append(value)
-        self.has_body = self.chunked or length.strip() not in (b"", b"0")
-        if len(ids) == 1 and _VALID_REQUEST_ID.fullmatch(ids[0]):
-            request_id, id_header = ids[0], b""
+                    if via is None:
+                        via = [value]
+                    else:
+                        via.append(value)
+        self.has_body = self.chunked or (length != b"" and length.strip() not in (b"", b"0"))
+        if ids is not None and len(ids) == 1 and _VALID_REQUEST_ID.fullmatch(ids[0]):
+            request_id = ids[0]
+            self.request_id = request_id.decode("latin-1")
+            id_header = b""
         else:
-            request_id = router.new_request_id().encode()
+            self.request_id = request_id_str = router.new_request_id()
+            request_id = request_id_str.encode()
             id_header = b"X-Request-Id: " + request_id + b"\r\n"
-            rebuild = rebuild or bool(ids)
-        xff.append(self.client.peer)
-        fwd = b", ".join(xff)
-        via.append(_VIA)
-        ours = (
-            b"%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n%sX-Request-Start: %d\r\nVia: %s\r\n\r\n"
-            % (
-                id_header,
-                fwd,
-                router.port_header,
-                int(time.time() * 1000),
-                b", ".join(via),
-            )
+            rebuild = rebuild or ids is not None
+        peer = self.client.peer
+        if xff is None:
+            fwd = peer
+        else:
+            xff.append(peer)
+            fwd = b", ".join(xff)
+        if via is None:
+            via_value = _VIA
+        else:
+            via.append(_VIA)
+            via_value = b", ".join(via)
+        ours = b"%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n%sX-Request-Start: %d\r\nVia: %s\r\n\r\n" % (
+            id_header,
+            fwd,
+            router.port_header,
+            int(time.time() * 1000),
+            via_value,
         )
         if raw_head is not None and not rebuild:
             self.head = raw_head[:-2] + ours
@@ -733,7 +757,6 @@ class _Exchange:
             lines.append(ours)
             self.head = b"".join(lines)
         self.host_header = host.decode("latin-1")
-        self.request_id = request_id.decode("latin-1")
         self.fwd = fwd.decode("latin-1")
 
     def refuse(self, error: RouterError) -> None:
@@ -889,7 +912,7 @@ class _Exchange:
         self.t_sent = now
         if self.pending:
             upstream.write(b"".join((self.head, *self.pending)))
-            self.pending = []
+            self.pending = ()
             self.pending_size = 0
         else:
             upstream.write(self.head)
@@ -916,7 +939,10 @@ class _Exchange:
         if upstream is not None:
             upstream.write(data)
         else:
-            self.pending.append(data)
+            pending = self.pending
+            if not pending:
+                pending = self.pending = []
+            pending.append(data)  # type: ignore[union-attr]
             self.pending_size += len(data)
             if self.pending_size > BODY_BUFFER:
                 self.client.sync_reading()
@@ -1072,26 +1098,38 @@ class _Exchange:
         host = self.host_header
         if not host.islower() or ":" in host or " " in host:
             host = host_name(host)
-        status = self.status if error is None else error.status
-        line = router_line(
-            method=self.method.decode("latin-1"),
-            path=self.url.decode("latin-1"),
-            host=host,
-            request_id=self.request_id,
-            fwd=self.fwd,
-            dyno=self.dyno,
-            connect_ms=connect_ms,
-            service_ms=service_ms,
-            status=status,
-            bytes_sent=sent,
-            error=error,
-        )
+        dyno = self.dyno
+        if error is None:
+            status = self.status
+            # router_line() inlined for the common case (every request pays for this line)
+            line = (
+                f'at=info method={self.method.decode("latin-1")} path="{self.url.decode("latin-1")}" host={host} '
+                f'request_id={self.request_id} fwd="{self.fwd}" dyno={dyno} '
+                f'connect={"" if connect_ms is None else f"{connect_ms}ms"} '
+                f'service={"" if service_ms is None else f"{service_ms}ms"} status={status} '
+                f'bytes={"" if sent is None else sent} protocol=http'
+            )
+        else:
+            status = error.status
+            line = router_line(
+                method=self.method.decode("latin-1"),
+                path=self.url.decode("latin-1"),
+                host=host,
+                request_id=self.request_id,
+                fwd=self.fwd,
+                dyno=dyno,
+                connect_ms=connect_ms,
+                service_ms=service_ms,
+                status=status,
+                bytes_sent=sent,
+                error=error,
+            )
         logplex = router.logplex
         if len(line) < 4000:  # surely under Logplex's 10,000-byte split (at most 2 UTF-8 bytes a character here)
             logplex.publish_line(route.app_id, LogLine(logplex.clock.now(), "heroku", "router", line))
         else:
             logplex.publish(route.app_id, "heroku", "router", line)
-        route.metrics.record(now, status, None if error is None else error.code, self.dyno, connect_ms, service_ms)
+        route.metrics.record(now, status, None if error is None else error.code, dyno, connect_ms, service_ms)
 
 
 class _Upstream(asyncio.Protocol):
