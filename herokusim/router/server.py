@@ -444,7 +444,7 @@ class _Client(asyncio.Protocol):
             # CRLF line endings and no leading blank line or folded header: the raw head is what we parsed
             if end > 3 and raw.count(b"\n", 0, end) == len(ex.headers) + 2:
                 head = raw[:end]
-        ex.prepare(head, parser.get_http_version())
+        ex.prepare(head)
         if ex.has_body:
             self._start(ex)  # now, so the body streams (and `Expect: 100-continue` reaches the dyno)
 
@@ -505,7 +505,8 @@ class _Client(asyncio.Protocol):
             ex = self.waiting.popleft()
             self.exchange = ex
             ex.begin()
-        self.sync_reading()
+        if self.read_paused or self.exchange is not None:  # else sync_reading() would find nothing to do
+            self.sync_reading()
 
     def sync_reading(self) -> None:
         """Pause reading the client while its next bytes have nowhere to go; resume when they do."""
@@ -685,7 +686,7 @@ class _Exchange:
 
     # request side
 
-    def prepare(self, raw_head: bytes | None, version: str) -> None:
+    def prepare(self, raw_head: bytes | None) -> None:
         """Read the headers the router cares about and build the head the dyno will get."""
         router = self.router
         host = b""
@@ -749,7 +750,8 @@ class _Exchange:
         if raw_head is not None and not rebuild:
             self.head = raw_head[:-2] + ours
         else:
-            lines = [b"%s %s HTTP/%s\r\n" % (self.method, self.url, version.encode())]
+            version = self.client.parser.get_http_version().encode()
+            lines = [b"%s %s HTTP/%s\r\n" % (self.method, self.url, version)]
             for name, value in self.headers:
                 lname = name.lower()
                 if lname not in _ROUTER_HEADERS and not (id_header and lname == b"x-request-id"):
@@ -977,10 +979,6 @@ class _Exchange:
 
     # response side (called by _Upstream)
 
-    def response_head(self, status: int) -> None:
-        self.status = status
-        self.responded = True
-
     def response_complete(self, keep_alive: bool) -> None:
         backend = self.backend
         if backend is not None:
@@ -1058,8 +1056,10 @@ class _Exchange:
                 upstream.park()
             else:
                 upstream.close()
-        if self.backend is not None:
-            self._uncount()
+        backend = self.backend
+        if backend is not None:
+            backend.inflight -= 1
+            self.backend = None
         counted = self.counted
         if counted is not None:
             counted.metrics.inflight -= 1
@@ -1262,9 +1262,8 @@ class _Upstream(asyncio.Protocol):
 
     # httptools callbacks
 
-    def on_message_begin(self) -> None:
-        self.header_count = 0
-        self.framed = False
+    # (no on_message_begin: one callback fewer per response; on_message_complete resets the per-message
+    # fields instead, and a connection only carries a new message after the previous one completed)
 
     def on_status(self, reason: bytes) -> None:
         if len(reason) > MAX_REQUEST_LINE - 16:
@@ -1286,8 +1285,8 @@ class _Upstream(asyncio.Protocol):
         status = self.parser.get_status_code()
         if status < 200 and status != 101:
             return  # 100 Continue and friends pass straight through
-        self.status = status
-        ex.response_head(status)
+        self.status = ex.status = status
+        ex.responded = True
         if ex.method == b"HEAD":
             # httptools cannot be told the request was HEAD, so it would wait for the announced body
             self.complete = True
@@ -1299,6 +1298,8 @@ class _Upstream(asyncio.Protocol):
             ex.bytes_out += len(body)
 
     def on_message_complete(self) -> None:
+        self.header_count = 0
+        self.framed = False
         if self.closing or self.status in (0, 101):  # an interim response, or a 101 before the tunnel
             return
         if self.exchange is not None and self.exchange.method != b"HEAD":
