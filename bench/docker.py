@@ -237,11 +237,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    build_row = f"| stack image from nothing (debootstrap + import), once | {build_seconds:.0f} s | |"
-    if build_seconds is None and BEGIN in text:
-        old = [line for line in text[text.index(BEGIN):text.index(END)].splitlines()
-               if line.startswith("| stack image from nothing")]
-        build_row = old[0] if old else build_row.replace("None", "not measured")
+    label = "| stack image from nothing (debootstrap + import), once |"
+    build_row = f"{label} {build_seconds:.0f} s | |" if build_seconds is not None else f"{label} not measured | |"
+    if build_seconds is None and BEGIN in text:  # keep the figure of the last run that measured it
+        build_row = next((line for line in text[text.index(BEGIN):text.index(END)].splitlines()
+                          if line.startswith(label)), build_row)
     ratio = statistics.median(ours) / statistics.median(bare)
     section = "\n".join([
         BEGIN,
