@@ -248,7 +248,9 @@ def main() -> None:
         "## Docker runtime: stack image, push to first 200, scale to 10, dyno start",
         "",
         (f"Measured {time.strftime('%Y-%m-%d')} by `python3 bench/docker.py --runs {args.runs} --starts "
-        f"{args.starts}` on {machine(client)}. Other engineers' test runs shared the machine."),
+         f"{args.starts}{' --skip-stack-build' if build_seconds is None else ''}` on {machine(client)}. "
+         "Other engineers' test runs shared the machine."
+         + (" The stack image figure is from the last run that built it." if build_seconds is None else "")),
         "fixtures/python-hello; each push is a first deploy to a new app (build in a build container).",
         ("Dyno start = from the call to the first HTTP answer on the dyno's 127.0.0.1 port, `python3 -m "
         "http.server $PORT` in both; herokusim's includes its network, labels and the slug put at /app."),
