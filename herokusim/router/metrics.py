@@ -2,11 +2,14 @@
 
 Recording a request is a handful of integer increments: latencies go into per-second histograms with
 log-spaced buckets (exact below 32 ms, then 8 buckets per power of two, so a percentile is off by at most
-~12 %), kept for the last WINDOW seconds. Snapshots, the only costly part, run when someone asks.
+~12 %), kept for the last WINDOW seconds. A request goes into one series only, its dyno's (or the app's
+"no dyno" series for requests answered before reaching one); the app's figures merge them when a snapshot
+is taken. Snapshots, the only costly part, run when someone asks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,30 +76,49 @@ class Series:
 
     def rate(self, now: float) -> float:
         """Requests per second over the window (or since the first request, if that is more recent)."""
-        if not self.first:
-            return 0.0
-        second = int(now)
-        if second != self.second:
-            self._advance(second, now)
-        span = min(float(WINDOW), max(1.0, now - self.first))
-        return round(sum(self.counts) / span, 1)
+        return merged_rate((self,), now)
 
     def percentiles(self, which: str) -> dict[str, int]:
-        merged: dict[int, int] = {}
-        for hist in self.connect if which == "connect" else self.service:
+        return merged_percentiles((self,), which)
+
+
+def merged_rate(series: Iterable[Series], now: float) -> float:
+    """Requests per second over the window across several series, as if they were one."""
+    second = int(now)
+    total = 0
+    first = 0.0
+    for one in series:
+        if not one.first:
+            continue
+        if second != one.second:
+            one._advance(second, now)
+        total += sum(one.counts)
+        first = one.first if not first else min(first, one.first)
+    if not first:
+        return 0.0
+    span = min(float(WINDOW), max(1.0, now - first))
+    return round(total / span, 1)
+
+
+def merged_percentiles(series: Iterable[Series], which: str) -> dict[str, int]:
+    """p50/p95/p99 of connect or service times across several series (call merged_rate first: it drops
+    the seconds that have left the window)."""
+    merged: dict[int, int] = {}
+    for one in series:
+        for hist in one.connect if which == "connect" else one.service:
             for index, n in hist.items():
                 merged[index] = merged.get(index, 0) + n
-        total = sum(merged.values())
-        result = {"p50": 0, "p95": 0, "p99": 0}
-        if not total:
-            return result
-        wanted = [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)]
-        seen = 0
-        for index in sorted(merged):
-            seen += merged[index]
-            while wanted and seen >= wanted[0][1] * total:
-                result[wanted.pop(0)[0]] = bucket_floor(index)
+    total = sum(merged.values())
+    result = {"p50": 0, "p95": 0, "p99": 0}
+    if not total:
         return result
+    wanted = [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)]
+    seen = 0
+    for index in sorted(merged):
+        seen += merged[index]
+        while wanted and seen >= wanted[0][1] * total:
+            result[wanted.pop(0)[0]] = bucket_floor(index)
+    return result
 
 
 class DynoMetrics:
@@ -110,14 +132,14 @@ class DynoMetrics:
 class AppMetrics:
     """Counters for one app since the daemon started; `inflight` is requests routed and not yet done."""
 
-    __slots__ = ("codes", "dynos", "inflight", "requests", "series", "status")
+    __slots__ = ("codes", "dynos", "inflight", "requests", "status", "unrouted")
 
     def __init__(self) -> None:
         self.inflight = 0
         self.requests = 0
         self.status = [0, 0, 0, 0, 0, 0]  # by status // 100
         self.codes: dict[str, int] = {}
-        self.series = Series()
+        self.unrouted = Series()  # requests answered before reaching a dyno (H-codes)
         self.dynos: dict[str, DynoMetrics] = {}
 
     def record(self, now: float, status: int, code: str | None, dyno: str, connect_ms: int | None,
@@ -136,13 +158,14 @@ class AppMetrics:
             service_bucket = -1
         else:
             service_bucket = _BUCKETS[service_ms] if service_ms < 4096 else bucket(service_ms)
-        self.series.record(now, connect_bucket, service_bucket)
         if dyno:
             per = self.dynos.get(dyno)
             if per is None:
                 per = self.dynos[dyno] = DynoMetrics()
             per.requests += 1
             per.series.record(now, connect_bucket, service_bucket)
+        else:
+            self.unrouted.record(now, connect_bucket, service_bucket)
 
     def snapshot(self, app: str, now: float, inflight_by_dyno: dict[str, int]) -> dict[str, Any]:
         """The JSON shape api/ serves (and the TUI reads): counts since start, rates over the window."""
@@ -158,15 +181,17 @@ class AppMetrics:
                 "connect_ms": per.series.percentiles("connect"),
                 "service_ms": per.series.percentiles("service"),
             })
+        every = [self.unrouted, *(per.series for per in self.dynos.values())]
+        rate = merged_rate(every, now)
         return {
             "app": app,
             "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "window_seconds": WINDOW,
-            "requests_per_second": self.series.rate(now),
+            "requests_per_second": rate,
             "inflight": self.inflight,
             "requests": self.requests,
-            "connect_ms": self.series.percentiles("connect"),
-            "service_ms": self.series.percentiles("service"),
+            "connect_ms": merged_percentiles(every, "connect"),
+            "service_ms": merged_percentiles(every, "service"),
             "status": {f"{k}xx": self.status[k] for k in (2, 3, 4, 5)},
             "codes": dict(sorted(self.codes.items())),
             "dynos": dynos,
