@@ -397,7 +397,8 @@ async def _serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        print("herokusim: stopping dynos...", flush=True)
+        with contextlib.suppress(OSError):  # a closed stdout (`herokusim up | head`) must not skip the stop
+            print("herokusim: stopping dynos...", flush=True)
         await platform.stop()
 
 
