@@ -111,6 +111,28 @@ def wrk(port: int, duration: int, connections: int, core: int) -> dict[str, floa
             "non2xx": float(errors.group(1)) if errors else 0.0}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its live children (nginx's worker)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    total = 0
+    for p in (pid, *children):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, user to steal) since boot."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
 def _ms(out: str, label: str) -> float:
     value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -204,15 +226,27 @@ def main() -> None:
         wait_listening(router_port)
         wait_listening(nginx_port)
         targets = (("dyno", dyno_port), ("router", router_port), ("nginx", nginx_port))
+        pids = {"dyno": procs[0].pid, "router": procs[1].pid, "nginx": procs[2].pid}
         for _, port in targets:
             wrk(port, 2, args.connections, load_core)  # warm up: connections, pools, caches
         runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in targets}
+
+        def ours() -> float:  # CPU seconds of this script, wrk (reaped children) and the three servers
+            return sum(os.times()[:4]) + sum(cpu_seconds(pid) for pid in pids.values())
+
+        busy0, ours0, t0 = machine_busy(), ours(), time.monotonic()
         for round_ in range(1, args.rounds + 1):  # interleaved, so a busy spell on the machine hits all three
             for name, port in targets:
+                cpu = cpu_seconds(pids[name])
                 r = wrk(port, args.duration, args.connections, load_core)
+                # CPU time of the process serving (the dyno, the router, nginx's worker) per request answered
+                r["cpu_us"] = (cpu_seconds(pids[name]) - cpu) / max(1.0, r["rps"] * args.duration) * 1e6
                 runs[name].append(r)
                 print(f"round {round_} {name:7} {r['rps']:>10.0f} req/s   p50 {r['p50']:.2f} ms   "
-                      f"p99 {r['p99']:.2f} ms" + (f"   non-2xx {r['non2xx']:.0f}" if r["non2xx"] else ""), flush=True)
+                      f"p99 {r['p99']:.2f} ms   {r['cpu_us']:.0f} µs CPU/request"
+                      + (f"   non-2xx {r['non2xx']:.0f}" if r["non2xx"] else ""), flush=True)
+        # CPU the rest of the machine used meanwhile, as a share of both cores over the rounds
+        other = ((machine_busy() - busy0) - (ours() - ours0)) / ((time.monotonic() - t0) * (os.cpu_count() or 1))
         results = {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()}
         ratios = [r["rps"] / n["rps"] for r, n in zip(runs["router"], runs["nginx"], strict=True)]
     finally:
@@ -229,9 +263,10 @@ def main() -> None:
     print(Path(router_log).read_text().strip().splitlines()[-1] if router_log.exists() else "")
     if args.no_write:
         return
-    busy = max(load_before[0], load_after[0]) > 1.0
+    busy = other > 0.05
     rows = "\n".join(
-        f"| {label} | {results[k]['rps']:,.0f} | {results[k]['p50']:.2f} ms | {results[k]['p99']:.2f} ms |"
+        f"| {label} | {results[k]['rps']:,.0f} | {results[k]['p50']:.2f} ms | {results[k]['p99']:.2f} ms "
+        f"| {results[k]['cpu_us']:.0f} µs |"
         for k, label in (("dyno", "fast-dyno directly"), ("router", "herokusim router → dyno"),
                          ("nginx", "nginx (1 worker, upstream keep-alive) → dyno")))
     section = f"""## Router: requests/s through herokusim's router next to nginx
@@ -242,12 +277,15 @@ wrk, {args.connections} keep-alive connections, {args.duration} s per target (af
 {", ".join(f"{x:.2f}" for x in ratios)}.
 12-byte responses from fixtures/fast-dyno. Router and nginx pinned to core {router_core}; wrk and the dyno
 share core {load_core}. The router runs with its router line per request, headers, keep-alive dyno pool and
-metrics, on uvloop. Load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}{
-" — the machine was busy with other work (other engineers' test suites on both cores), so absolute figures are"
-" low and noisy, and p99 reflects that load more than the router" if busy else ""}.
+metrics, on uvloop. "CPU per request" is the user + system CPU time of the serving process (the dyno,
+the router, nginx's worker) during a run divided by the requests it answered: less swayed by other load
+on the machine than req/s. Other work on the machine during the rounds: {max(0.0, other):.0%} of its CPU
+time{" — the machine was not quiet (other engineers' work), so absolute figures are low and noisy, and p99"
+" reflects that load more than the proxies" if busy else ""}. Load average (1 min) before/after (the bench
+itself keeps about 2 busy): {load_before[0]:.2f} / {load_after[0]:.2f}.
 
-| target | req/s | p50 | p99 |
-|---|---|---|---|
+| target | req/s | p50 | p99 | CPU per request (the serving process) |
+|---|---|---|---|---|
 {rows}
 
 router/nginx: {ratio:.2f}
