@@ -328,8 +328,7 @@ def main() -> None:
          f"(load average up to {load_avg:.1f}). Lag is from the dyno's `print` to the screen."),
         (f"- **TUI alone**: the same screen with recorded API answers ({args.dynos} dynos) and a synthetic "
          f"stream of {offered:g} lines/s made in the TUI process (load average up to {alone_load:.1f}). "
-         "Lag is from the line being made to the screen. Other sessions were running their test suites on "
-         "the same machine, which the load averages show."),
+         "Lag is from the line being made to the screen."),
         "",
         "| figure | full platform | TUI alone | target |",
         "|---|---|---|---|",
