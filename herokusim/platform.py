@@ -105,6 +105,7 @@ class Platform:
         self.table = RoutingTable()
         self.runtime = ProcessRuntime(settings.dynos_dir)
         self.log_sessions = LogSessions()
+        self.ready = asyncio.Event()  # set once start() has reconciled: the API answers only from then on
         self.token = ""
         self._lock_file: Any = None
         self._api_runner: web.AppRunner | None = None
@@ -158,6 +159,7 @@ class Platform:
         await self.ledger.fail_interrupted_releases()
         await self.dynos.reconcile()
         await restore_domains(self)  # custom domains back into the routing table
+        self.ready.set()
 
     async def stop(self) -> None:
         if self._api_runner is not None:

@@ -65,6 +65,9 @@ def _error(status: int, error_id: str, message: str) -> web.Response:
 
 @web.middleware
 async def platform_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    # A restarted daemon answers once it has stopped what its predecessor left running and brought every
+    # formation back: no client sees the half-reconciled state.
+    await _platform(request).ready.wait()
     try:
         if not request.path.startswith(("/log-sessions/", "/dyno-attach/")):  # these URLs carry their own secret
             token = _token_from(request)
