@@ -287,7 +287,8 @@ def test_push_shows_build_output_in_logs(deployed: Daemon) -> None:
         assert push.returncode == 0, push.stderr
         await until(pilot, lambda: any(e.process == "build" and "Python app detected" in e.message
                                        for e in logs.ring), "the build output in the logs pane")
-        assert any("Build succeeded" in n for n in notifications(tui))
+        await until(pilot, lambda: any("Build succeeded" in n for n in notifications(tui)),
+                    "the notification that the build succeeded")
 
     run(deployed, body)
 

@@ -14,6 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -250,6 +251,13 @@ class AppScreen(BaseScreen):
         results = await asyncio.gather(api.app(name), api.formation(name), api.dynos(name), api.releases(name),
                                        api.config(name), api.router_metrics(name), api.clock(), api.builds(name),
                                        return_exceptions=True)
+        try:
+            await self.show_poll(results)
+        except NoMatches:
+            pass  # the screen was closed while the answers were on their way: nothing to show them in
+
+    async def show_poll(self, results: list[Any]) -> None:
+        api = self.api
         info, formation, dynos, releases, config, metrics, clock, builds = results
         if isinstance(info, ApiError):
             self.query_one(FormationPane).say(info.message)
