@@ -374,6 +374,7 @@ class _Client(asyncio.Protocol):
         self.finishing = False  # a response said `Connection: close`: close once its request is read
         self.broken = False  # the parser failed: nothing more is read; the failed request is the last queued
         self.lingering = 0.0  # when the router half-closed after its last answer (0: it has not)
+        self.starting = False  # exchange_done() is taking the queued requests in turn
         self.read_paused = False
         self.write_paused = False
         self.rx = 0  # reads so far; the sweep compares it to find an idle client (H28)
@@ -604,13 +605,20 @@ class _Client(asyncio.Protocol):
                 self.finishing = True
                 self.sync_reading()
             return
-        if self.waiting:
-            ex = self.waiting.popleft()
-            if self.broken and not self.waiting:  # the request the parser failed on: its turn to be refused
-                ex.refuse(ex.restriction)
-                return
-            self.exchange = ex
-            ex.begin()
+        if self.waiting and not self.starting:
+            # A loop, not a call per request: a request the router answers itself finishes inside begin(),
+            # and a deep pipeline of those would otherwise nest one call in the next until Python's limit.
+            self.starting = True
+            try:
+                while self.exchange is None and self.waiting and not self.closing:
+                    ex = self.waiting.popleft()
+                    if self.broken and not self.waiting:  # the request the parser failed on: refuse it now
+                        ex.refuse(ex.restriction)
+                        return
+                    self.exchange = ex
+                    ex.begin()
+            finally:
+                self.starting = False
         if self.read_paused or self.exchange is not None:  # else sync_reading() would find nothing to do
             self.sync_reading()
 
