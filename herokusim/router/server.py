@@ -706,6 +706,7 @@ class _Client(asyncio.Protocol):
         line where `restriction` names it and its Host is an app), then close."""
         ex, self.parsing = self.parsing, None
         self.broken = True
+        self._head_raw = None  # (it may hold a read of the refused head)
         if ex is not None and ex.done:  # its answer went out already; the rest of its body is not read
             self.linger()
             return
