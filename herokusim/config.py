@@ -20,7 +20,7 @@ DEFAULT_USER = "dev@herokusim.local"
 # Heroku's numbers (HEROKU.md). Each is one named constant; Settings may override it for tests.
 ROUTER_TIMEOUT = 30.0  # H12: seconds to the first response byte
 ROUTER_BOOT_WAIT = 75.0  # H20: seconds a request waits for a booting web dyno (H99: for a quarantined one)
-ROUTER_IDLE_TIMEOUT = 55.0  # H15 / H28: rolling seconds without a byte once a response / request is under way
+ROUTER_IDLE_TIMEOUT = 55.0  # H15 / H28: rolling seconds without a byte once a response / request is under way; idle client connections are closed after as long
 ROUTER_CONNECT_TIMEOUT = 5.0  # H19: seconds a dyno has to accept a connection
 ROUTER_QUARANTINE = 5.0  # seconds the router skips a dyno that refused or did not accept
 BOOT_TIMEOUT = 60.0  # R10: seconds a web dyno has to bind $PORT

@@ -31,7 +31,7 @@ from herokusim.errors import Conflict, InvalidParams, NotFound
 from herokusim.git import GitServer
 from herokusim.logplex import LogFilter, Logplex
 from herokusim.releases import ReleaseLedger, validate_config
-from herokusim.router.server import Router
+from herokusim.router.server import Router, raise_open_file_limit
 from herokusim.router.table import RoutingTable
 from herokusim.store import App, Build, Release, Slug, Store
 
@@ -138,6 +138,7 @@ class Platform:
         self.builds = BuildService(settings, self.store, self.logplex, self.ledger, asyncio.get_running_loop(),
                                    self.user, host=getattr(self.runtime, "build_host", LOCAL))
         self.git = GitServer(settings, self.builds.handle_push, self.authenticate)
+        raise_open_file_limit()  # before the router sizes its connection limit by it
         self.router = Router(self.table, self.logplex, settings)
         try:
             git_port = self.git.start()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -83,7 +85,8 @@ def _wait_until_up(daemon: Daemon, log: Path) -> None:
     raise RuntimeError(f"daemon did not answer in 30 s:\n{log.read_text()}")
 
 
-def start_daemon(home: Path, **settings: str) -> Daemon:
+def start_daemon(home: Path, open_files: tuple[int, int] | None = None, **settings: str) -> Daemon:
+    """`open_files`: the daemon's (soft, hard) RLIMIT_NOFILE, to make running out of descriptors reachable."""
     ports = {"router": free_port(), "api": free_port(), "git": free_port()}
     env = {
         **os.environ,
@@ -102,8 +105,9 @@ def start_daemon(home: Path, **settings: str) -> Daemon:
     _daemon_homes.append(home)
     log = home.parent / f"{home.name}-daemon.log"
     handle = open(log, "w")  # noqa: SIM115 - the daemon writes it for its whole life
+    limit = None if open_files is None else functools.partial(resource.setrlimit, resource.RLIMIT_NOFILE, open_files)
     proc = subprocess.Popen([sys.executable, "-m", "herokusim", "up"], env=env, stdout=handle,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=limit)  # noqa: PLW1509 - setrlimit only
     daemon = Daemon(home, env, ports["router"], ports["api"], ports["git"], proc, log)
     _wait_until_up(daemon, log)
     return daemon

@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import re
+import resource
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -39,8 +40,18 @@ MAX_HEADER = 8192  # one header line, name and value
 MAX_HEADER_NAME = 1000
 MAX_HEADERS = 1000
 MAX_HEAD_BYTES = 256 * 1024  # memory guard: past this a head is not read any further
+MAX_RAW_HEAD = 16 * 1024  # a head kept as received to forward it; a longer one is rebuilt from its parsed parts
 BODY_BUFFER = 64 * 1024  # request body held while no dyno is connected yet; then the client is paused
 MAX_IDLE_PER_DYNO = 256  # kept-alive connections parked per dyno
+# Open client connections: at most MAX_CLIENTS, and never so many that the daemon's file descriptors run
+# out (the API, the git server, the store and dynos' pipes live in the same process). Each client may hold
+# two descriptors (its own and its dyno connection's); FD_RESERVE are kept for everything else.
+MAX_CLIENTS = 10_000
+FD_RESERVE = 256
+# Seconds a connection the router has answered for the last time is still read (and what arrives dropped)
+# after it half-closed: closing on unread bytes makes the kernel reset the connection, and the client would
+# lose the answer. Apache's lingering close waits as long.
+LINGER = 2.0
 SWEEP_PERIOD = 0.25  # seconds between timeout checks (shorter when a timeout is set shorter for tests)
 # A request on a new connection waiting this long for its first byte while the router keeps other
 # connections to the same dyno alive: the dyno may serve one connection at a time (a single-threaded
@@ -222,6 +233,25 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000 + 0.5)
 
 
+def raise_open_file_limit() -> None:
+    """Raise this process's soft limit on open files to its hard limit (the daemon calls it at start): the
+    default soft limit (often 1024) is far below what a router with many clients needs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # an unlimited hard limit (macOS) cannot be the soft limit: keep it
+            log.info("router: could not raise the open-file limit from %d", soft)
+
+
+def client_limit() -> int:
+    """How many client connections the router keeps open, given this process's open-file limit."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CLIENTS
+    return max(16, min(MAX_CLIENTS, (soft - FD_RESERVE) // 2))
+
+
 # --- the router ---------------------------------------------------------------------------------------
 
 
@@ -237,7 +267,9 @@ class Router:
         self.port_header = b""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
-        self.clients: set[_Client] = set()
+        # every open client connection, oldest first (a dict keeps the order)
+        self.clients: dict[_Client, None] = {}
+        self.max_clients = MAX_CLIENTS
         self.tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -246,6 +278,7 @@ class Router:
         """Listen on host:port (0 picks a free port); returns the bound port."""
         self.loop = asyncio.get_running_loop()
         self.stopping = False
+        self.max_clients = client_limit()
         self._server = await self.loop.create_server(lambda: _Client(self), host, port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         self.port_header = b"X-Forwarded-Port: %d\r\n" % self.port
@@ -290,6 +323,17 @@ class Router:
         inflight = {b.dyno: b.inflight for b in route.backends}
         return route.metrics.snapshot(route.name, self.loop.time(), inflight)
 
+    def make_room(self) -> bool:
+        """At the limit of open connections: close the oldest one that has no request under way (an idle
+        kept-alive connection, or one that never sent a request), as nginx does; False when every connection
+        is busy."""
+        for client in self.clients:
+            if client.exchange is None and client.parsing is None and client.tunnel is None and not client.closing:
+                del self.clients[client]
+                client.close()
+                return True
+        return False
+
     async def _sweep(self) -> None:
         """H12, H15 and H28 for every connection, a few times a second: no timer per request."""
         settings = self.settings
@@ -328,6 +372,9 @@ class _Client(asyncio.Protocol):
         self.tunnel: _Upstream | None = None  # after a 101: raw bytes both ways
         self.closing = False
         self.finishing = False  # a response said `Connection: close`: close once its request is read
+        self.broken = False  # the parser failed: nothing more is read; the failed request is the last queued
+        self.lingering = 0.0  # when the router half-closed after its last answer (0: it has not)
+        self.starting = False  # exchange_done() is taking the queued requests in turn
         self.read_paused = False
         self.write_paused = False
         self.rx = 0  # reads so far; the sweep compares it to find an idle client (H28)
@@ -338,14 +385,23 @@ class _Client(asyncio.Protocol):
         self._head_raw: bytes | None = b""
         self._between = True
         self._head_size = 0
+        self._head_rx = 0  # the read in which the head being parsed began
+        self._tail = 0  # bytes of the head's unfinished last line so far (httptools holds a header's bytes)
 
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        router = self.router
+        if len(router.clients) >= router.max_clients and not router.make_room():
+            log.warning("router: %d client connections are busy, the most it keeps open; closing a new one",
+                        router.max_clients)
+            self.closing = True
+            transport.close()
+            return
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]).encode() if peer else b""
-        self.router.clients.add(self)
+        router.clients[self] = None
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -356,7 +412,10 @@ class _Client(asyncio.Protocol):
             return
         raw = self._head_raw
         if raw is not None:
-            self._head_raw = raw + data if raw else data
+            if not raw:
+                self._head_raw = data
+            else:
+                self._head_raw = raw + data if len(raw) + len(data) <= MAX_RAW_HEAD else None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -372,10 +431,33 @@ class _Client(asyncio.Protocol):
             self._bad_request(H25_HEADER if too_large else None)
             return
         except httptools.HttpParserError as exc:
-            self._bad_request(H25_CONTENT_LENGTH if "Content-Length" in str(exc) else None)
+            if "Content-Length" in str(exc):
+                self._bad_request(H25_CONTENT_LENGTH)
+            elif self.parsing is not None and self.parsing.head:
+                # The body broke its framing (a bad chunk size, no CRLF after a chunk). Heroku logs a request
+                # its HTTP validation blocks as H25, and of H25's reasons this is "invalid content length":
+                # a chunk size is the chunked framing's content length.
+                self._bad_request(H25_CONTENT_LENGTH)
+            else:
+                self._bad_request(None)
             return
         if self._between:
             self._head_raw = b""
+            return
+        parsing = self.parsing
+        if parsing is not None and not parsing.head:
+            # A head is still coming. httptools holds an unfinished header line whole, so the line may not
+            # grow past the limit: refuse as soon as it does, without reading on.
+            nl = data.rfind(b"\n")
+            if self._head_rx != self.rx:  # the head began in an earlier read
+                tail = self._tail + len(data) if nl < 0 else len(data) - nl - 1
+            elif raw == b"":  # it began with this read
+                tail = len(data) if nl < 0 else len(data) - nl - 1
+            else:  # it began after another request in this read, where is not known: counted from the next
+                tail = 0
+            self._tail = tail
+            if tail > MAX_HEADER:
+                self._bad_request(parsing.restriction or H25_HEADER)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -398,6 +480,7 @@ class _Client(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._between = False
         self._head_size = 0
+        self._head_rx = self.rx
         self.parsing = _Exchange(self)
 
     def on_url(self, url: bytes) -> None:
@@ -417,6 +500,8 @@ class _Client(asyncio.Protocol):
         if size > MAX_HEADER - 4 or len(name) > MAX_HEADER_NAME or len(headers) >= MAX_HEADERS:
             ex.restriction = H25_HEADER
             if len(name) != 4 or name.lower() != b"host":
+                if any(n == b"host" for n, _ in ex.special):
+                    self._refuse(ex)  # the app is known: answer now rather than read on
                 return
         if head_size > MAX_HEAD_BYTES:
             raise _HeadTooLarge
@@ -424,6 +509,8 @@ class _Client(asyncio.Protocol):
         lname = name.lower()
         if lname in _SPECIAL:
             ex.special.append((lname, value))
+            if ex.restriction is not None and lname == b"host":
+                self._refuse(ex)  # over a limit already (the request line): now the app is known
 
     def on_headers_complete(self) -> None:
         ex = self.parsing
@@ -432,8 +519,7 @@ class _Client(asyncio.Protocol):
         parser = self.parser
         ex.method = parser.get_method()
         if ex.restriction is not None:
-            ex.refuse(ex.restriction)
-            raise _Refused
+            self._refuse(ex)
         ex.keep_alive = parser.should_keep_alive()
         if parser.should_upgrade():
             ex.upgrade = True
@@ -478,6 +564,19 @@ class _Client(asyncio.Protocol):
             assert self.transport is not None
             self.transport.close()
 
+    def linger(self) -> None:
+        """Close after the router's last answer while the client may still be sending: half-close, then read
+        and drop what arrives until the client closes too, or for LINGER seconds."""
+        if self.closing:
+            return
+        self.closing = True  # data_received drops everything from here on
+        assert self.transport is not None and self.router.loop is not None
+        self.lingering = self.router.loop.time()
+        self.transport.write_eof()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
     def abort(self) -> None:
         if self.tunnel is not None:
             self.tunnel.abort()
@@ -493,7 +592,12 @@ class _Client(asyncio.Protocol):
             self.sync_reading()
             return
         if not reuse:
-            if ex.request_done:
+            # pipelined requests behind a response that closes the connection (`Connection: close`, an
+            # HTTP/1.0 dyno): the client was told the connection ends, so they are not answered; logged
+            self._drop_waiting(H13)
+            if self.broken:
+                self.linger()
+            elif ex.request_done:
                 self.close()
             else:
                 # Read the rest of the request first: closing on unread bytes makes the kernel send a
@@ -501,10 +605,20 @@ class _Client(asyncio.Protocol):
                 self.finishing = True
                 self.sync_reading()
             return
-        if self.waiting:
-            ex = self.waiting.popleft()
-            self.exchange = ex
-            ex.begin()
+        if self.waiting and not self.starting:
+            # A loop, not a call per request: a request the router answers itself finishes inside begin(),
+            # and a deep pipeline of those would otherwise nest one call in the next until Python's limit.
+            self.starting = True
+            try:
+                while self.exchange is None and self.waiting and not self.closing:
+                    ex = self.waiting.popleft()
+                    if self.broken and not self.waiting:  # the request the parser failed on: refuse it now
+                        ex.refuse(ex.restriction)
+                        return
+                    self.exchange = ex
+                    ex.begin()
+            finally:
+                self.starting = False
         if self.read_paused or self.exchange is not None:  # else sync_reading() would find nothing to do
             self.sync_reading()
 
@@ -514,7 +628,8 @@ class _Client(asyncio.Protocol):
             return
         ex = self.exchange
         pause = (
-            bool(self.waiting)
+            self.broken
+            or bool(self.waiting)
             or (self.tunnel is not None and self.tunnel.write_paused)
             or (ex is not None and ex.holds_reading())
         )
@@ -530,6 +645,8 @@ class _Client(asyncio.Protocol):
         """The sweep's visit: H28 when a request stopped arriving, then the exchange's own timeouts; a
         WebSocket tunnel with no byte either way for the idle window is closed, as Heroku does."""
         if self.closing:
+            if self.lingering and now - self.lingering >= LINGER:
+                self.abort()
             return
         tunnel = self.tunnel
         if tunnel is not None:
@@ -543,12 +660,18 @@ class _Client(asyncio.Protocol):
         if self.rx != self.mark_rx or self.read_paused:
             self.mark_rx = self.rx
             self.mark_t = now
-        elif self.parsing is not None and now - self.mark_t >= idle:
+        elif now - self.mark_t >= idle:
             receiving = self.parsing
-            if receiving is self.exchange and not receiving.done:
-                receiving.fail(H28)  # the body stopped coming: log it, then drop the client
-            self.abort()  # (a head that never finished was not routed: nothing to log)
-            return
+            if receiving is not None:
+                if receiving is self.exchange and not receiving.done:
+                    receiving.fail(H28)  # the body stopped coming: log it, then drop the client
+                self.abort()  # (a head that never finished was not routed: nothing to log)
+                return
+            if self.exchange is None:
+                # no request under way: idle since its last response, or since it connected without sending
+                # one; Heroku closes both after the idle window
+                self.close()
+                return
         ex = self.exchange
         if ex is not None:
             ex.check(now, timeout, idle)
@@ -573,27 +696,48 @@ class _Client(asyncio.Protocol):
         elif self.upgrading is not None and not self.upgrading.done:
             self.upgrading.forward(data)  # sent before the dyno answered the upgrade
 
+    def _refuse(self, ex: _Exchange) -> None:
+        """Stop reading a request over the router's limits (H25) and answer it in its turn."""
+        self._bad_request(ex.restriction)
+        raise _Refused
+
     def _bad_request(self, restriction: RouterError | None) -> None:
-        parsing, self.parsing = self.parsing, None
-        if self.exchange is not None:
-            self.abort()  # a request in flight cannot be finished cleanly
+        """The parser cannot go on: answer the requests before this one, then this one with a 400 (and an H25
+        line where `restriction` names it and its Host is an app), then close."""
+        ex, self.parsing = self.parsing, None
+        self.broken = True
+        self._head_raw = None  # (it may hold a read of the refused head)
+        if ex is not None and ex.done:  # its answer went out already; the rest of its body is not read
+            self.linger()
             return
-        if restriction is not None and parsing is not None:
-            # a request the router can name (H25): it gets a router line if its Host is an app
-            parsing.method = parsing.method or self.parser.get_method()
-            parsing.refuse(restriction)
+        if ex is not None and ex is self.exchange:  # its body broke off after it was sent to a dyno
+            ex.fail(restriction or H25_CONTENT_LENGTH)
             return
-        self.write(page_response(400, BAD_REQUEST_PAGE, head_only=False, close=True))
-        self.close()
+        if ex is None:
+            ex = _Exchange(self)  # garbage where a request should begin: a plain 400, no line
+        elif not ex.method:
+            ex.method = self.parser.get_method()
+        ex.restriction = restriction
+        if self.exchange is None:
+            ex.refuse(restriction)
+            return
+        if not self.waiting or self.waiting[-1] is not ex:
+            self.waiting.append(ex)
+        self.sync_reading()
 
     def _upstream(self) -> _Upstream | None:
         if self.tunnel is not None:
             return self.tunnel
         return self.exchange.upstream if self.exchange is not None else None
 
+    def _drop_waiting(self, error: RouterError) -> None:
+        waiting = self.waiting
+        while waiting:
+            waiting.popleft().drop(error)
+
     def _lost(self) -> None:
-        self.router.clients.discard(self)
-        self.waiting.clear()
+        self.router.clients.pop(self, None)
+        self._drop_waiting(H27)
         ex = self.exchange
         if ex is not None:
             ex.client_lost()
@@ -761,24 +905,36 @@ class _Exchange:
         self.host_header = host.decode("latin-1")
         self.fwd = fwd.decode("latin-1")
 
-    def refuse(self, error: RouterError) -> None:
-        """A request over the router's limits (H25): answer, log it if its Host is an app, close."""
+    def refuse(self, error: RouterError | None) -> None:
+        """A request the router will not read to its end: answer 400, log it if `error` names it (H25) and its
+        Host is an app, close."""
         self.done = True
         self.error = error
+        client = self.client
+        if error is None:
+            client.write(page_response(400, BAD_REQUEST_PAGE, head_only=False, close=True))
+            client.linger()
+            return
         host = next((v for n, v in self.headers if n.lower() == b"host"), b"")
         self.host_header = host.decode("latin-1")
         xff = [v for n, v in self.headers if n.lower() == b"x-forwarded-for"]
-        self.fwd = b", ".join([*xff, self.client.peer]).decode("latin-1")
+        self.fwd = b", ".join([*xff, client.peer]).decode("latin-1")
         ids = [v for n, v in self.headers if n.lower() == b"x-request-id"]
         valid = len(ids) == 1 and _VALID_REQUEST_ID.fullmatch(ids[0])
         self.request_id = ids[0].decode("latin-1") if valid else self.router.new_request_id()
         self.route = self.router.table.lookup(self.host_header)
-        if self.route is not None:
+        if self.route is not None and not self.router.stopping:
             self._publish()
-        client = self.client
-        client.parsing = None
         client.write(page_response(error.status, _page_for(error), head_only=self.method == b"HEAD", close=True))
-        client.close()
+        client.linger()
+
+    def drop(self, error: RouterError) -> None:
+        """A pipelined request whose connection ended before its turn: not answered, but logged."""
+        self.done = True
+        self.error = error
+        self.route = self.router.table.lookup(self.host_header) if self.host_header else None
+        if self.route is not None and not self.router.stopping:
+            self._publish()
 
     def begin(self) -> None:
         """Route the request: answer now if the app cannot take it, else find it a dyno."""
