@@ -43,9 +43,10 @@ def read_app_file(root: Path, name: str) -> str | None:
             os.close(d)
     if fd is None:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return None
         return f.read().decode(errors="replace")
 
 
