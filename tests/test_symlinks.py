@@ -3,23 +3,18 @@ symlinks that stay inside are followed and stay links in the slug; a slug cannot
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
-from conftest import Daemon, git, remove_docker_leftovers
+from conftest import Daemon, git
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herokusim.build.compiler import compile_slug
-from herokusim.build.container import ContainerBuildHost
 from herokusim.build.safefs import AppFileError, read_app_file
 from herokusim.dynos.runtime.process import _extract
 
@@ -301,43 +296,3 @@ def test_links_inside_the_app_work_and_stay_links_in_the_slug(daemon: Daemon, tm
     for name, target in links.items():
         assert members[name].issym() and members[name].linkname == target, f"{name} is a link in the slug"
     assert "debug.log" not in members, ".slugignore read through its link applies"
-
-
-# --- the build container on the Docker runtime ----------------------------------------------------------------
-
-@pytest.fixture
-def container_host(tmp_path: Path, docker_stack: str) -> Iterator[ContainerBuildHost]:
-    home = tmp_path / "home"
-    home.mkdir()
-    try:
-        yield ContainerBuildHost(docker.from_env(), docker_stack, home)
-    finally:
-        remove_docker_leftovers(home)
-
-
-def test_nothing_in_the_build_container_runs_once_the_host_reads_the_build_dir(
-        container_host: ContainerBuildHost, tmp_path: Path) -> None:
-    # an app's build leaves a process behind that keeps changing the build dir (it could swap a file the host
-    # is about to read for a link to a host file); by the time compile_slug reads and packs, it must be gone
-    bp = tmp_path / "buildpack"
-    (bp / "bin").mkdir(parents=True)
-    scripts = {
-        "detect": "#!/usr/bin/env bash\necho Lingering\n",
-        "compile": "#!/usr/bin/env bash\n"
-                   "nohup bash -c 'while true; do date +%s%N > \"$0/tick\"; sleep 0.01; done' \"$1\" "
-                   ">/dev/null 2>&1 &\necho started\n",
-    }
-    for name, text in scripts.items():
-        (bp / "bin" / name).write_text(text)
-        (bp / "bin" / name).chmod(0o755)
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "Procfile").write_text("web: python app.py\n")
-    compile_slug(source, slug_path=tmp_path / "slug.tar.gz", cache_dir=tmp_path / "cache", config={},
-                 emit=lambda line: None, buildpacks=[bp], host=container_host)
-    client = docker.from_env()
-    running = []
-    with contextlib.suppress(docker.errors.NotFound):  # removed already: nothing runs
-        running = [c.name for c in client.containers.list(filters={
-            "label": [f"herokusim.home={container_host.home}", "herokusim.role=build"], "status": "running"})]
-    assert running == [], "the build container still runs after the build"

@@ -48,14 +48,15 @@ Spawn = Callable[[list[str], Path, int], "subprocess.Popen[bytes]"]
 class BuildHost(Protocol):
     """Where buildpack scripts run: here as subprocesses, or in a build container (build/container.py)."""
 
-    def session(self, paths: list[Path]) -> AbstractContextManager[Spawn]:
-        """For one build: a way to start scripts that see `paths` at the same place as here."""
+    def session(self, paths: list[Path], readonly: list[Path]) -> AbstractContextManager[Spawn]:
+        """For one build: a way to start scripts that see `paths` (writable) and `readonly` (the buildpacks:
+        one build must not change another's) at the same place as here."""
         ...
 
 
 class LocalHost:
     @contextmanager
-    def session(self, paths: list[Path]) -> Iterator[Spawn]:
+    def session(self, paths: list[Path], readonly: list[Path]) -> Iterator[Spawn]:
         yield _spawn
 
 
@@ -114,7 +115,7 @@ def compile_slug(
     cache_dir.mkdir(parents=True, exist_ok=True)
     sources = [BUILTIN_BUILDPACKS] if buildpacks is None else [Path(bp).resolve() for bp in buildpacks]
     with tempfile.TemporaryDirectory(prefix="herokusim-build-") as tmp, \
-            host.session([build_dir, cache_dir.resolve(), Path(tmp), *sources]) as spawn:
+            host.session([build_dir, cache_dir.resolve(), Path(tmp)], readonly=sources) as spawn:
         if buildpacks is None:
             chosen = [_detect_builtin(build_dir, deadline, emit, spawn)]
         else:
