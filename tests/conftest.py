@@ -227,7 +227,8 @@ def remove_docker_leftovers(home: Path) -> None:
     import docker
 
     label = f"{HOME_LABEL}={home.resolve()}"
-    for container in client.containers.list(all=True, filters={"label": label}):
+    # ignore_removed: a build container goes in the background as its build ends, maybe during this listing
+    for container in client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # being removed already
             container.remove(force=True)
     for network in client.networks.list(filters={"label": label}):

@@ -97,3 +97,27 @@ def test_a_failing_buildpack_fails_the_build_in_a_container(host: ContainerBuild
 def test_mounts_are_the_outermost_paths(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert _outermost([a / "x", a, b / "y", a / "x" / "z"]) == [a, b / "y"]
+
+
+def test_buildpacks_are_read_only_in_the_build_container(host: ContainerBuildHost, tmp_path: Path) -> None:
+    # code a build runs (here bin/detect itself) must not change the scripts later builds run
+    bp = probe_buildpack(tmp_path)
+    (bp / "bin" / "detect").write_text('#!/usr/bin/env bash\ntouch "$(dirname "$0")/../tampered"\necho Probe\n')
+    compile_slug(source(tmp_path, "src"), slug_path=tmp_path / "slug.tar.gz", cache_dir=tmp_path / "cache",
+                 config={}, emit=lambda line: None, buildpacks=[bp], host=host)
+    assert not (bp / "tampered").exists()
+
+
+def test_nothing_in_the_build_container_runs_once_the_host_reads_the_build_dir(
+        host: ContainerBuildHost, tmp_path: Path) -> None:
+    # a build leaves a process behind that keeps changing the build dir (it could swap a file the host is
+    # about to read or pack for a link to a host file); by the time compile_slug reads and packs, it is gone
+    bp = probe_buildpack(tmp_path)
+    (bp / "bin" / "compile").write_text(
+        "#!/usr/bin/env bash\n"
+        "nohup bash -c 'while true; do date +%s%N > \"$0/tick\"; sleep 0.01; done' \"$1\" >/dev/null 2>&1 &\n")
+    compile_slug(source(tmp_path, "src"), slug_path=tmp_path / "slug.tar.gz", cache_dir=tmp_path / "cache",
+                 config={}, emit=lambda line: None, buildpacks=[bp], host=host)
+    running = [c.name for c in docker.from_env().containers.list(ignore_removed=True, filters={
+        "label": [f"herokusim.home={host.home}", "herokusim.role=build"], "status": "running"})]
+    assert running == [], "the build container still runs after the build"

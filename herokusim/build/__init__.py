@@ -1,4 +1,5 @@
-"""Build room: the slug compiler, the Procfile parser and .slugignore."""
+"""Build room: the slug compiler, the Procfile parser, .slugignore, and safefs, through which every app file
+herokusim reads is read without leaving the app's tree."""
 
 from herokusim.build.compiler import BuildError, SlugResult, compile_slug
 from herokusim.build.procfile import ProcfileError, parse_procfile

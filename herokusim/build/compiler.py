@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from herokusim.build.procfile import ProcfileError, parse_procfile
+from herokusim.build.safefs import AppFileError, read_app_file
 from herokusim.build.slugignore import apply_slugignore
 from herokusim.config import STACK
 
@@ -47,14 +48,15 @@ Spawn = Callable[[list[str], Path, int], "subprocess.Popen[bytes]"]
 class BuildHost(Protocol):
     """Where buildpack scripts run: here as subprocesses, or in a build container (build/container.py)."""
 
-    def session(self, paths: list[Path]) -> AbstractContextManager[Spawn]:
-        """For one build: a way to start scripts that see `paths` at the same place as here."""
+    def session(self, paths: list[Path], readonly: list[Path]) -> AbstractContextManager[Spawn]:
+        """For one build: a way to start scripts that see `paths` (writable) and `readonly` (the buildpacks:
+        one build must not change another's) at the same place as here."""
         ...
 
 
 class LocalHost:
     @contextmanager
-    def session(self, paths: list[Path]) -> Iterator[Spawn]:
+    def session(self, paths: list[Path], readonly: list[Path]) -> Iterator[Spawn]:
         yield _spawn
 
 
@@ -106,11 +108,14 @@ def compile_slug(
     deadline = _Deadline(timeout)
     build_dir = source_dir.resolve()
     emit(f"-----> Building on the {STACK} stack")
-    apply_slugignore(build_dir)
+    try:
+        apply_slugignore(build_dir)
+    except AppFileError as e:
+        raise BuildError(str(e)) from None
     cache_dir.mkdir(parents=True, exist_ok=True)
     sources = [BUILTIN_BUILDPACKS] if buildpacks is None else [Path(bp).resolve() for bp in buildpacks]
     with tempfile.TemporaryDirectory(prefix="herokusim-build-") as tmp, \
-            host.session([build_dir, cache_dir.resolve(), Path(tmp), *sources]) as spawn:
+            host.session([build_dir, cache_dir.resolve(), Path(tmp)], readonly=sources) as spawn:
         if buildpacks is None:
             chosen = [_detect_builtin(build_dir, deadline, emit, spawn)]
         else:
@@ -238,13 +243,11 @@ def _unquote(value: str) -> str:
 
 def _discover_process_types(build_dir: Path, defaults: dict[str, str], emit: Emit) -> dict[str, str]:
     emit("-----> Discovering process types")
-    procfile = build_dir / "Procfile"
-    declared: dict[str, str] = {}
-    if procfile.is_file():
-        try:
-            declared = parse_procfile(procfile.read_text(errors="replace"))
-        except ProcfileError as e:
-            raise BuildError(str(e)) from None
+    try:
+        procfile = read_app_file(build_dir, "Procfile")
+        declared = parse_procfile(procfile) if procfile is not None else {}
+    except (AppFileError, ProcfileError) as e:
+        raise BuildError(str(e)) from None
     extra = {name: command for name, command in defaults.items() if name not in declared}
     rows = []
     if declared or not extra:

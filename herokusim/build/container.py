@@ -1,8 +1,9 @@
 """build/container: buildpack scripts run in a build container from the stack image (the Docker runtime).
 
 One container per build, with the build, cache, env and buildpack dirs mounted at the same paths as on
-the host, so the compiler's paths hold inside too; each script is a `docker exec` in it, a subprocess the
-compiler streams and times out like a local one. The container goes when the build ends.
+the host (the buildpacks read-only), so the compiler's paths hold inside too; each script is a `docker exec`
+in it, a subprocess the compiler streams and times out like a local one. The container is killed once the
+scripts are done, before the compiler reads the build dir, and removed in the background.
 """
 
 from __future__ import annotations
@@ -29,17 +30,20 @@ class ContainerBuildHost:
         self.home = home
 
     @contextlib.contextmanager
-    def session(self, paths: list[Path]) -> Iterator[Spawn]:
+    def session(self, paths: list[Path], readonly: list[Path]) -> Iterator[Spawn]:
         cli = shutil.which("docker")
         if cli is None:
             raise BuildError("The docker command is not installed: builds on the Docker runtime run "
                              "buildpacks with `docker exec`; install it or use `herokusim up --runtime process`")
-        mounts = _outermost(paths)
+        writable = _outermost(paths)
+        # the buildpacks read-only: code an app runs in its build must not change the scripts of later builds
+        mounts = {p: "rw" for p in writable}
+        mounts.update({p: "ro" for p in _outermost(readonly) if not any(p.is_relative_to(w) for w in writable)})
         container = self.client.containers.run(
             self.image, ["sleep", "infinity"], detach=True, init=True,
             name=f"herokusim-build-{uuid.uuid4().hex[:12]}",
             labels={LABEL_HOME: str(self.home), LABEL_ROLE: "build"},
-            volumes={str(p): {"bind": str(p), "mode": "rw"} for p in mounts},
+            volumes={str(p): {"bind": str(p), "mode": mode} for p, mode in mounts.items()},
         )
         user = [] if os.getuid() == 0 else ["-u", f"{os.getuid()}:{os.getgid()}"]
 
@@ -54,10 +58,27 @@ class ContainerBuildHost:
 
         try:
             yield spawn
+            _stop(container)
         finally:
             # also ends whatever a script left running, as the local path's process-group kill does; in the
             # background, so the push goes on to its release (a daemon that stops first reaps it on start)
             threading.Thread(target=_remove, args=(container,), daemon=True).start()
+
+
+def _stop(container: Any) -> None:
+    """Kill the build container before the compiler reads the build dir on the host: a process an app left
+    running in it could otherwise change the build dir under that read (swap the Procfile for a link).
+    The engine answers a kill once the container has stopped (~0.1 s here)."""
+    import docker.errors
+    import requests
+
+    try:
+        container.kill()
+    except docker.errors.APIError as e:
+        if e.status_code != 409:  # 409: it is not running, so nothing in it runs
+            raise BuildError(f"Cannot stop the build container: {e.explanation}") from None
+    except (docker.errors.DockerException, requests.RequestException) as e:  # the engine is gone: unknown
+        raise BuildError(f"Cannot stop the build container: {e}") from None
 
 
 def _remove(container: Any) -> None:
@@ -66,7 +87,7 @@ def _remove(container: Any) -> None:
 
 
 def _outermost(paths: list[Path]) -> list[Path]:
-    """The paths to mount: each once, none inside another (the engine refuses overlapping mounts)."""
+    """The paths to mount: each once, none inside another (a mount inside one of the same mode adds nothing)."""
     resolved = sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts))
     chosen: list[Path] = []
     for path in resolved:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pathspec
 
+from herokusim.build.safefs import read_app_file
+
 SLUGIGNORE = ".slugignore"
 
 
@@ -24,11 +26,13 @@ class SlugIgnore:
 
 
 def apply_slugignore(build_dir: Path) -> list[str]:
-    """Delete what the build dir's .slugignore matches; returns the removed paths, relative, sorted."""
-    ignore_file = build_dir / SLUGIGNORE
-    if not ignore_file.is_file():
+    """Delete what the build dir's .slugignore matches; returns the removed paths, relative, sorted.
+
+    Raises AppFileError if .slugignore is a symlink that leads outside the build dir."""
+    text = read_app_file(build_dir, SLUGIGNORE)
+    if text is None:
         return []
-    ignore = SlugIgnore(ignore_file.read_text(errors="replace"))
+    ignore = SlugIgnore(text)
     removed: list[str] = []
     for dirpath, dirnames, filenames in os.walk(build_dir):
         here = Path(dirpath)

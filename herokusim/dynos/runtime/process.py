@@ -25,7 +25,20 @@ def _extract(slug_path: Path, dest: Path) -> None:
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     with tarfile.open(slug_path, "r:gz") as tar:
-        tar.extractall(dest, filter="tar")
+        tar.extractall(dest, filter=_slug_member)
+
+
+def _slug_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """tarfile's `tar` filter (no member lands outside dest, none is written through a link), and no hard link
+    to a file outside dest: a later member of that name would be written into the host's file. Symlinks
+    may point anywhere, as in any slug: they are links the dyno itself follows, never herokusim."""
+    member = tarfile.tar_filter(member, dest)
+    if member.islnk():
+        root = os.path.realpath(dest)
+        target = os.path.realpath(os.path.join(root, member.linkname))
+        if os.path.commonpath([root, target]) != root:
+            raise tarfile.LinkOutsideDestinationError(member, target)
+    return member
 
 
 def _exit_status(returncode: int) -> int:
