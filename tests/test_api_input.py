@@ -175,6 +175,30 @@ def test_one_off_command_or_env_with_nul_is_refused(d: Daemon) -> None:
     assert [x for x in d.api("GET", f"/apps/{APP}/dynos").json() if x["type"] == "run"] == []
 
 
+def test_attached_terminal_ignores_text_frames_that_are_not_eof(d: Daemon) -> None:
+    import aiohttp
+
+    dyno = d.api("POST", f"/apps/{APP}/dynos", json={"command": "cat", "attach": True}).json()
+
+    async def session() -> tuple[bytes, int | None]:
+        output, status = b"", None
+        async with aiohttp.ClientSession() as client, client.ws_connect(dyno["attach_url"]) as ws:
+            for frame in ("not json", "[1]", '{"eof": "yes"}', "[" * 5000):
+                await ws.send_str(frame)
+            await ws.send_bytes(b"still here\n")
+            await ws.send_str(json.dumps({"eof": True}))
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    output += message.data
+                elif message.type == aiohttp.WSMsgType.TEXT:
+                    status = json.loads(message.data)["exit_status"]
+        return output, status
+
+    output, status = asyncio.run(asyncio.wait_for(session(), 60))
+    assert b"still here" in output
+    assert status == 0
+
+
 # item 9: bodies the parser choked on
 @pytest.mark.parametrize(("body", "content_type", "status"), [
     (b'{"X": "1"}', "application/json; charset=bogus", 400),

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from herokusim.api import router_api
-from herokusim.api.body import MAX_BODY_BYTES, read_body
+from herokusim.api.body import MAX_BODY_BYTES
+from herokusim.api.body import read_body as _body
 from herokusim.api.ranges import apply_range, parse_range
 from herokusim.clock import MAX_WARP, parse_duration
 from herokusim.errors import InvalidParams, NotFound, PlatformError, Unauthorized
@@ -123,7 +124,7 @@ async def list_apps(request: web.Request) -> web.Response:
 
 @routes.post("/apps")
 async def create_app(request: web.Request) -> web.Response:
-    body = await read_body(request)
+    body = await _body(request)
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidParams("Name must be a string.")
@@ -142,7 +143,7 @@ async def get_app(request: web.Request) -> web.Response:
 async def update_app(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    body = await read_body(request)
+    body = await _body(request)
     if "maintenance" in body:
         if not isinstance(body["maintenance"], bool):
             raise InvalidParams("maintenance must be true or false.")
@@ -171,7 +172,7 @@ async def get_config(request: web.Request) -> web.Response:
 async def update_config(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    await platform.ledger.set_config(app, platform.validate_config(await read_body(request)), platform.user)
+    await platform.ledger.set_config(app, platform.validate_config(await _body(request)), platform.user)
     return _json(await platform.store.latest_config(app.id))
 
 
@@ -203,7 +204,7 @@ async def get_release_config(request: web.Request) -> web.Response:
 async def create_release(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    body = await read_body(request)
+    body = await _body(request)
     if isinstance(body.get("release"), (str, int)) and not isinstance(body["release"], bool):
         release = await platform.ledger.rollback(app, str(body["release"]), platform.user)
     elif isinstance(body.get("slug"), str):
@@ -287,7 +288,7 @@ async def get_formation(request: web.Request) -> web.Response:
 async def batch_scale(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    updates = (await read_body(request)).get("updates")
+    updates = (await _body(request)).get("updates")
     if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
         raise InvalidParams('Give {"updates": [{"type": "web", "quantity": 2}]}.')
     await platform.scale(app, updates)
@@ -298,7 +299,7 @@ async def batch_scale(request: web.Request) -> web.Response:
 async def scale_one(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    await platform.scale(app, [{**await read_body(request), "type": request.match_info["type"]}])
+    await platform.scale(app, [{**await _body(request), "type": request.match_info["type"]}])
     for item in await platform.formation_json(app):
         if item["type"] == request.match_info["type"]:
             return _json(item)
@@ -327,7 +328,7 @@ async def create_dyno(request: web.Request) -> web.Response:
     """A one-off dyno: `run` (attach: true, a terminal at attach_url) or `run:detached`."""
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    body = await read_body(request)
+    body = await _body(request)
     command, env, size = body.get("command"), body.get("env") or {}, body.get("size")
     if not isinstance(command, str):
         raise InvalidParams("Give a command to run, e.g. `herokusim run bash`.")
@@ -426,7 +427,7 @@ async def get_clock(request: web.Request) -> web.Response:
 async def warp_clock(request: web.Request) -> web.Response:
     """Advance simulated time now: {"seconds": 86400} or {"duration": "24h"}; every timer due fires."""
     platform = _platform(request)
-    body = await read_body(request)
+    body = await _body(request)
     seconds = body.get("seconds")
     if "duration" in body:
         try:
@@ -444,7 +445,7 @@ async def warp_clock(request: web.Request) -> web.Response:
 async def create_log_session(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    body = await read_body(request)
+    body = await _body(request)
     lines = body.get("lines", 100)
     if not isinstance(lines, int) or isinstance(lines, bool) or not 0 <= lines <= LOG_SESSION_LINES:
         raise InvalidParams(f"lines must be a number from 0 to {LOG_SESSION_LINES}.")
