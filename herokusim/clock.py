@@ -19,7 +19,10 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+# fullmatch, ASCII: `$` lets a trailing newline in, a Unicode \d takes digits like '١'
+DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?",
+                      re.ASCII)
+SECONDS = re.compile(r"\d+\.?\d*|\.\d+", re.ASCII)
 log = logging.getLogger(__name__)
 MAX_WARP = 366 * 24 * 3600  # a year at most per warp
 
@@ -27,9 +30,9 @@ MAX_WARP = 366 * 24 * 3600  # a year at most per warp
 def parse_duration(text: str) -> float:
     """`24h`, `90m`, `1d12h`, `30s` or plain seconds -> seconds; ValueError with a one-line reason."""
     text = text.strip().lower()
-    if text.replace(".", "", 1).isdigit():
+    if SECONDS.fullmatch(text):
         return float(text)
-    match = DURATION.match(text)
+    match = DURATION.fullmatch(text)
     if not text or not match or not any(match.groups()):
         raise ValueError(f"{text!r} is not a duration: use forms like 24h, 90m, 1d12h or 30s")
     days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())

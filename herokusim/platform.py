@@ -35,7 +35,7 @@ from herokusim.router.server import Router, raise_open_file_limit
 from herokusim.router.table import RoutingTable
 from herokusim.store import App, Build, Release, Slug, Store
 
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")  # fullmatch: `$` would let a trailing newline in
 DYNO_SIZES = {s.lower(): s for s in SIZES}
 MAX_QUANTITY = 100
 ADJECTIVES = ("shiny", "fathomless", "quiet", "brave", "gentle", "polar", "radiant", "sleepy", "young",
@@ -198,7 +198,7 @@ class Platform:
         taken = {a.name for a in await self.store.list_apps()}
         if name is None:
             name = generate_app_name(taken)
-        elif not APP_NAME.match(name):
+        elif not APP_NAME.fullmatch(name):
             raise InvalidParams(f"Name {name!r} is invalid: it must start with a letter, end with a letter or "
                                 "digit, have 3 to 30 characters and only contain lowercase letters, digits and "
                                 "dashes.")

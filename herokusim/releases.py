@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from herokusim.dynos import DynoManager
@@ -15,7 +15,13 @@ from herokusim.errors import InvalidParams, NotFound
 from herokusim.logplex import Logplex
 from herokusim.store import App, Release, Slug, Store
 
-CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONFIG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch: `$` lets a trailing newline in
+# Heroku: "Config var data (the combination of all keys and values) cannot exceed 32kb for each app"
+# (devcenter.heroku.com/articles/config-vars, "Config var policy"); counted here in UTF-8 bytes, kb as KiB.
+MAX_CONFIG_BYTES = 32 * 1024
+# Heroku documents no length limit for a key alone. 255 bytes is the longest file name Linux allows (NAME_MAX),
+# and a buildpack's ENV_DIR holds one file per config var: a longer key would break every build of the app.
+MAX_CONFIG_KEY_LENGTH = 255
 
 
 def _names(keys: list[str]) -> str:
@@ -39,15 +45,29 @@ def deploy_description(commit_sha: str | None) -> str:
     return f"Deploy {commit_sha[:7]}" if commit_sha else "Deploy"
 
 
+def check_config_size(config: Mapping[str, str | None]) -> None:
+    size = sum(len(k.encode()) + len((v or "").encode()) for k, v in config.items())  # what the 32 kB counts
+    if size > MAX_CONFIG_BYTES:
+        raise InvalidParams(f"Config vars would take {size} bytes: keys and values together cannot exceed 32 kB "
+                            f"({MAX_CONFIG_BYTES} bytes) for each app.")
+
+
 def validate_config(changes: dict[str, object]) -> dict[str, str | None]:
     clean: dict[str, str | None] = {}
     for key, value in changes.items():
-        if not CONFIG_KEY.match(key):
+        if len(key) > MAX_CONFIG_KEY_LENGTH:
+            raise InvalidParams(f"Config var name {key[:20]}... is {len(key)} characters long: at most "
+                                f"{MAX_CONFIG_KEY_LENGTH} are allowed.")
+        if not CONFIG_KEY.fullmatch(key):
             raise InvalidParams(f"Invalid config var name {key!r}: use letters, digits and _, not starting "
                                 "with a digit.")
         if value is not None and not isinstance(value, (str, int, float, bool)):
             raise InvalidParams(f"Config var {key} must be a string or null.")
         clean[key] = None if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+        if "\0" in (clean[key] or ""):
+            raise InvalidParams(f"Config var {key} cannot contain a NUL character: an environment variable "
+                                "ends at the first one.")
+    check_config_size(clean)  # the whole app's config is checked again once merged (ReleaseLedger.set_config)
     return clean
 
 
@@ -116,6 +136,7 @@ class ReleaseLedger:
         if description is None:
             return None  # setting a var to its current value makes no release
         config = {k: v for k, v in {**old, **changes}.items() if v is not None}
+        check_config_size(config)
         return await self._release(app, description, current.slug_id, config, user, description)
 
     async def rollback(self, app: App, target: str, user: str) -> Release:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import hmac
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from herokusim.api import router_api
+from herokusim.api.body import MAX_BODY_BYTES
+from herokusim.api.body import read_body as _body
 from herokusim.api.ranges import apply_range, parse_range
 from herokusim.clock import MAX_WARP, parse_duration
 from herokusim.errors import InvalidParams, NotFound, PlatformError, Unauthorized
@@ -21,6 +23,7 @@ from herokusim.logplex import LogFilter
 if TYPE_CHECKING:
     from herokusim.platform import Platform
 
+log = logging.getLogger(__name__)
 JSON_TYPE = "application/json"
 LOG_SESSION_LINES = 1500
 
@@ -31,17 +34,20 @@ def _platform(request: web.Request) -> Platform:
     return request.app["platform"]
 
 
-def _token_from(request: web.Request) -> str | None:
+def _token_from(request: web.Request) -> bytes | None:
+    """The credential as the bytes the client sent: a token is compared as bytes, so one that is not ASCII,
+    or not even UTF-8, is just a wrong token."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
-        return value.strip()
+        # aiohttp decodes header bytes that are not UTF-8 with surrogateescape: this gives them back
+        return value.strip().encode("utf-8", "surrogateescape")
     if scheme.lower() == "basic":
         try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+            decoded = base64.b64decode(value.strip(), validate=True)
+        except ValueError:  # binascii.Error, or a character outside base64's ASCII alphabet
             return None
-        return decoded.partition(":")[2]
+        return decoded.partition(b":")[2]
     return None
 
 
@@ -71,7 +77,7 @@ async def platform_middleware(request: web.Request, handler: Any) -> web.StreamR
     try:
         if not request.path.startswith(("/log-sessions/", "/dyno-attach/")):  # these URLs carry their own secret
             token = _token_from(request)
-            if token is None or not hmac.compare_digest(token, _platform(request).token):
+            if token is None or not hmac.compare_digest(token, _platform(request).token.encode()):
                 raise Unauthorized("Invalid credentials provided.")
             _check_accept(request)
         return await handler(request)
@@ -81,18 +87,16 @@ async def platform_middleware(request: web.Request, handler: Any) -> web.StreamR
         return _error(404, "not_found", f"The requested API endpoint {request.path} was not found.")
     except web.HTTPMethodNotAllowed:
         return _error(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidParams("Request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise InvalidParams("Request body must be a JSON object.")
-    return data
+    except ConnectionError:
+        raise  # the client left mid-answer: nobody to answer, nothing of ours broke
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
+    except Exception:
+        # the last resort: a bug of ours. The daemon's log gets the traceback, the client Heroku's shape.
+        log.exception("api: %s %s failed", request.method, request.path)
+        return _error(500, "internal_server_error", "Internal server error: see the daemon's output.")
 
 
 def _list(request: web.Request, items: list[dict[str, Any]], default_field: str,
@@ -201,7 +205,7 @@ async def create_release(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
     body = await _body(request)
-    if isinstance(body.get("release"), (str, int)):
+    if isinstance(body.get("release"), (str, int)) and not isinstance(body["release"], bool):
         release = await platform.ledger.rollback(app, str(body["release"]), platform.user)
     elif isinstance(body.get("slug"), str):
         slug = await platform.store.get_slug(app.id, body["slug"])
@@ -328,6 +332,8 @@ async def create_dyno(request: web.Request) -> web.Response:
     command, env, size = body.get("command"), body.get("env") or {}, body.get("size")
     if not isinstance(command, str):
         raise InvalidParams("Give a command to run, e.g. `herokusim run bash`.")
+    if "\0" in command:  # no process can be started with it: refuse it here, not in the dyno's start
+        raise InvalidParams("command cannot contain a NUL character.")
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise InvalidParams("env must be an object of strings.")
     if size is not None and not isinstance(size, str):
@@ -367,6 +373,15 @@ async def stop_dyno(request: web.Request) -> web.Response:
     return _json(platform.dyno_json(app, dyno), 202)
 
 
+def _is_eof(text: str) -> bool:
+    """Whether a text frame of an attached terminal is {"eof": true}; any other text frame is ignored."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("eof") is True
+
+
 @routes.get("/dyno-attach/{secret}")
 async def attach_dyno(request: web.Request) -> web.WebSocketResponse:
     """The terminal of an attached one-off, over a WebSocket: binary frames carry input and output;
@@ -393,7 +408,7 @@ async def attach_dyno(request: web.Request) -> web.WebSocketResponse:
             continue
         if message.type == web.WSMsgType.BINARY:
             dyno.running.write_input(message.data)
-        elif message.type == web.WSMsgType.TEXT and json.loads(message.data).get("eof"):
+        elif message.type == web.WSMsgType.TEXT and _is_eof(message.data):
             dyno.running.close_input()
     if not sender.done():  # the terminal went away first: the one-off stops, as on Heroku
         await platform.dynos.stop(dyno.app_id, dyno.name)
@@ -479,7 +494,7 @@ async def stream_log_session(request: web.Request) -> web.StreamResponse:
 
 
 def create_api(platform: Platform) -> web.Application:
-    app = web.Application(middlewares=[platform_middleware])
+    app = web.Application(middlewares=[platform_middleware], client_max_size=MAX_BODY_BYTES)
     app["platform"] = platform
     app.add_routes(routes)
     app.add_routes(router_api.routes)  # domains and router metrics

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from herokusim.errors import PlatformError
+from herokusim.store import sqlite_integer
 
 DEFAULT_MAX = 200
 LIMIT = 1000
@@ -40,8 +41,8 @@ def parse_range(header: str | None, default_field: str, fields: tuple[str, ...])
         key, _, value = option.partition("=")
         if key == "order" and value in ("asc", "desc"):
             order = value
-        elif key == "max" and value.isdigit() and 0 < int(value):
-            maximum = min(int(value), LIMIT)
+        elif key == "max" and (number := sqlite_integer(value)) is not None and 0 < number:
+            maximum = min(number, LIMIT)
         else:
             raise BadRange(f"Range: invalid option {option!r}.")
     return ListRange(field, start, order, maximum)
@@ -55,7 +56,8 @@ def apply_range(items: list[dict[str, Any]], rng: ListRange) -> tuple[list[dict[
     """The page of `items` the range selects, and the Next-Range header when more remain."""
     ordered = sorted(items, key=lambda item: _key(item.get(rng.field)), reverse=rng.order == "desc")
     if rng.start is not None:
-        start = int(rng.start) if rng.start.isdigit() else rng.start
+        number = sqlite_integer(rng.start)
+        start: int | str = rng.start if number is None else number
         if rng.order == "asc":
             ordered = [i for i in ordered if _key(i.get(rng.field)) >= _key(start)]
         else:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from herokusim.api.body import read_body
 from herokusim.errors import InvalidParams, NotFound, PlatformError
 from herokusim.router.table import APP_HOST_SUFFIX
 from herokusim.store import App, Domain
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from herokusim.platform import Platform
 
 STREAM_INTERVAL = 1.0  # seconds between metrics snapshots on the stream
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+")
+_HOSTNAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+")
 
 routes = web.RouteTableDef()
 
@@ -123,11 +124,7 @@ async def get_domain(request: web.Request) -> web.Response:
 async def add_domain(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidParams("Request body is not valid JSON.") from None
-    hostname = _valid_hostname(body.get("hostname") if isinstance(body, dict) else None)
+    hostname = _valid_hostname((await read_body(request)).get("hostname"))
     label, _, rest = hostname.partition(".")
     if "." + rest == APP_HOST_SUFFIX:
         owner = await platform.store.get_app(label)

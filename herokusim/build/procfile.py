@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-PROCESS_TYPE = re.compile(r"[-\w]{1,128}")
-_LINE = re.compile(r"^(?P<type>[^:\s]+):\s*(?P<command>\S.*?)\s*$")
+PROCESS_TYPE = re.compile(r"[-\w]{1,128}", re.ASCII)  # ASCII: it names dynos, env vars and containers
+_LINE = re.compile(r"(?P<type>[^:\s]+):\s*(?P<command>\S.*?)\s*")
 
 
 class ProcfileError(ValueError):
@@ -19,7 +19,7 @@ def parse_procfile(text: str) -> dict[str, str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        match = _LINE.match(line)
+        match = _LINE.fullmatch(line)
         if match is None or not PROCESS_TYPE.fullmatch(match["type"]):
             raise ProcfileError(f'Procfile line {number} is not "type: command": "{line}"')
         types[match["type"]] = match["command"]

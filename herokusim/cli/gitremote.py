@@ -9,8 +9,8 @@ from pathlib import Path
 
 REMOTE_NAMES = ("herokusim", "heroku")  # looked up in this order when no -a is given
 DEFAULT_REMOTE = "herokusim"
-_APP_URL = re.compile(r"[/:]([^/:]+)\.git/?$")
-_REMOTE_URL_KEY = re.compile(r"^remote\.(?P<name>.+)\.url$")
+_APP_URL = re.compile(r"[/:]([^/:]+)\.git/?\Z")
+_REMOTE_URL_KEY = re.compile(r"remote\.(?P<name>.+)\.url")
 
 
 class GitError(Exception):
@@ -60,7 +60,7 @@ def remotes(cwd: Path | None = None) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in result.stdout.splitlines():
         key, _, url = line.partition(" ")
-        match = _REMOTE_URL_KEY.match(key)
+        match = _REMOTE_URL_KEY.fullmatch(key)
         if match:
             found.setdefault(match["name"], url)
     return found

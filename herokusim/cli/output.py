@@ -10,8 +10,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 HEXAGON = "⬢"
-CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SCALE_ARG = re.compile(r"^(?P<type>[-\w]{1,128})(?P<op>[=+-])(?P<qty>\d+)(?::(?P<size>[-\w]+))?$", re.ASCII)
+CONFIG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch, as the API checks it
+SCALE_ARG = re.compile(r"(?P<type>[-\w]{1,128})(?P<op>[=+-])(?P<qty>\d+)(?::(?P<size>[-\w]+))?", re.ASCII)
 
 
 class BadArgument(ValueError):
@@ -105,7 +105,7 @@ def parse_config_args(args: tuple[str, ...] | list[str]) -> dict[str, str]:
         key, sep, value = arg.partition("=")
         if not sep:
             raise BadArgument(f"{arg} is invalid. Must be in the format FOO=bar.")
-        if not CONFIG_KEY.match(key):
+        if not CONFIG_KEY.fullmatch(key):
             raise BadArgument(f"{key or arg} is not a valid config var name: use letters, digits and _, "
                               "not starting with a digit.")
         changes[key] = value
@@ -140,7 +140,7 @@ def release_row(release: dict[str, Any], now: datetime, tz: tzinfo | None = None
 
 def version_ref(value: str) -> str:
     """`v3` -> `3`; ids pass through unchanged."""
-    return value[1:] if re.fullmatch(r"[vV]\d+", value) else value
+    return value[1:] if re.fullmatch(r"[vV][0-9]+", value) else value
 
 
 # --- dynos and formation ------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def parse_scale_args(args: tuple[str, ...] | list[str]) -> list[ScaleChange]:
     """`web=2`, `web+1`, `web-1`, `web=2:standard-2X`; every argument is checked before anything is sent."""
     changes: list[ScaleChange] = []
     for arg in args:
-        match = SCALE_ARG.match(arg)
+        match = SCALE_ARG.fullmatch(arg)
         if not match:
             raise BadArgument(f"Invalid argument {arg!r}: use TYPE=N, TYPE+N or TYPE-N, optionally with "
                               ":SIZE (e.g. web=2:standard-2X).")

@@ -38,7 +38,7 @@ REALM = "herokusim"
 REJECTED = "pre-receive hook declined"
 
 _APP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-_REPO_URL = re.compile(r"/(?P<app>[^/]+)\.git(?:/|$)")
+_REPO_URL = re.compile(r"/(?P<app>[^/]+)\.git(?:/|\Z)")
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,20 @@ import aiosqlite
 from herokusim.clock import Clock
 from herokusim.store.schema import MIGRATIONS
 
+SQLITE_MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER is a signed 64-bit number: a larger one is OverflowError
+
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def sqlite_integer(text: str) -> int | None:
+    """`text` as a whole number SQLite can hold, or None: ASCII digits only (str.isdigit also takes '²' and
+    '١', which int() refuses or reads), and at most SQLITE_MAX_INTEGER."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(SQLITE_MAX_INTEGER)):
+        return None
+    number = int(text)
+    return number if number <= SQLITE_MAX_INTEGER else None
 
 
 @dataclass(frozen=True)
@@ -316,9 +327,9 @@ class Store:
         return [_release(r) for r in rows]
 
     async def get_release(self, app_id: str, id_or_version: str) -> Release | None:
-        if id_or_version.lstrip("v").isdigit():
-            row = await self._one("SELECT * FROM releases WHERE app_id = ? AND version = ?", app_id,
-                                  int(id_or_version.lstrip("v")))
+        version = sqlite_integer(id_or_version.removeprefix("v"))
+        if version is not None:
+            row = await self._one("SELECT * FROM releases WHERE app_id = ? AND version = ?", app_id, version)
         else:
             row = await self._one("SELECT * FROM releases WHERE app_id = ? AND id = ?", app_id, id_or_version)
         return _release(row) if row else None
