@@ -212,17 +212,20 @@ class Platform:
         return app
 
     async def destroy_app(self, app: App) -> None:
-        self.table.remove_app(app.id)
-        await self.dynos.stop_app(app.id)
-        await self.store.delete_app(app.id)
-        self.logplex.drop(app.id)
-        await asyncio.to_thread(self.git.delete_repo, app.name)
-        await asyncio.to_thread(self.builds.remove_app_files, app.id)
+        # under the app's lock: a change waiting for it then finds no app (404) instead of writing for one
+        async with self.store.app_writes(app):
+            self.table.remove_app(app.id)
+            await self.dynos.stop_app(app.id)
+            await self.store.delete_app(app.id)
+            self.logplex.drop(app.id)
+            await asyncio.to_thread(self.git.delete_repo, app.name)
+            await asyncio.to_thread(self.builds.remove_app_files, app.id)
 
     async def set_maintenance(self, app: App, on: bool) -> App:
-        await self.store.set_maintenance(app.id, on)
-        self.table.update(app.id, maintenance=on)
-        return await self.find_app(app.id)
+        async with self.store.app_writes(app):
+            await self.store.set_maintenance(app.id, on)
+            self.table.update(app.id, maintenance=on)
+            return await self.find_app(app.id)
 
     def validate_config(self, body: dict[str, Any]) -> dict[str, str | None]:
         return validate_config(body)
@@ -237,9 +240,14 @@ class Platform:
 
     async def restart(self, app: App, target: str | None) -> None:
         """`ps:restart [TYPE|DYNO]`."""
-        await self.dynos.restart(app.id, target)
+        async with self.store.app_writes(app):
+            await self.dynos.restart(app.id, target)
 
     async def scale(self, app: App, updates: list[dict[str, Any]]) -> None:
+        async with self.store.app_writes(app):
+            await self._scale(app, updates)
+
+    async def _scale(self, app: App, updates: list[dict[str, Any]]) -> None:
         formation = {f.type: f for f in await self.store.list_formation(app.id)}
         changes: list[tuple[str, int | None, str | None]] = []
         for update in updates:
