@@ -295,3 +295,37 @@ def test_writes_racing_destroy_get_404_not_500(shared: Daemon, tmp_path: Path) -
 def test_one_name_created_by_20_callers(shared: Daemon) -> None:
     answers = at_once([lambda: shared.api("POST", "/apps", json={"name": "popular"}) for _ in range(CALLERS)])
     assert sorted(a.status_code for a in answers) == [201] + [409] * (CALLERS - 1)
+
+
+def test_config_change_during_a_release_phase_keeps_the_deploy(shared: Daemon, tmp_path: Path) -> None:
+    """A config change made while a deploy's release phase runs builds on that deploy: once both phases
+    have run, the app serves the new code with the new config (the change must not bring the old slug
+    back, and the deploy going live must not undo the change)."""
+    repo = checkout_of("python-hello", tmp_path / "phased")
+    (repo / "Procfile").write_text("web: python app.py\nrelease: sleep 3\n")
+    git("commit", "-qam", "a release phase", cwd=repo)
+    new_app(shared, "phased")
+    assert shared.cli("git:remote", "-a", "phased", cwd=repo).returncode == 0
+    assert git("push", "herokusim", "main", cwd=repo, env=shared.env).returncode == 0
+    app_py = repo / "app.py"
+    app_py.write_text(app_py.read_text().replace("Hello from herokusim!", "Hello from the second push!"))
+    git("commit", "-qam", "second", cwd=repo)
+    pushed: list[subprocess.CompletedProcess[str]] = []
+    push = threading.Thread(target=lambda: pushed.append(git("push", "herokusim", "main", cwd=repo,
+                                                                env=shared.env)))
+    push.start()
+    try:
+        wait_for(lambda: shared.api("GET", "/apps/phased/releases").json()[-1]["description"].startswith("Deploy")
+                 and shared.api("GET", "/apps/phased/releases").json()[-1]["status"] == "pending",
+                 timeout=60, message="the second deploy's release phase to run")
+        answer = shared.api("PATCH", "/apps/phased/config-vars", json={"DURING": "the phase"})
+        assert answer.status_code == 200
+    finally:
+        push.join()
+    assert pushed[0].returncode == 0, pushed[0].stderr
+    wait_for(lambda: all(r["status"] == "succeeded" for r in shared.api("GET", "/apps/phased/releases").json()),
+             timeout=60, message="both release phases to succeed")
+    check_ledger(ledger(shared, "phased"))
+    wait_for(lambda: shared.get("phased.localhost").text.startswith("Hello from the second push!")
+             and shared.get("phased.localhost", "/config/DURING").text == "the phase\n",
+             timeout=60, message="the new code with the new config")
