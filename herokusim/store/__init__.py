@@ -344,7 +344,7 @@ class Store:
         return json.loads(row["config"])
 
     async def latest_release(self, app_id: str) -> Release:
-        """The newest release that has not failed: the slug and config the app is running or about to run
+        """The newest release that has not failed: its slug is the one the app runs, or is about to run
         once a release phase in progress succeeds."""
         row = await self._one(
             "SELECT * FROM releases WHERE app_id = ? AND status != 'failed' ORDER BY version DESC LIMIT 1",
