@@ -21,7 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
+from conftest import HOME_LABEL, Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
+
+from herokusim.dynos.runtime.docker import LABEL_DYNO_ID
 
 CALLERS = 20
 
@@ -106,7 +108,13 @@ def listed_dynos(daemon: Daemon) -> set[str]:
 
 
 def running_dynos(daemon: Daemon) -> set[str]:
-    """Ids of the dynos whose processes run under this daemon's home (from the process table)."""
+    """Ids of the dynos running under this daemon's home: its containers, or processes in the process table."""
+    if daemon.runtime == "docker":
+        import docker
+
+        containers = docker.from_env().containers.list(filters={"label": [
+            f"{HOME_LABEL}={daemon.home.resolve()}", "herokusim.role=dyno"]})
+        return {c.labels[LABEL_DYNO_ID] for c in containers}
     mark = f"HEROKUSIM_DYNOS_DIR={daemon.home.resolve() / 'dynos'}".encode()
     found = set()
     for entry in Path("/proc").iterdir():

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import Daemon, start_daemon, stop_daemon, wait_for
 from test_concurrency import check_ledger, ledger, listed_dynos, pushed_app, running_dynos
 
@@ -28,8 +29,9 @@ def consistent_after_restart(daemon: Daemon, app: str) -> None:
     wait_for(formation_up, timeout=60, message=f"the formation {formation} up after the restart")
     listed = listed_dynos(daemon)
     assert running_dynos(daemon) == listed, "a dyno process runs that no dyno of the API accounts for"
-    dirs = {p.name for p in (daemon.home / "dynos").iterdir()}
-    assert dirs == listed, "dyno directories left by the killed daemon"
+    dynos_dir = daemon.home / "dynos"
+    dirs = {p.name for p in dynos_dir.iterdir()} if dynos_dir.exists() else set()
+    assert dirs <= listed, "dyno directories left by the killed daemon"
 
 
 def kill9(daemon: Daemon) -> None:
@@ -37,6 +39,7 @@ def kill9(daemon: Daemon) -> None:
     daemon.proc.wait()
 
 
+@pytest.mark.both_runtimes
 def test_kill_during_scale(tmp_path: Path) -> None:
     home = tmp_path / "home"
     daemon = start_daemon(home)
@@ -68,6 +71,7 @@ def test_kill_during_scale(tmp_path: Path) -> None:
         stop_daemon(restarted)
 
 
+@pytest.mark.both_runtimes
 def test_kill_during_config_changes(tmp_path: Path) -> None:
     home = tmp_path / "home"
     daemon = start_daemon(home)
