@@ -154,6 +154,11 @@ def _dyno(row: aiosqlite.Row) -> DynoRecord:
                       row["updated_at"])
 
 
+def _gone(app_id: str) -> NotFound:
+    """Every app has v1: an app without releases was destroyed while the caller was looking at it."""
+    return NotFound(f"Couldn't find that app ({app_id}).")
+
+
 class AppLocks:
     """One asyncio lock per app, dropped once nobody holds or waits for it (apps come and go)."""
 
@@ -340,7 +345,8 @@ class Store:
         """The app's config vars: those of its newest release, live or not (a config change whose release
         phase failed is still the app's config; the dynos keep the live release's)."""
         row = await self._one("SELECT config FROM releases WHERE app_id = ? ORDER BY version DESC LIMIT 1", app_id)
-        assert row is not None, "every app has v1"
+        if row is None:
+            raise _gone(app_id)
         return json.loads(row["config"])
 
     async def latest_release(self, app_id: str) -> Release:
@@ -349,7 +355,8 @@ class Store:
         row = await self._one(
             "SELECT * FROM releases WHERE app_id = ? AND status != 'failed' ORDER BY version DESC LIMIT 1",
             app_id)
-        assert row is not None, "every app has v1"
+        if row is None:
+            raise _gone(app_id)
         return _release(row)
 
     async def current_release(self, app_id: str) -> Release:
@@ -357,7 +364,8 @@ class Store:
         row = await self._one(
             "SELECT * FROM releases WHERE app_id = ? AND status = 'succeeded' ORDER BY version DESC LIMIT 1",
             app_id)
-        assert row is not None, "every app has v1"
+        if row is None:
+            raise _gone(app_id)
         return _release(row)
 
     async def list_releases(self, app_id: str) -> list[Release]:
