@@ -11,6 +11,7 @@ import random
 import re
 import secrets
 import signal
+import sqlite3
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -46,6 +47,11 @@ NOUNS = ("atoll", "falls", "river", "meadow", "brook", "canyon", "harbor", "isla
 
 class StartupError(Exception):
     """The daemon cannot start; the message says why and what to do."""
+
+
+def _port_taken(what: str, variable: str, port: int, exc: OSError) -> StartupError:
+    return StartupError(f"cannot listen for the {what} on 127.0.0.1:{port}: {exc.strerror or exc}; another "
+                        f"herokusim or program holds the port: stop it, or set {variable} to a free port")
 
 
 def generate_app_name(taken: set[str]) -> str:
@@ -119,6 +125,24 @@ class Platform:
 
     # start and stop, in order
     async def start(self) -> None:
+        """Start every part. A failure stops whatever had started (ports, the lock, the database's thread)
+        and is raised as a StartupError that says what failed, where, and what to do."""
+        try:
+            await self._start()
+        except BaseException as exc:
+            await self.stop()
+            if isinstance(exc, sqlite3.Error):
+                raise StartupError(f"cannot use the database {self.settings.db_path}: {exc}; make it a writable "
+                                   "herokusim database, or move it aside to start with no apps") from None
+            if isinstance(exc, OSError):
+                home = self.settings.home
+                where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(home) else ""
+                raise StartupError(f"cannot write to HEROKUSIM_HOME={home}{where}: "
+                                   f"{exc.strerror or exc}; make it writable or set HEROKUSIM_HOME to a "
+                                   "directory you can write") from None
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         settings.ensure_dirs()
         self._lock_file = open(settings.home / "daemon.lock", "w")  # noqa: SIM115, ASYNC230 - held while running; once at start
@@ -130,7 +154,6 @@ class Platform:
         try:
             self.runtime = await asyncio.to_thread(choose_runtime, settings, lambda line: print(line, flush=True))
         except RuntimeUnavailable as exc:
-            await self.stop()
             raise StartupError(str(exc)) from None
         self.store = await Store.open(settings.db_path, self.clock)
         self.dynos = DynoManager(settings, self.store, self.logplex, self.table, self.runtime, self.clock)
@@ -142,16 +165,19 @@ class Platform:
         self.router = Router(self.table, self.logplex, settings)
         try:
             git_port = self.git.start()
+        except OSError as exc:
+            raise _port_taken("git server", "HEROKUSIM_GIT_PORT", settings.git_port, exc) from None
+        try:
             router_port = await self.router.start(settings.host, settings.router_port)
-            self._api_runner = web.AppRunner(create_api(self), access_log=None, handle_signals=False)
-            await self._api_runner.setup()
-            site = web.TCPSite(self._api_runner, settings.host, settings.api_port)
+        except OSError as exc:
+            raise _port_taken("router", "HEROKUSIM_ROUTER_PORT", settings.router_port, exc) from None
+        self._api_runner = web.AppRunner(create_api(self), access_log=None, handle_signals=False)
+        await self._api_runner.setup()
+        site = web.TCPSite(self._api_runner, settings.host, settings.api_port)
+        try:
             await site.start()
         except OSError as exc:
-            await self.stop()
-            raise StartupError(f"cannot listen on 127.0.0.1: {exc.strerror or exc}; another herokusim or "
-                               "program holds the port — set HEROKUSIM_ROUTER_PORT / HEROKUSIM_API_PORT / "
-                               "HEROKUSIM_GIT_PORT to free ports") from None
+            raise _port_taken("Platform API", "HEROKUSIM_API_PORT", settings.api_port, exc) from None
         api_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         # port 0 means "pick one": record what was picked so URLs in answers are right
         self.settings = replace(settings, router_port=router_port, api_port=api_port, git_port=git_port)
@@ -213,17 +239,20 @@ class Platform:
         return app
 
     async def destroy_app(self, app: App) -> None:
-        self.table.remove_app(app.id)
-        await self.dynos.stop_app(app.id)
-        await self.store.delete_app(app.id)
-        self.logplex.drop(app.id)
-        await asyncio.to_thread(self.git.delete_repo, app.name)
-        await asyncio.to_thread(self.builds.remove_app_files, app.id)
+        # under the app's lock: a change waiting for it then finds no app (404) instead of writing for one
+        async with self.store.app_writes(app):
+            self.table.remove_app(app.id)
+            await self.dynos.stop_app(app.id)
+            await self.store.delete_app(app.id)
+            self.logplex.drop(app.id)
+            await asyncio.to_thread(self.git.delete_repo, app.name)
+            await asyncio.to_thread(self.builds.remove_app_files, app.id)
 
     async def set_maintenance(self, app: App, on: bool) -> App:
-        await self.store.set_maintenance(app.id, on)
-        self.table.update(app.id, maintenance=on)
-        return await self.find_app(app.id)
+        async with self.store.app_writes(app):
+            await self.store.set_maintenance(app.id, on)
+            self.table.update(app.id, maintenance=on)
+            return await self.find_app(app.id)
 
     def validate_config(self, body: dict[str, Any]) -> dict[str, str | None]:
         return validate_config(body)
@@ -238,9 +267,14 @@ class Platform:
 
     async def restart(self, app: App, target: str | None) -> None:
         """`ps:restart [TYPE|DYNO]`."""
-        await self.dynos.restart(app.id, target)
+        async with self.store.app_writes(app):
+            await self.dynos.restart(app.id, target)
 
     async def scale(self, app: App, updates: list[dict[str, Any]]) -> None:
+        async with self.store.app_writes(app):
+            await self._scale(app, updates)
+
+    async def _scale(self, app: App, updates: list[dict[str, Any]]) -> None:
         formation = {f.type: f for f in await self.store.list_formation(app.id)}
         changes: list[tuple[str, int | None, str | None]] = []
         for update in updates:

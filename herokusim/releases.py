@@ -83,6 +83,7 @@ class ReleaseLedger:
 
     async def _release(self, app: App, description: str, slug_id: str | None, config: dict[str, str],
                        user: str, event: str, on_line: Callable[[str], None] | None = None) -> Release:
+        """A new release; the caller holds the app's lock (`Store.app_writes`)."""
         slug = await self.store.get_slug(app.id, slug_id) if slug_id else None
         phase = slug.process_types.get("release") if slug else None
         release = await self.store.create_release(app.id, description, slug_id, config, user,
@@ -95,10 +96,14 @@ class ReleaseLedger:
             self._phases[release.id] = task
             task.add_done_callback(lambda _: self._phases.pop(release.id, None))
         else:
-            await self._go_live(app, slug)
+            await self._go_live(app)
         return release
 
-    async def _go_live(self, app: App, slug: Slug | None) -> None:
+    async def _go_live(self, app: App) -> None:
+        """Run the current release: the newest succeeded one, which need not be the release that just
+        succeeded (a later change without a release phase may have gone live while its phase ran)."""
+        current = await self.store.current_release(app.id)
+        slug = await self.store.get_slug(app.id, current.slug_id) if current.slug_id else None
         if slug is not None:
             await self.store.sync_formation(app.id, slug.process_types)
         await self.dynos.converge(app.id)
@@ -106,12 +111,17 @@ class ReleaseLedger:
     async def _release_phase(self, app: App, release: Release, slug: Slug, command: str, user: str,
                              on_line: Callable[[str], None] | None) -> int:
         status = await self.dynos.run_release_phase(app.id, app.name, release, Path(slug.path), command, on_line)
-        if status == 0:
-            await self.store.set_release_status(release.id, "succeeded")
-            await self._go_live(app, slug)
-        else:
-            await self.store.set_release_status(release.id, "failed")
-            self._api_log(app, f"Release v{release.version} command failed by user {user}")
+        try:
+            # its outcome is a write to the app like any other: it waits for changes under way
+            async with self.store.app_writes(app):
+                if status == 0:
+                    await self.store.set_release_status(release.id, "succeeded")
+                    await self._go_live(app)
+                else:
+                    await self.store.set_release_status(release.id, "failed")
+                    self._api_log(app, f"Release v{release.version} command failed by user {user}")
+        except NotFound:
+            pass  # the app was destroyed while its release phase ran: there is nothing to make live
         return status
 
     async def wait_release_phase(self, release_id: str) -> int | None:
@@ -126,24 +136,29 @@ class ReleaseLedger:
     async def deploy(self, app: App, slug: Slug, user: str,
                      on_line: Callable[[str], None] | None = None) -> Release:
         description = deploy_description(slug.commit_sha)
-        config = await self.store.latest_config(app.id)
-        return await self._release(app, description, slug.id, config, user, description, on_line)
+        async with self.store.app_writes(app):
+            config = await self.store.latest_config(app.id)
+            return await self._release(app, description, slug.id, config, user, description, on_line)
 
     async def set_config(self, app: App, changes: dict[str, str | None], user: str) -> Release | None:
-        current = await self.store.current_release(app.id)
-        old = await self.store.latest_config(app.id)
-        description = config_description(old, changes)
-        if description is None:
-            return None  # setting a var to its current value makes no release
-        config = {k: v for k, v in {**old, **changes}.items() if v is not None}
-        check_config_size(config)
-        return await self._release(app, description, current.slug_id, config, user, description)
+        async with self.store.app_writes(app):
+            # the slug the app runs or is about to run: a deploy whose release phase is still running
+            # stays in the new release (its own phase runs again with the new config)
+            base = await self.store.latest_release(app.id)
+            old = await self.store.latest_config(app.id)
+            description = config_description(old, changes)
+            if description is None:
+                return None  # setting a var to its current value makes no release
+            config = {k: v for k, v in {**old, **changes}.items() if v is not None}
+            check_config_size(config)
+            return await self._release(app, description, base.slug_id, config, user, description)
 
     async def rollback(self, app: App, target: str, user: str) -> Release:
-        release = await self.store.get_release(app.id, target)
-        if release is None:
-            raise NotFound(f"Couldn't find that release ({target}).")
-        if release.slug_id is None:
-            raise InvalidParams(f"Cannot roll back to v{release.version}: it has no slug.")
-        description = f"Rollback to v{release.version}"
-        return await self._release(app, description, release.slug_id, release.config, user, description)
+        async with self.store.app_writes(app):
+            release = await self.store.get_release(app.id, target)
+            if release is None:
+                raise NotFound(f"Couldn't find that release ({target}).")
+            if release.slug_id is None:
+                raise InvalidParams(f"Cannot roll back to v{release.version}: it has no slug.")
+            description = f"Rollback to v{release.version}"
+            return await self._release(app, description, release.slug_id, release.config, user, description)

@@ -172,8 +172,10 @@ async def get_config(request: web.Request) -> web.Response:
 async def update_config(request: web.Request) -> web.Response:
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    await platform.ledger.set_config(app, platform.validate_config(await _body(request)), platform.user)
-    return _json(await platform.store.latest_config(app.id))
+    changes = platform.validate_config(await _body(request))
+    release = await platform.ledger.set_config(app, changes, platform.user)
+    # this change's config, not whatever a concurrent change made of it since
+    return _json(release.config if release is not None else await platform.store.latest_config(app.id))
 
 
 # releases

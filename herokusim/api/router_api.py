@@ -132,18 +132,19 @@ async def add_domain(request: web.Request) -> web.Response:
             raise DomainTaken(f"{hostname} is currently in use by another app ({owner.name}).")
         raise InvalidParams(f"{hostname} is reserved: <name>{APP_HOST_SUFFIX} is the default domain of the app "
                             "with that name. Add another hostname, such as www.example.com.")
-    existing = await platform.store.find_domain(hostname)
-    if existing is not None:
-        if existing.app_id == app.id:
-            raise DomainTaken(f"{hostname} is already added to {app.name}.")
-        raise DomainTaken(f"{hostname} is currently in use by another app.")
-    try:
-        domain = await platform.store.add_domain(app.id, hostname)
-    except Exception as exc:  # the UNIQUE constraint, when two requests race for one hostname
-        if "UNIQUE" in str(exc):
-            raise DomainTaken(f"{hostname} is currently in use by another app.") from None
-        raise
-    platform.table.add_domain(app.id, hostname)
+    async with platform.store.app_writes(app):
+        existing = await platform.store.find_domain(hostname)
+        if existing is not None:
+            if existing.app_id == app.id:
+                raise DomainTaken(f"{hostname} is already added to {app.name}.")
+            raise DomainTaken(f"{hostname} is currently in use by another app.")
+        try:
+            domain = await platform.store.add_domain(app.id, hostname)
+        except Exception as exc:  # the UNIQUE constraint, when two apps race for one hostname
+            if "UNIQUE" in str(exc):
+                raise DomainTaken(f"{hostname} is currently in use by another app.") from None
+            raise
+        platform.table.add_domain(app.id, hostname)
     return _json(_domain_json(app, domain), 201)
 
 
@@ -155,9 +156,10 @@ async def remove_domain(request: web.Request) -> web.Response:
     default = _default_domain_json(app)
     if wanted.lower() in (default["id"], default["hostname"]):
         raise InvalidParams(f"{default['hostname']} is the app's default domain and cannot be removed.")
-    domain = await _find_domain(platform, app, wanted)
-    await platform.store.delete_domain(domain.id)
-    platform.table.remove_domain(app.id, domain.hostname)
+    async with platform.store.app_writes(app):
+        domain = await _find_domain(platform, app, wanted)
+        await platform.store.delete_domain(domain.id)
+        platform.table.remove_domain(app.id, domain.hostname)
     return _json(_domain_json(app, domain))
 
 

@@ -2,12 +2,17 @@
 
 One connection, one writer: every write goes through `transaction()`, which serialises writers with a
 lock and wraps them in BEGIN IMMEDIATE / COMMIT (tasks sharing a connection share its transaction).
+
+A change to one app reads before it writes (a config change is the newest release's config plus its own
+keys), so every such change also holds that app's lock through `app_writes()`: concurrent callers land
+one after another, each on what the one before wrote.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +22,7 @@ from pathlib import Path
 import aiosqlite
 
 from herokusim.clock import Clock
+from herokusim.errors import Conflict, NotFound
 from herokusim.store.schema import MIGRATIONS
 
 SQLITE_MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER is a signed 64-bit number: a larger one is OverflowError
@@ -159,11 +165,38 @@ def _dyno(row: aiosqlite.Row) -> DynoRecord:
                       row["updated_at"])
 
 
+def _gone(app_id: str) -> NotFound:
+    """Every app has v1: an app without releases was destroyed while the caller was looking at it."""
+    return NotFound(f"Couldn't find that app ({app_id}).")
+
+
+class AppLocks:
+    """One asyncio lock per app, dropped once nobody holds or waits for it (apps come and go)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # app id -> its lock, holders and waiters
+
+    @asynccontextmanager
+    async def hold(self, app_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(app_id, (asyncio.Lock(), 0))
+        self._locks[app_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[app_id]
+            if users == 1:
+                del self._locks[app_id]
+            else:
+                self._locks[app_id] = (lock, users - 1)
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
         self.db = db
         self.clock = clock
         self._write_lock = asyncio.Lock()
+        self._app_locks = AppLocks()
 
     @classmethod
     async def open(cls, path: Path, clock: Clock) -> Store:
@@ -214,6 +247,15 @@ class Store:
                 raise
             await self.db.execute("COMMIT")
 
+    @asynccontextmanager
+    async def app_writes(self, app: App) -> AsyncIterator[None]:
+        """Hold `app`'s lock for a change that reads, then writes. An app destroyed while the caller
+        waited is not found: nothing is written for it."""
+        async with self._app_locks.hold(app.id):
+            if await self.get_app(app.id) is None:
+                raise NotFound(f"Couldn't find that app ({app.name}).")
+            yield
+
     async def _one(self, sql: str, *args: object) -> aiosqlite.Row | None:
         async with self.db.execute(sql, args) as cur:
             return await cur.fetchone()
@@ -228,9 +270,12 @@ class Store:
         now = self.now()
         app = App(new_id(), name, stack, region, False, now, now)
         async with self.transaction() as db:
-            await db.execute(
-                "INSERT INTO apps (id, name, stack, region, maintenance, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 0, ?, ?)", (app.id, name, stack, region, now, now))
+            try:
+                await db.execute(
+                    "INSERT INTO apps (id, name, stack, region, maintenance, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, 0, ?, ?)", (app.id, name, stack, region, now, now))
+            except sqlite3.IntegrityError:  # another create of that name landed first
+                raise Conflict(f"Name {name} is already taken.") from None
             release = await self._insert_release(db, app.id, "Initial release", None, {}, "succeeded",
                                                  user_email)
         return app, release
@@ -311,15 +356,27 @@ class Store:
         """The app's config vars: those of its newest release, live or not (a config change whose release
         phase failed is still the app's config; the dynos keep the live release's)."""
         row = await self._one("SELECT config FROM releases WHERE app_id = ? ORDER BY version DESC LIMIT 1", app_id)
-        assert row is not None, "every app has v1"
+        if row is None:
+            raise _gone(app_id)
         return json.loads(row["config"])
+
+    async def latest_release(self, app_id: str) -> Release:
+        """The newest release that has not failed: its slug is the one the app runs, or is about to run
+        once a release phase in progress succeeds."""
+        row = await self._one(
+            "SELECT * FROM releases WHERE app_id = ? AND status != 'failed' ORDER BY version DESC LIMIT 1",
+            app_id)
+        if row is None:
+            raise _gone(app_id)
+        return _release(row)
 
     async def current_release(self, app_id: str) -> Release:
         """The newest succeeded release: the one whose slug and config the app runs."""
         row = await self._one(
             "SELECT * FROM releases WHERE app_id = ? AND status = 'succeeded' ORDER BY version DESC LIMIT 1",
             app_id)
-        assert row is not None, "every app has v1"
+        if row is None:
+            raise _gone(app_id)
         return _release(row)
 
     async def list_releases(self, app_id: str) -> list[Release]:
