@@ -1,13 +1,15 @@
 """Git server: smart HTTP on its own port (dulwich), one bare repo per app; a push to main builds.
 
 The build runs inside the push, between "pack stored" and "ref moved", so its output reaches the user
-live as `remote: ...` lines and a failed build leaves the ref where it was.
+live as `remote: ...` lines and a failed build leaves the ref where it was. Every ref moves by a checked
+compare-and-swap from the sha the client saw (dulwich ignores a failed one and reports `ok`): a push that
+lost a race is refused. Replies are HTTP/1.1 chunked, so a client whose reply is cut (the daemon killed
+mid-push) sees an error instead of waiting for the rest of a reply that looks complete.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import logging
 import os
@@ -19,9 +21,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from dulwich.errors import NotGitRepository
+from dulwich.file import FileLocked
 from dulwich.protocol import CAPABILITY_SIDE_BAND_64K, SIDE_BAND_CHANNEL_PROGRESS
 from dulwich.repo import Repo
 from dulwich.server import Backend, ReceivePackHandler
@@ -45,9 +48,54 @@ _REPO_URL = re.compile(r"/(?P<app>[^/]+)\.git(?:/|$)")
 class PushEvent:
     app_name: str
     ref: str
-    old_sha: str
+    old_sha: str  # where the client saw the ref (ZERO_SHA: it did not exist)
     new_sha: str
     repo_path: Path
+
+    def stale(self) -> str | None:
+        """Why the push must be refused because the ref moved since the client read it; None if it did not."""
+        with Repo(self.repo_path) as repo:
+            now = _ref_value(repo, self.ref)
+        return None if now == self.old_sha else _moved_reason(self.ref, now)
+
+    def move_ref(self) -> str | None:
+        """Point the ref at new_sha if it still points at old_sha (None), else say why it cannot.
+
+        Moving a ref that already points at new_sha succeeds: the push handler may have moved it itself.
+        """
+        with Repo(self.repo_path) as repo:
+            return _swap_ref(repo, self.ref, self.old_sha, self.new_sha)
+
+    def restore_ref(self) -> None:
+        """Undo move_ref: the ref back at old_sha (or gone), if it still points at new_sha."""
+        with Repo(self.repo_path) as repo:
+            ref = self.ref.encode()
+            if self.old_sha == ZERO_SHA:
+                repo.refs.remove_if_equals(ref, self.new_sha.encode())
+            else:
+                repo.refs.set_if_equals(ref, self.new_sha.encode(), self.old_sha.encode())
+
+
+def _ref_value(repo: Repo, ref: str) -> str:
+    value = repo.refs.as_dict().get(ref.encode())  # no follow: deploy refs are never symbolic
+    return value.decode() if value else ZERO_SHA
+
+
+def _moved_reason(ref: str, now: str) -> str:
+    branch = ref.removeprefix("refs/heads/")
+    where = "it was deleted" if now == ZERO_SHA else f"now {now[:7]}"
+    return f"{branch} was updated by another push while yours waited ({where}); fetch and push again"
+
+
+def _swap_ref(repo: Repo, ref: str, old: str, new: str) -> str | None:
+    try:
+        if repo.refs.set_if_equals(ref.encode(), old.encode(), new.encode()):
+            return None
+    except (OSError, FileLocked):
+        # Another writer holds the ref's lock file right now: it is moving under us.
+        pass
+    now = _ref_value(repo, ref)
+    return None if now == new else _moved_reason(ref, now)
 
 
 Emit = Callable[[str], None]
@@ -135,20 +183,28 @@ class _DeployReceivePackHandler(ReceivePackHandler):
                 self._can_emit = False
 
     def _on_update(self, ref_name: bytes, old_sha: bytes, new_sha: bytes) -> bytes | None:
-        ref, old, new = ref_name.decode(), old_sha.decode(), new_sha.decode()
+        ref, old, new = ref_name.decode(errors="replace"), old_sha.decode(), new_sha.decode()
+        repo_path = Path(self.repo.path)  # type: ignore[attr-defined]
+        app_name = repo_path.name.removesuffix(".git")
+        if new != ZERO_SHA and new_sha not in self.repo.object_store:
+            # A client that claims a commit it never sent: the ref would point at nothing.
+            return self._reject(app_name, f"{ref} would point at {new[:7]}, an object this push did not send")
         if ref not in DEPLOY_REFS:
-            if ref.startswith("refs/heads/") and new != ZERO_SHA:
+            if new == ZERO_SHA:
+                return None  # dulwich deletes it, checked against old
+            if ref.startswith("refs/heads/"):
                 self.emit(
                     f"Pushed to non-deployable branch {ref.removeprefix('refs/heads/')}, skipping build."
                 )
-            return None
-        repo_path = Path(self.repo.path)  # type: ignore[attr-defined]
-        app_name = repo_path.name.removesuffix(".git")
+            reason = _swap_ref(self.repo, ref, old, new)
+            return None if reason is None else self._reject(app_name, reason)
         if new == ZERO_SHA:
             return self._reject(app_name, f"Cannot delete the {ref.removeprefix('refs/heads/')} branch")
         event = PushEvent(app_name=app_name, ref=ref, old_sha=old, new_sha=new, repo_path=repo_path)
         try:
-            reason = self._on_push(event, self.emit)
+            # The handler moves the ref (move_ref) when it is ready to release; one that does not leaves
+            # that to us. Either way dulwich's own update after us finds the ref already there.
+            reason = self._on_push(event, self.emit) or event.move_ref()
         except Exception:
             logger.exception("push handler failed for %s %s", app_name, ref)
             reason = "Internal error in herokusim while deploying; see the daemon's log"
@@ -235,7 +291,8 @@ def _basic_password(header: str) -> str | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):
+        # binascii.Error for bad base64 and ValueError for a non-ASCII header are both ValueErrors.
         return None
     _, colon, password = decoded.partition(":")
     return password if colon else None
@@ -254,6 +311,59 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         self.setup_environ()
 
 
+class _ChunkedServerHandler(ServerHandler):
+    """Answers HTTP/1.1, a body without Content-Length chunked and the connection closed after.
+
+    wsgiref answers HTTP/1.0 and ends such a body by closing: a reply cut by a crash then looks
+    complete, and git's client waits for good for the rest of the push's report. A missing last chunk
+    is an error every client sees.
+    """
+
+    http_version = "1.1"
+    _chunked = False
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        if "Content-Length" not in self.headers and self.request_handler.request_version == "HTTP/1.1":
+            self._chunked = True
+            self.headers["Transfer-Encoding"] = "chunked"
+        self.headers["Connection"] = "close"
+
+    def write(self, data: bytes) -> None:
+        # BaseHandler.write, framing the body once the head said it is chunked.
+        if not self.status:
+            raise AssertionError("write() before start_response()")
+        if not self.headers_sent:
+            self.bytes_sent = len(data)  # wsgiref's Content-Length for a body of one piece
+            self.send_headers()
+        else:
+            self.bytes_sent += len(data)
+        if self._chunked and data:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        self._write(data)
+        self._flush()
+
+    def finish_content(self) -> None:
+        super().finish_content()
+        if self._chunked:
+            self._write(b"0\r\n\r\n")
+            self._flush()
+
+
 class _QuietRequestHandler(WSGIRequestHandler):
+    def handle(self) -> None:
+        # WSGIRequestHandler.handle with our ServerHandler.
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        handler = _ChunkedServerHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(),
+                                        multithread=False)
+        handler.request_handler = self
+        handler.run(self.server.get_app())  # type: ignore[attr-defined]
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("git %s " + format, self.address_string(), *args)
