@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socketserver
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from dulwich.errors import NotGitRepository
+from dulwich.errors import GitProtocolError, NotGitRepository
 from dulwich.file import FileLocked
 from dulwich.protocol import CAPABILITY_SIDE_BAND_64K, SIDE_BAND_CHANNEL_PROGRESS
 from dulwich.repo import Repo
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 DEPLOY_REFS = ("refs/heads/main", "refs/heads/master")
 ZERO_SHA = "0" * 40
 REALM = "herokusim"
+# What dulwich raises on a request that does not follow the protocol (a bad pkt-line or ref line, an
+# unadvertised capability, a bad chunked body: ValueError; some checks are asserts): the client's fault.
+_MALFORMED = (GitProtocolError, ValueError, AssertionError)
 # What git shows in `! [remote rejected] main -> main (...)` for any refused deploy, as Heroku does.
 REJECTED = "pre-receive hook declined"
 
@@ -275,14 +279,42 @@ class _AuthenticatedApps:
         if not _APP_NAME.fullmatch(app_name) or not (self._repos_dir / f"{app_name}.git").is_dir():
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"Couldn't find that app.\n"]
-        return self._closing(self._git_app(environ, start_response))
+        reply = _Reply(start_response)
+        return self._closing(self._git_app(environ, reply.start_response), reply)
 
-    def _closing(self, body: Iterable[bytes]) -> Iterator[bytes]:
+    def _closing(self, body: Iterable[bytes], reply: _Reply) -> Iterator[bytes]:
         # dulwich does its work while the body is iterated, in this thread; close its repos after.
         try:
-            yield from body
+            for chunk in body:
+                reply.started = True
+                yield chunk
+        except _MALFORMED as exc:
+            logger.info("git: refused a malformed request: %s", exc)
+            if not reply.started:
+                reply.start_response("400 Bad Request", [("Content-Type", "text/plain")], sys.exc_info())
+                detail = " ".join(str(exc).split())  # one line, whatever the client sent
+                yield f"Malformed git request{': ' if detail else ''}{detail}\n".encode()
+            # else the reply is under way: it ends here, and the client reports the cut protocol stream
         finally:
             self._opened.close_all()
+
+
+class _Reply:
+    """start_response, remembering whether any of the body went out (then the status cannot change)."""
+
+    def __init__(self, start_response: Callable[..., Any]) -> None:
+        self._start_response = start_response
+        self.started = False
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+                       ) -> Callable[[bytes], Any]:
+        write = self._start_response(status, headers, exc_info)
+
+        def tracked(data: bytes) -> Any:
+            self.started = True
+            return write(data)
+
+        return tracked
 
 
 def _basic_password(header: str) -> str | None:
