@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from herokusim.build.compiler import LOCAL, BuildError, BuildHost, compile_slug
 from herokusim.config import STACK, Settings
-from herokusim.git import PushEvent, export_commit
+from herokusim.git import ExportError, PushEvent, export_commit
 from herokusim.logplex import Logplex
 from herokusim.releases import ReleaseLedger
 from herokusim.store import App, Build, Release, Slug, Store, new_id
@@ -140,7 +140,7 @@ class BuildService:
                 export_commit(event.repo_path, event.new_sha, source)
                 result = compile_slug(source, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out,
                                       host=self.host)
-        except BuildError as exc:
+        except (BuildError, ExportError) as exc:  # ExportError: a commit git cannot check out
             out(f" !     {exc}")
             out(" !     Push rejected, failed to compile app.")
             out(" !     Push failed")
