@@ -222,3 +222,25 @@ def test_kill_9_during_a_push(tmp_path: Path, point: str):
         assert leftovers(daemon) == []
     finally:
         stop_daemon(daemon)
+
+
+def peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/PID/status")
+
+
+def test_a_large_push_streams_to_disk_instead_of_growing_the_daemon(daemon: Daemon, tmp_path: Path):
+    assert daemon.cli("apps:create", "demo").returncode == 0
+    repo = make_app(tmp_path / "app", "big")
+    size = 96 * 2**20
+    # One incompressible object: the case where holding objects whole costs the most.
+    (repo / "blob.bin").write_bytes(os.urandom(size))
+    commit(repo, "big")
+    before = peak_rss_kb(daemon.proc.pid)
+    result = push(daemon, repo)
+    assert result.returncode == 0, result.stderr
+    serves(daemon, "big")
+    growth = (peak_rss_kb(daemon.proc.pid) - before) * 1024
+    assert growth < size / 4, f"the daemon's peak RSS grew by {growth / 2**20:.0f} MB for a 96 MB push"
