@@ -166,7 +166,9 @@ KILL_POINTS = {
 def test_kill_9_during_a_push(tmp_path: Path, point: str):
     seen, procfile = KILL_POINTS[point]
     home = tmp_path / "home"
-    daemon = start_daemon(home)
+    scratch = tmp_path / "tmp"  # the daemon's TMPDIR: a build must leave nothing there either
+    scratch.mkdir()
+    daemon = start_daemon(home, TMPDIR=str(scratch))
     try:
         assert daemon.cli("apps:create", "demo").returncode == 0
         repo = make_app(tmp_path / "app", "one")
@@ -202,13 +204,14 @@ def test_kill_9_during_a_push(tmp_path: Path, point: str):
     finally:
         stop_daemon(daemon)
 
-    daemon = start_daemon(home)
+    daemon = start_daemon(home, TMPDIR=str(scratch))
     try:
         interrupted = builds(daemon)[-1]
         assert interrupted["status"] == "failed"
         output = daemon.api("GET", f"/apps/demo/builds/{interrupted['id']}/result").text
         assert "The herokusim daemon stopped during this build" in output
         assert leftovers(daemon) == []
+        assert list(scratch.iterdir()) == []
         assert_agree(daemon)
         serves(daemon, "one")
 

@@ -20,7 +20,8 @@ class ExportError(Exception):
 def export_commit(repo_path: Path, sha: str, dest: Path) -> None:
     """Write the commit's tree into dest: exec bits and symlinks kept, no .git."""
     dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="herokusim-index-") as tmp:
+    # Beside dest, not in /tmp: what a killed build leaves stays where recovery looks.
+    with tempfile.TemporaryDirectory(prefix="herokusim-index-", dir=dest.parent) as tmp:
         env = {**git_env(), "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         for args in (["read-tree", f"{sha}^{{commit}}"], ["checkout-index", "--all"]):
             argv = git_command(repo_path, f"--work-tree={dest}", "-c", "core.symlinks=true", *args)
