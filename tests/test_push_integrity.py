@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, git, start_daemon, stop_daemon, wait_for
+from conftest import HOME_LABEL, Daemon, git, start_daemon, stop_daemon, wait_for
 
 # A web app that answers with the text of version.txt; standard library only, so builds need no network.
 APP_PY = """\
@@ -154,6 +154,16 @@ def leftovers(daemon: Daemon) -> list[str]:
     return left
 
 
+def build_containers(daemon: Daemon) -> list[str]:
+    """Build containers of this daemon's home (Docker runtime): one a killed build left would be here."""
+    if daemon.runtime != "docker":
+        return []
+    import docker
+
+    return [c.id for c in docker.from_env().containers.list(all=True, filters={"label": [
+        f"{HOME_LABEL}={daemon.home.resolve()}", "herokusim.role=build"]})]
+
+
 # (what the pushing client has printed when the daemon is killed, the Procfile of the killed push)
 KILL_POINTS = {
     "compile": ("-----> Python app detected", "web: python app.py\n"),
@@ -162,6 +172,7 @@ KILL_POINTS = {
 }
 
 
+@pytest.mark.both_runtimes
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_kill_9_during_a_push(tmp_path: Path, point: str):
     seen, procfile = KILL_POINTS[point]
@@ -212,6 +223,7 @@ def test_kill_9_during_a_push(tmp_path: Path, point: str):
         assert "The herokusim daemon stopped during this build" in output
         assert leftovers(daemon) == []
         assert list(scratch.iterdir()) == []
+        wait_for(lambda: build_containers(daemon) == [], message="the killed build's container to go")
         assert_agree(daemon)
         serves(daemon, "one")
 
