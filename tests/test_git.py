@@ -414,3 +414,18 @@ def test_non_ascii_credentials_are_refused_with_a_401(daemon, tmp_path):
     assert refused.returncode != 0 and "Authentication failed" in refused.stderr
     assert git(work, "ls-remote", url, password=daemon.token).returncode == 0
     assert "Traceback" not in daemon.output()
+
+
+@pytest.mark.parametrize("ref", [b"refs/heads/\xff\xfe", b"refs/heads/a..b", b"HEAD", b"refs/heads/x.lock",
+                                 b"refs/../../escape", b"refs/heads/main/sub"])
+def test_odd_ref_names_get_a_clean_answer(server, work, deployer, ref, capfd):
+    git(work, "push", server.url, "main")
+    body = pkt(b"0" * 40 + b" " + head(work).encode() + b" " + ref + b"\0report-status") + b"0000" + EMPTY_PACK
+    status, payload = raw_request(server.url, "POST", "/demo.git/git-receive-pack", body, RECEIVE)
+    assert status == 200
+    assert payload.startswith(b"000eunpack ok\n")
+    assert b"ok " + ref in payload or b"ng " + ref in payload
+    assert remote_ref(server, "refs/heads/main") == head(work)
+    assert not (server.repo_path.parent / "escape").exists()
+    assert len(deployer.events) == 1
+    assert "Traceback" not in capfd.readouterr().err

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from dulwich.errors import GitProtocolError, NotGitRepository
+from dulwich.errors import GitProtocolError, NotGitRepository, RefFormatError
 from dulwich.file import FileLocked
 from dulwich.protocol import CAPABILITY_SIDE_BAND_64K, SIDE_BAND_CHANNEL_PROGRESS
 from dulwich.repo import Repo
@@ -77,7 +77,7 @@ class PushEvent:
     def restore_ref(self) -> None:
         """Undo move_ref: the ref back at old_sha (or gone), if it still points at new_sha."""
         with Repo(self.repo_path) as repo:
-            ref = self.ref.encode()
+            ref = _ref_bytes(self.ref)
             if self.old_sha == ZERO_SHA:
                 repo.refs.remove_if_equals(ref, self.new_sha.encode())
             else:
@@ -85,8 +85,15 @@ class PushEvent:
 
 
 def _ref_value(repo: Repo, ref: str) -> str:
-    value = repo.refs.as_dict().get(ref.encode())  # no follow: deploy refs are never symbolic
-    return value.decode() if value else ZERO_SHA
+    try:
+        return repo.refs[_ref_bytes(ref)].decode()
+    except KeyError:
+        return ZERO_SHA
+
+
+def _ref_bytes(ref: str) -> bytes:
+    # Ref names are bytes on the wire and on disk; _on_update decodes them losslessly.
+    return ref.encode(errors="surrogateescape")
 
 
 def _moved_reason(ref: str, now: str) -> str:
@@ -97,8 +104,10 @@ def _moved_reason(ref: str, now: str) -> str:
 
 def _swap_ref(repo: Repo, ref: str, old: str, new: str) -> str | None:
     try:
-        if repo.refs.set_if_equals(ref.encode(), old.encode(), new.encode()):
+        if repo.refs.set_if_equals(_ref_bytes(ref), old.encode(), new.encode()):
             return None
+    except RefFormatError:
+        return f"{_ref_bytes(ref).decode(errors='replace')} is not a valid ref name"
     except (OSError, FileLocked):
         # Another writer holds the ref's lock file right now: it is moving under us.
         pass
@@ -233,13 +242,13 @@ class _DeployReceivePackHandler(ReceivePackHandler):
             if not self._can_emit or not self.has_capability(CAPABILITY_SIDE_BAND_64K):
                 return
             try:
-                self.proto.write_sideband(SIDE_BAND_CHANNEL_PROGRESS, (line + "\n").encode())
+                self.proto.write_sideband(SIDE_BAND_CHANNEL_PROGRESS, (line + "\n").encode(errors="replace"))
             except (OSError, ValueError):
                 # The user hung up; the build goes on without an audience, as on Heroku.
                 self._can_emit = False
 
     def _on_update(self, ref_name: bytes, old_sha: bytes, new_sha: bytes) -> bytes | None:
-        ref, old, new = ref_name.decode(errors="replace"), old_sha.decode(), new_sha.decode()
+        ref, old, new = ref_name.decode(errors="surrogateescape"), old_sha.decode(), new_sha.decode()
         repo_path = Path(self.repo.path)  # type: ignore[attr-defined]
         app_name = repo_path.name.removesuffix(".git")
         if new != ZERO_SHA and new_sha not in self.repo.object_store:
