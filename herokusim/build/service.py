@@ -212,7 +212,8 @@ class BuildService:
                     if build.status == "pending":
                         output = build.output.splitlines()  # empty: output is stored when a build ends
                         await self._settle(app, build.id, output, self._journal_path(build.id), interrupted=True)
-                known = set(await self.store.slug_paths(app.id))
+                # By file name: the home may be spelled differently from the run that recorded the paths.
+                known = {Path(path).name for path in await self.store.slug_paths(app.id)}
                 await asyncio.to_thread(_remove_unknown_slugs, self.settings.slugs_dir / app.id, known)
             await asyncio.to_thread(_empty_dir, self.settings.builds_dir)
         finally:
@@ -272,7 +273,7 @@ def _remove_unknown_slugs(app_slugs: Path, known: set[str]) -> None:
     """Slug files no slug record names: what a killed build was still writing."""
     if app_slugs.is_dir():
         for path in app_slugs.iterdir():
-            if str(path) not in known:
+            if path.name not in known:
                 path.unlink(missing_ok=True)
 
 
