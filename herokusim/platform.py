@@ -184,6 +184,7 @@ class Platform:
         self.dynos.settings = self.builds.settings = self.git.settings = self.settings
         self.clock.start()
         await self.ledger.fail_interrupted_releases()
+        await self.builds.recover()  # after the releases: a build is settled by whether its release went out
         await self.dynos.reconcile()
         await restore_domains(self)  # custom domains back into the routing table
         self.ready.set()
@@ -205,7 +206,9 @@ class Platform:
             self._lock_file.close()
 
     def authenticate(self, token: str) -> bool:
-        return bool(token) and secrets.compare_digest(token, self.token)
+        # As bytes: compare_digest refuses a non-ASCII str, and any string a client sends must just not match.
+        offered = token.encode("utf-8", "surrogateescape")
+        return bool(offered) and secrets.compare_digest(offered, self.token.encode())
 
     # operations that span rooms
     async def find_app(self, id_or_name: str) -> App:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import socket
 import stat
+import struct
 import subprocess
 import threading
 import time
@@ -13,7 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from herokusim.config import Settings
 from herokusim.git import REJECTED, GitServer, PushEvent, export_commit
@@ -280,3 +286,146 @@ def test_create_and_delete_repo(tmp_path, deployer):
     assert not path.exists()
     with pytest.raises(ValueError):
         git_server.create_repo("../escape")
+
+
+# --- hostile input: clear refusals, never a 500, the repo unchanged --------------------------------------
+
+def raw_request(url: str, method: str, path: str, body: bytes = b"", headers: dict[str, bytes] | None = None,
+                password: str = TOKEN) -> tuple[int, bytes]:
+    """One HTTP/1.1 request written byte for byte (headers may hold anything), the status and body back."""
+    host, port = url.split("/")[2].split(":")
+    auth = base64.b64encode(f"x:{password}".encode())
+    head = {"Host": host.encode(), "Authorization": b"Basic " + auth, "Content-Length": str(len(body)).encode(),
+            **(headers or {})}
+    request = f"{method} {path} HTTP/1.1\r\n".encode()
+    request += b"".join(name.encode() + b": " + value + b"\r\n" for name, value in head.items() if value)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request + b"\r\n" + body)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    head_bytes, _, payload = rest.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head_bytes.lower():
+        payload = dechunk(payload)
+    return int(status_line.split()[1]), payload
+
+
+def dechunk(data: bytes) -> bytes:
+    out = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out, data = out + data[:size], data[size + 2:]
+
+
+def pkt(line: bytes) -> bytes:
+    return b"%04x" % (len(line) + 4) + line
+
+
+EMPTY_PACK = b"PACK" + struct.pack(">II", 2, 0)
+EMPTY_PACK += hashlib.sha1(EMPTY_PACK).digest()
+RECEIVE = {"Content-Type": b"application/x-git-receive-pack-request"}
+UPLOAD = {"Content-Type": b"application/x-git-upload-pack-request"}
+GARBAGE = [b"garbage", b"zzzz", b"0004", b"ffff" + b"x" * 10, b"0009hello", b"", pkt(b"a b c d") + b"0000",
+           pkt(b"want abc") + b"0000", pkt(b"0" * 40 + b" " + b"1" * 40 + b" refs/heads/main\0..") + b"0000"]
+
+
+@pytest.mark.parametrize("body", GARBAGE)
+@pytest.mark.parametrize("service", ["git-receive-pack", "git-upload-pack"])
+def test_garbage_pkt_lines_get_a_400_and_change_nothing(server, work, deployer, service, body, capfd):
+    git(work, "push", server.url, "main")
+    status, payload = raw_request(server.url, "POST", f"/demo.git/{service}", body,
+                                  RECEIVE if service == "git-receive-pack" else UPLOAD)
+    assert status == 400, payload
+    assert payload.startswith(b"Malformed git request")
+    assert remote_ref(server, "refs/heads/main") == head(work)
+    assert len(deployer.events) == 1
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_info_refs_with_a_garbage_service_is_refused(server, capfd):
+    for service in ["garbage", "git-upload-pack%00", "%ff%fe"]:
+        status, _ = raw_request(server.url, "GET", f"/demo.git/info/refs?service={service}")
+        assert 400 <= status < 500
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("ref", ["refs/heads/main", "refs/heads/feature"])
+def test_a_ref_to_an_object_the_push_did_not_send_is_refused(server, work, deployer, ref, capfd):
+    git(work, "push", server.url, "main")
+    missing = b"1234567890" * 4
+    body = pkt(head(work).encode() + b" " + missing + b" " + ref.encode() + b"\0report-status side-band-64k")
+    status, payload = raw_request(server.url, "POST", "/demo.git/git-receive-pack", body + b"0000" + EMPTY_PACK,
+                                  RECEIVE)
+    assert status == 200
+    assert f"ng {ref} pre-receive hook declined".encode() in payload
+    assert b"would point at 1234567, an object this push did not send" in payload
+    assert b"Internal error" not in payload
+    assert remote_ref(server, "refs/heads/main") == head(work)
+    assert remote_ref(server, "refs/heads/feature") is None
+    assert len(deployer.events) == 1
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@hypothesis.settings(max_examples=150, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.given(
+    body=st.one_of(st.binary(max_size=300),
+                   st.lists(st.binary(max_size=60).map(pkt) | st.sampled_from([b"0000", b"0001", b"zzzz"]),
+                            max_size=6).map(b"".join)),
+    service=st.sampled_from(["git-receive-pack", "git-upload-pack"]),
+    chunked=st.booleans(),
+)
+def test_random_bytes_to_the_post_endpoints_never_give_a_5xx(server, work, deployer, body, service, chunked,
+                                                             capfd):
+    headers = dict(RECEIVE if service == "git-receive-pack" else UPLOAD)
+    if chunked:
+        headers |= {"Transfer-Encoding": b"chunked", "Content-Length": b""}
+        body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+    status, payload = raw_request(server.url, "POST", f"/demo.git/{service}", body, headers)
+    assert status < 500, payload
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_server_still_takes_a_normal_push_after_random_bytes(server, work, deployer):
+    for body in GARBAGE:
+        raw_request(server.url, "POST", "/demo.git/git-receive-pack", body, RECEIVE)
+    git(work, "push", server.url, "main")
+    assert remote_ref(server, "refs/heads/main") == head(work)
+
+
+def test_non_ascii_credentials_are_refused_with_a_401(daemon, tmp_path):
+    assert daemon.cli("apps:create", "demo").returncode == 0
+    url = f"http://127.0.0.1:{daemon.git_port}/demo.git"
+    path = "/demo.git/info/refs?service=git-receive-pack"
+    for authorization in ["Basic " + base64.b64encode("x:é".encode()).decode(),
+                          "Basic " + base64.b64encode(b"x:\xff\xfe").decode(), "Bearer é"]:
+        status, _ = raw_request(url, "GET", path, headers={"Authorization": authorization.encode()})
+        assert status == 401, authorization
+    status, _ = raw_request(url, "GET", path, headers={"Authorization": b"Basic \xff\xfe\x80"})
+    assert status == 401
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    refused = git(work, "ls-remote", url, password="é", check=False)
+    assert refused.returncode != 0 and "Authentication failed" in refused.stderr
+    assert git(work, "ls-remote", url, password=daemon.token).returncode == 0
+    assert "Traceback" not in daemon.output()
+
+
+@pytest.mark.parametrize("ref", [b"refs/heads/\xff\xfe", b"refs/heads/a..b", b"HEAD", b"refs/heads/x.lock",
+                                 b"refs/../../escape", b"refs/heads/main/sub"])
+def test_odd_ref_names_get_a_clean_answer(server, work, deployer, ref, capfd):
+    git(work, "push", server.url, "main")
+    body = pkt(b"0" * 40 + b" " + head(work).encode() + b" " + ref + b"\0report-status") + b"0000" + EMPTY_PACK
+    status, payload = raw_request(server.url, "POST", "/demo.git/git-receive-pack", body, RECEIVE)
+    assert status == 200
+    assert payload.startswith(b"000eunpack ok\n")
+    assert b"ok " + ref in payload or b"ng " + ref in payload
+    assert remote_ref(server, "refs/heads/main") == head(work)
+    assert not (server.repo_path.parent / "escape").exists()
+    assert len(deployer.events) == 1
+    assert "Traceback" not in capfd.readouterr().err

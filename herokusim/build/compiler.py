@@ -114,7 +114,8 @@ def compile_slug(
         raise BuildError(str(e)) from None
     cache_dir.mkdir(parents=True, exist_ok=True)
     sources = [BUILTIN_BUILDPACKS] if buildpacks is None else [Path(bp).resolve() for bp in buildpacks]
-    with tempfile.TemporaryDirectory(prefix="herokusim-build-") as tmp, \
+    # Next to the build dir, not in /tmp: a daemon killed mid-build leaves it where recovery looks.
+    with tempfile.TemporaryDirectory(prefix="herokusim-build-", dir=build_dir.parent) as tmp, \
             host.session([build_dir, cache_dir.resolve(), Path(tmp)], readonly=sources) as spawn:
         if buildpacks is None:
             chosen = [_detect_builtin(build_dir, deadline, emit, spawn)]

@@ -2,11 +2,18 @@
 
 Runs in the git server's handler thread (blocking work stays off the event loop); every store, log and
 dyno action is handed to the daemon's loop.
+
+A push is checked, built and released under its app's lock, and moves the repo's ref itself (checked)
+just before the release, so the ref, the build and the release agree. A daemon killed mid-build leaves a
+pending build, its build dir and maybe a partial slug and a moved ref: recover() at the next start puts
+each back (the ref through the journal written before it moved) before any push is served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import queue
 import shutil
 import tempfile
@@ -17,13 +24,16 @@ from typing import Any, TypeVar
 
 from herokusim.build.compiler import LOCAL, BuildError, BuildHost, compile_slug
 from herokusim.config import STACK, Settings
-from herokusim.git import PushEvent, export_commit
+from herokusim.git import ExportError, PushEvent, export_commit
 from herokusim.logplex import Logplex
 from herokusim.releases import ReleaseLedger
-from herokusim.store import App, Build, Store, new_id
+from herokusim.store import App, Build, Release, Slug, Store, new_id
 
 T = TypeVar("T")
 REJECTED = "pre-receive hook declined"
+# The last output line of a build the daemon did not live to finish, as recover() found it.
+INTERRUPTED = " !     The herokusim daemon stopped during this build; push again."
+INTERRUPTED_RELEASED = "       The herokusim daemon stopped after this build was released."
 
 
 class LiveOutput:
@@ -73,6 +83,7 @@ class BuildService:
         self.live: dict[str, LiveOutput] = {}  # build id -> output of a build still running
         self._app_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._recovered = threading.Event()  # pushes wait for recover(): the git server starts before it
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -82,10 +93,13 @@ class BuildService:
 
     def handle_push(self, event: PushEvent, emit: Callable[[str], None]) -> str | None:
         """The git server's push hook: build and release, or return why the push is rejected."""
+        self._recovered.wait()
         with self._locks_guard:
             lock = self._app_locks.setdefault(event.app_name, threading.Lock())
         with lock:  # one build at a time per app, as on Heroku
-            return self._build(event, emit)
+            # The client read the ref before it waited for the lock: if a push moved it since, building
+            # this one would release a commit the repo's main is not.
+            return event.stale() or self._build(event, emit)
 
     def _build(self, event: PushEvent, emit: Callable[[str], None]) -> str | None:
         app = self._call(self.store.get_app(event.app_name))
@@ -126,7 +140,7 @@ class BuildService:
                 export_commit(event.repo_path, event.new_sha, source)
                 result = compile_slug(source, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out,
                                       host=self.host)
-        except BuildError as exc:
+        except (BuildError, ExportError) as exc:  # ExportError: a commit git cannot check out
             out(f" !     {exc}")
             out(" !     Push rejected, failed to compile app.")
             out(" !     Push failed")
@@ -141,9 +155,29 @@ class BuildService:
         slug = self._call(self.store.create_slug(
             app.id, result.checksum, result.size, result.process_types, event.new_sha, STACK,
             result.buildpack, str(slug_path), slug_id=slug_id))
+        journal = self._write_journal(build, event, slug.id)
+        moved = event.move_ref()
+        if moved is not None:
+            journal.unlink()
+            out(f" !     {moved}")
+            self._call(self.store.finish_build(build.id, "failed", "\n".join(output)))
+            self._api_log(app.id, "Build failed -- check your build output")
+            return REJECTED
+        try:
+            release = self._release(app, slug, has_phase="release" in result.process_types, out=out)
+        except BaseException:
+            # Whatever failed, the ref goes back unless the release went out anyway.
+            self._call(self._settle(app, build.id, output, journal))
+            raise
+        self._call(self.store.finish_build(build.id, "succeeded", "\n".join(output), result.buildpack,
+                                           slug.id, release.id))
+        journal.unlink()
+        self._api_log(app.id, "Build succeeded")
+        return None
+
+    def _release(self, app: App, slug: Slug, has_phase: bool, out: Callable[[str], None]) -> Release:
         out("-----> Launching...")
         phase_lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-        has_phase = "release" in result.process_types
         if has_phase:
             out(" !     Release command declared: this new release will not be available until the command "
                 "succeeds.")
@@ -152,10 +186,62 @@ class BuildService:
         out(f"       {self.settings.web_url(app.name)} deployed to herokusim")
         if has_phase:
             self._follow_release_phase(release.id, phase_lines, out)
-        self._call(self.store.finish_build(build.id, "succeeded", "\n".join(output), result.buildpack,
-                                           slug.id, release.id))
-        self._api_log(app.id, "Build succeeded")
-        return None
+        return release
+
+    def _journal_path(self, build_id: str) -> Path:
+        return self.settings.builds_dir / f"{build_id}.deploy.json"
+
+    def _write_journal(self, build: Build, event: PushEvent, slug_id: str) -> Path:
+        """What recover() needs to undo the ref move if the daemon dies before the build is finished."""
+        path = self._journal_path(build.id)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"app_name": event.app_name, "ref": event.ref, "old_sha": event.old_sha,
+                                       "new_sha": event.new_sha, "slug_id": slug_id}))
+        os.replace(partial, path)  # whole or absent, whenever the daemon dies
+        return path
+
+    async def recover(self) -> None:
+        """At start, before any push: finish what a killed daemon left of its builds, then serve pushes.
+
+        A pending build whose slug was released (the release succeeded) is marked succeeded; any other is
+        marked failed and its ref moved back. Build dirs and slug files no slug record names go.
+        """
+        try:
+            for app in await self.store.list_apps():
+                for build in await self.store.list_builds(app.id):
+                    if build.status == "pending":
+                        output = build.output.splitlines()  # empty: output is stored when a build ends
+                        await self._settle(app, build.id, output, self._journal_path(build.id), interrupted=True)
+                # By file name: the home may be spelled differently from the run that recorded the paths.
+                known = {Path(path).name for path in await self.store.slug_paths(app.id)}
+                await asyncio.to_thread(_remove_unknown_slugs, self.settings.slugs_dir / app.id, known)
+            await asyncio.to_thread(_empty_dir, self.settings.builds_dir)
+        finally:
+            self._recovered.set()
+
+    async def _settle(self, app: App, build_id: str, output: list[str], journal: Path,
+                      interrupted: bool = False) -> None:
+        """End a build that did not finish: succeeded if its slug's release went out, else failed with
+        its ref back where the client saw it. `interrupted`: the daemon died under it (a line says so)."""
+        try:
+            entry = json.loads(await asyncio.to_thread(journal.read_text))
+        except FileNotFoundError:
+            entry = None  # it stopped before the ref moved: nothing to undo
+        if entry is not None:
+            released = [r for r in await self.store.list_releases(app.id)
+                        if r.slug_id == entry["slug_id"] and r.status == "succeeded"]
+            if released:
+                lines = [*output, INTERRUPTED_RELEASED] if interrupted else output
+                await self.store.finish_build(build_id, "succeeded", "\n".join(lines), None, entry["slug_id"],
+                                              released[-1].id)
+                await asyncio.to_thread(journal.unlink)
+                return
+            event = PushEvent(app_name=app.name, ref=entry["ref"], old_sha=entry["old_sha"],
+                              new_sha=entry["new_sha"], repo_path=self.settings.repos_dir / f"{app.name}.git")
+            await asyncio.to_thread(event.restore_ref)
+            await asyncio.to_thread(journal.unlink)
+        lines = [*output, INTERRUPTED] if interrupted else output
+        await self.store.finish_build(build_id, "failed", "\n".join(lines))
 
     def _follow_release_phase(self, release_id: str, lines: queue.SimpleQueue[str],
                               out: Callable[[str], None]) -> None:
@@ -181,3 +267,19 @@ class BuildService:
         """apps:destroy: the app's slugs and build cache go with it."""
         shutil.rmtree(self.settings.slugs_dir / app_id, ignore_errors=True)
         shutil.rmtree(self.settings.cache_dir / app_id, ignore_errors=True)
+
+
+def _remove_unknown_slugs(app_slugs: Path, known: set[str]) -> None:
+    """Slug files no slug record names: what a killed build was still writing."""
+    if app_slugs.is_dir():
+        for path in app_slugs.iterdir():
+            if path.name not in known:
+                path.unlink(missing_ok=True)
+
+
+def _empty_dir(path: Path) -> None:
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
