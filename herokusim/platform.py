@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from herokusim import auth
 from herokusim.api import create_api
 from herokusim.api.router_api import restore_domains
 from herokusim.build.compiler import LOCAL
@@ -205,10 +206,8 @@ class Platform:
         if self._lock_file is not None:
             self._lock_file.close()
 
-    def authenticate(self, token: str) -> bool:
-        # As bytes: compare_digest refuses a non-ASCII str, and any string a client sends must just not match.
-        offered = token.encode("utf-8", "surrogateescape")
-        return bool(offered) and secrets.compare_digest(offered, self.token.encode())
+    def authenticate(self, offered: bytes | None) -> bool:
+        return auth.matches(offered, self.token)
 
     # operations that span rooms
     async def find_app(self, id_or_name: str) -> App:

@@ -58,7 +58,7 @@ class Served:
 @pytest.fixture
 def server(tmp_path: Path, deployer: Deployer) -> Iterator[Served]:
     settings = Settings(home=tmp_path / "home", git_port=0)
-    git_server = GitServer(settings, deployer, authenticate=lambda password: password == TOKEN)
+    git_server = GitServer(settings, deployer, authenticate=lambda password: password == TOKEN.encode())
     port = git_server.start()
     repo_path = git_server.create_repo("demo")
     try:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hmac
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -16,6 +14,7 @@ from herokusim.api import router_api
 from herokusim.api.body import MAX_BODY_BYTES
 from herokusim.api.body import read_body as _body
 from herokusim.api.ranges import apply_range, parse_range
+from herokusim.auth import basic_password
 from herokusim.clock import MAX_WARP, parse_duration
 from herokusim.errors import InvalidParams, NotFound, PlatformError, Unauthorized
 from herokusim.logplex import LogFilter
@@ -35,20 +34,13 @@ def _platform(request: web.Request) -> Platform:
 
 
 def _token_from(request: web.Request) -> bytes | None:
-    """The credential as the bytes the client sent: a token is compared as bytes, so one that is not ASCII,
-    or not even UTF-8, is just a wrong token."""
+    """The credential as the bytes the client sent (Bearer, or Basic with the token as the password)."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         # aiohttp decodes header bytes that are not UTF-8 with surrogateescape: this gives them back
         return value.strip().encode("utf-8", "surrogateescape")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True)
-        except ValueError:  # binascii.Error, or a character outside base64's ASCII alphabet
-            return None
-        return decoded.partition(b":")[2]
-    return None
+    return basic_password(header)
 
 
 def _check_accept(request: web.Request) -> None:
@@ -77,7 +69,7 @@ async def platform_middleware(request: web.Request, handler: Any) -> web.StreamR
     try:
         if not request.path.startswith(("/log-sessions/", "/dyno-attach/")):  # these URLs carry their own secret
             token = _token_from(request)
-            if token is None or not hmac.compare_digest(token, _platform(request).token.encode()):
+            if not _platform(request).authenticate(token):
                 raise Unauthorized("Invalid credentials provided.")
             _check_accept(request)
         return await handler(request)

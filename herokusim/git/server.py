@@ -11,7 +11,6 @@ the daemon while indexing): the daemon's memory stays flat whatever the size of 
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
 import os
@@ -35,6 +34,7 @@ from dulwich.repo import Repo
 from dulwich.server import Backend, ReceivePackHandler
 from dulwich.web import make_wsgi_chain
 
+from herokusim.auth import basic_password
 from herokusim.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ PushHandler = Callable[[PushEvent, Emit], str | None]
 
 
 class GitServer:
-    def __init__(self, settings: Settings, on_push: PushHandler, authenticate: Callable[[str], bool]) -> None:
+    def __init__(self, settings: Settings, on_push: PushHandler,
+                 authenticate: Callable[[bytes | None], bool]) -> None:
         self._settings = settings
         self._opened = _OpenedRepos()
         backend = _AppReposBackend(settings.repos_dir, self._opened)
@@ -319,7 +320,7 @@ class _AuthenticatedApps:
         self,
         git_app: Callable[..., Iterable[bytes]],
         repos_dir: Path,
-        authenticate: Callable[[str], bool],
+        authenticate: Callable[[bytes | None], bool],
         opened: _OpenedRepos,
     ) -> None:
         self._git_app = git_app
@@ -328,7 +329,7 @@ class _AuthenticatedApps:
         self._opened = opened
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        password = _basic_password(environ.get("HTTP_AUTHORIZATION", ""))
+        password = basic_password(environ.get("HTTP_AUTHORIZATION", ""))
         if password is None or not self._authenticate(password):
             start_response(
                 "401 Unauthorized",
@@ -376,19 +377,6 @@ class _Reply:
             return write(data)
 
         return tracked
-
-
-def _basic_password(header: str) -> str | None:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        # binascii.Error for bad base64 and ValueError for a non-ASCII header are both ValueErrors.
-        return None
-    _, colon, password = decoded.partition(":")
-    return password if colon else None
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
