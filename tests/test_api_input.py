@@ -262,6 +262,9 @@ def test_last_resort_is_a_logged_500_in_herokus_shape(caplog: pytest.LogCaptureF
         token = "t"
         ready = asyncio.Event()
 
+        def authenticate(self, offered: bytes | None) -> bool:
+            return offered == b"t"
+
     async def scenario() -> tuple[int, str, dict[str, Any]]:
         Stub.ready.set()
         app = create_api(Stub())  # type: ignore[arg-type]
