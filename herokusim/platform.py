@@ -40,6 +40,9 @@ from herokusim.store import App, Build, Release, Slug, Store
 APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")  # fullmatch: `$` would let a trailing newline in
 DYNO_SIZES = {s.lower(): s for s in SIZES}
 MAX_QUANTITY = 100
+# A quantity as Heroku's CLI sends it: "2", or a change "+1" / "-1" resolved here, under the app's lock, so that
+# concurrent `ps:scale worker+1` all count (a client that read the formation first would lose some).
+QUANTITY = re.compile(r"([+-]?)([0-9]{1,9})", re.ASCII)
 ADJECTIVES = ("shiny", "fathomless", "quiet", "brave", "gentle", "polar", "radiant", "sleepy", "young",
               "frozen", "ancient", "hidden", "misty", "rocky", "sunny", "vast", "wild", "calm", "boiling")
 NOUNS = ("atoll", "falls", "river", "meadow", "brook", "canyon", "harbor", "island", "ridge", "forest",
@@ -284,6 +287,9 @@ class Platform:
             if not isinstance(ptype, str) or ptype not in formation:
                 raise NotFound(f"Couldn't find that process type ({ptype}).")
             quantity = update.get("quantity")
+            if isinstance(quantity, str) and (match := QUANTITY.fullmatch(quantity)):
+                sign, number = match.groups()
+                quantity = int(number) if not sign else max(0, formation[ptype].quantity + int(sign + number))
             if quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool)
                                          or not 0 <= quantity <= MAX_QUANTITY):
                 raise InvalidParams(f"Quantity for {ptype} must be a whole number from 0 to {MAX_QUANTITY}.")

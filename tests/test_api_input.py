@@ -294,8 +294,10 @@ JSON_VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_
                                                             st.dictionaries(WEIRD_TEXT, inner, max_size=4)),
                            max_leaves=12)
 # a quantity that scales for real would start up to 100 dynos: the generator keeps to 0 and to wrong ones
+# (a string the API reads as a number, "3" or "+3", counts as one)
 QUANTITY = st.one_of(st.integers(-5, 0), JSON_VALUES.filter(
-    lambda v: not (isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100)))
+    lambda v: not (isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100)
+    and not (isinstance(v, str) and re.fullmatch(r"\+?[0-9]+", v, re.ASCII) and int(v) > 0)))
 # the fields each endpoint reads, with wrong types, extremes, unicode and NUL
 FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "app": {"name": WEIRD_TEXT, "maintenance": JSON_VALUES},

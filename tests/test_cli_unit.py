@@ -63,17 +63,13 @@ def test_scale_args_type_given_twice() -> None:
         parse_scale_args(["web=1", "web+1"])
 
 
-def test_scale_updates_resolve_relative_changes() -> None:
-    formation = [{"type": "web", "quantity": 2, "size": "standard-1X"},
-                 {"type": "worker", "quantity": 0, "size": "standard-1X"}]
+def test_scale_updates_send_relative_changes_as_changes() -> None:
     changes = parse_scale_args(["web+1", "worker-3", "clock=1:standard-2X"])
-    assert scale_updates(changes, formation) == [
-        {"type": "web", "quantity": 3},
-        {"type": "worker", "quantity": 0},
+    assert scale_updates(changes) == [
+        {"type": "web", "quantity": "+1"},
+        {"type": "worker", "quantity": "-3"},
         {"type": "clock", "quantity": 1, "size": "standard-2X"},
     ]
-    with pytest.raises(BadArgument, match=r"Couldn't find that process type \(missing\)\."):
-        scale_updates(parse_scale_args(["missing+1"]), formation)
 
 
 def test_scale_and_formation_summaries() -> None:

@@ -211,6 +211,24 @@ def test_formation_scaled_by_20_callers(shared: Daemon, tmp_path: Path) -> None:
              message="scaled-away dynos to stop")
 
 
+def test_relative_scale_from_10_cli_processes(shared: Daemon, tmp_path: Path) -> None:
+    """`herokusim ps:scale worker+1` by ten people at once: every increment lands (the CLI sends the change,
+    as Heroku's does, not a quantity it computed from a formation it read before the others wrote)."""
+    pushed_app(shared, tmp_path, "incrementers", fixture="worker-release")
+    procs = [subprocess.Popen([sys.executable, "-m", "herokusim", "ps:scale", "worker+1", "-a", "incrementers"],
+                              env=shared.env, cwd=shared.home.parent, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for _ in range(CALLERS // 2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    formation = {f["type"]: f["quantity"] for f in shared.api("GET", "/apps/incrementers/formation").json()}
+    assert formation["worker"] == CALLERS // 2
+    assert shared.cli("ps:scale", "worker-20", "-a", "incrementers").returncode == 0
+    formation = {f["type"]: f["quantity"] for f in shared.api("GET", "/apps/incrementers/formation").json()}
+    assert formation["worker"] == 0, "a decrease stops at 0"
+
+
 def test_domains_added_and_removed_by_20_callers(shared: Daemon) -> None:
     new_app(shared, "domainers")
     hostnames = [f"www{i}.example.com" for i in range(CALLERS)]

@@ -259,3 +259,34 @@ def test_a_large_push_streams_to_disk_instead_of_growing_the_daemon(daemon: Daem
     serves(daemon, "big")
     growth = (peak_rss_kb(daemon.proc.pid) - before) * 1024
     assert growth < size / 4, f"the daemon's peak RSS grew by {growth / 2**20:.0f} MB for a 96 MB push"
+
+
+@pytest.mark.parametrize("point", ["compile", "release-phase"])
+def test_apps_destroy_during_a_push_rejects_it_clearly(daemon: Daemon, tmp_path: Path, point: str):
+    """apps:destroy does not wait for a build of the app (it would hold the app's lock for minutes): the push
+    fails with a line that says why, not an internal error, and leaves nothing of the app behind."""
+    seen, procfile = KILL_POINTS[point]
+    assert daemon.cli("apps:create", "demo").returncode == 0
+    app_id = daemon.api("GET", "/apps/demo").json()["id"]
+    repo = make_app(tmp_path / "app", "one", procfile=procfile)
+    for i in range(4):  # incompressible files: the build is still at work when the destroy lands
+        (repo / f"blob{i}.bin").write_bytes(os.urandom(8 * 2**20))
+    commit(repo, "two")
+    client = subprocess.Popen(push_argv(daemon), cwd=repo, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    assert client.stderr is not None
+    printed = []
+    for line in client.stderr:
+        printed.append(line)
+        if seen in line:
+            destroyed = daemon.cli("apps:destroy", "demo", "--confirm", "demo")
+            assert destroyed.returncode == 0, destroyed.stderr
+            break
+    printed += client.stderr.readlines()
+    assert client.wait(timeout=120) != 0
+    output = "".join(printed)
+    assert "remote:  !     demo was destroyed during this push" in output, output
+    assert "Internal error" not in output
+    assert "Traceback" not in daemon.output()
+    left = [p for p in daemon.home.rglob("*") if app_id in p.name or p.name == "demo.git"]
+    assert left == [] and list((daemon.home / "builds").iterdir()) == []

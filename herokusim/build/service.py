@@ -118,6 +118,13 @@ class BuildService:
 
         try:
             return self._compile_and_release(app, build, event, out, output)
+        except Exception:
+            # apps:destroy does not wait for a build (it would hold the app's lock for as long): a build whose
+            # app went under it fails on whatever went first, its slug dir, its repo or its release
+            if self._call(self.store.get_app(app.id)) is not None:
+                raise
+            out(f" !     {event.destroyed()}")
+            return REJECTED
         finally:
             self.loop.call_soon_threadsafe(self._finish_live, build.id)
 

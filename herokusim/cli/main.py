@@ -531,15 +531,15 @@ def ps_scale(changes: tuple[str, ...], app: str | None) -> None:
     parsed = parse_scale_args(changes)
     name = _resolve_app(app)
     api = _api()
-    formation = api.get(app_path(name, "formation")) if not parsed or any(c.relative for c in parsed) else []
     if not parsed:
+        formation = api.get(app_path(name, "formation"))
         if not formation:
             click.echo(f"No process types on {HEXAGON} {name}.")
             click.echo("Upload a Procfile to add process types.")
             return
         click.echo(formation_summary(formation))
         return
-    updates = scale_updates(parsed, formation)
+    updates = scale_updates(parsed)
     with _action("Scaling dynos") as step:
         scaled = api.patch(app_path(name, "formation"), {"updates": updates})
         step.suffix = f", now running {scale_summary(scaled, [c.type for c in parsed])}"

@@ -212,16 +212,12 @@ def parse_scale_args(args: tuple[str, ...] | list[str]) -> list[ScaleChange]:
     return changes
 
 
-def scale_updates(changes: list[ScaleChange], formation: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The formation PATCH's `updates`; relative changes are resolved against the current formation."""
-    current = {entry["type"]: entry for entry in formation}
+def scale_updates(changes: list[ScaleChange]) -> list[dict[str, Any]]:
+    """The formation PATCH's `updates`. A relative change goes as Heroku's CLI sends it, `"+1"` / `"-1"`, and the
+    API applies it to the formation as it is then: one read here first would lose concurrent changes."""
     updates: list[dict[str, Any]] = []
     for change in changes:
-        quantity = change.quantity
-        if change.relative:
-            if change.type not in current:
-                raise BadArgument(f"Couldn't find that process type ({change.type}).")
-            quantity = max(0, current[change.type]["quantity"] + change.quantity)
+        quantity: int | str = f"{change.quantity:+d}" if change.relative else change.quantity
         update: dict[str, Any] = {"type": change.type, "quantity": quantity}
         if change.size:
             update["size"] = change.size

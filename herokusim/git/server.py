@@ -62,6 +62,8 @@ class PushEvent:
 
     def stale(self) -> str | None:
         """Why the push must be refused because the ref moved since the client read it; None if it did not."""
+        if not self.repo_path.is_dir():
+            return self.destroyed()
         with Repo(self.repo_path) as repo:
             now = _ref_value(repo, self.ref)
         return None if now == self.old_sha else _moved_reason(self.ref, now)
@@ -71,8 +73,16 @@ class PushEvent:
 
         Moving a ref that already points at new_sha succeeds: the push handler may have moved it itself.
         """
-        with Repo(self.repo_path) as repo:
+        try:
+            repo = Repo(self.repo_path)
+        except NotGitRepository:
+            return self.destroyed()
+        with repo:
             return _swap_ref(repo, self.ref, self.old_sha, self.new_sha)
+
+    def destroyed(self) -> str:
+        """Why a push whose app went (apps:destroy, which does not wait for a build) is refused."""
+        return f"{self.app_name} was destroyed during this push"
 
     def restore_ref(self) -> None:
         """Undo move_ref: the ref back at old_sha (or gone), if it still points at new_sha."""
