@@ -93,7 +93,7 @@ def test_kill_during_config_changes(tmp_path: Path) -> None:
         callers = [threading.Thread(target=change, args=(i,)) for i in range(CHANGES)]
         for caller in callers:
             caller.start()
-        halfway.wait(60)
+        assert halfway.wait(60), "half of the config changes were never answered"
         kill9(daemon)
         for caller in callers:
             caller.join()
