@@ -21,6 +21,7 @@ from rich.text import Text
 from herokusim.cli import gitremote
 from herokusim.cli.client import ApiClient, ClientError, DaemonNotRunning, app_path, load_token
 from herokusim.cli.gitremote import GitError
+from herokusim.cli.heroku_commands import unknown_command_message
 from herokusim.cli.output import (
     HEXAGON,
     BadArgument,
@@ -56,10 +57,22 @@ class HerokuGroup(click.Group):
 
     ALIASES: ClassVar[dict[str, str]] = {
         "create": "apps:create", "destroy": "apps:destroy", "info": "apps:info", "scale": "ps:scale",
+        "restart": "ps:restart", "list": "apps", "apps:list": "apps", "config:add": "config:set",
+        "config:remove": "config:unset", "releases:rollback": "rollback", "dyno:restart": "ps:restart",
+        "dyno:scale": "ps:scale", "dyno:stop": "ps:stop", "dyno:kill": "ps:stop", "ps:kill": "ps:stop",
     }
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, self.ALIASES.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand:
+            ours = [name for name, command in self.commands.items() if not command.hidden]
+            click.echo(f"{ARROW}{unknown_command_message(args[0], [*ours, *self.ALIASES])}", err=True)
+            ctx.exit(2)  # a usage error, as Click exits for one
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
