@@ -9,7 +9,7 @@ from collections.abc import Iterable
 # `heroku commands` and devcenter.heroku.com/articles/heroku-cli-commands. Data, not behaviour: a name here
 # that herokusim lacks gets "herokusim does not simulate it yet" rather than "no such command". Commands
 # herokusim has are listed too (this is Heroku's list), and never reach the lookup that reads it.
-HEROKU_COMMANDS = frozenset("""
+_HEROKU_COMMAND_TABLE = """
     2fa 2fa:disable
     access access:add access:remove access:update
     addons addons:attach addons:create addons:destroy addons:detach addons:docs addons:downgrade addons:info
@@ -78,7 +78,8 @@ HEROKU_COMMANDS = frozenset("""
     update version which
     webhooks webhooks:add webhooks:deliveries webhooks:deliveries:info webhooks:events webhooks:events:info
     webhooks:info webhooks:remove webhooks:update
-""".split())
+"""
+HEROKU_COMMANDS = frozenset(_HEROKU_COMMAND_TABLE.split())
 
 
 def unknown_command_message(name: str, ours: Iterable[str]) -> str:
