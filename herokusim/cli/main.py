@@ -407,6 +407,14 @@ def config_get(key: str, app: str | None) -> None:
     click.echo(_api().get(app_path(name, "config-vars")).get(key, ""))
 
 
+def _config_unchanged(api: ApiClient, app: str, changes: dict[str, str | None]) -> bool:
+    """True when the API would make no release for these changes (so there is no version to claim)."""
+    # Imported here: the ledger's own rule, without loading it for every other command.
+    from herokusim.releases import config_description
+
+    return config_description(api.get(app_path(app, "config-vars")), changes) is None
+
+
 @main.command("config:set")
 @click.argument("assignments", nargs=-1, metavar="KEY=VALUE...")
 @app_option
@@ -415,6 +423,10 @@ def config_set(assignments: tuple[str, ...], app: str | None) -> None:
     changes = parse_config_args(assignments)
     name = _resolve_app(app)
     api = _api()
+    if _config_unchanged(api, name, dict(changes)):
+        have = "has that value" if len(changes) == 1 else "have those values"
+        click.echo(f"{names_list(list(changes))} already {have} on {HEXAGON} {name}: nothing changed")
+        return
     with _action(f"Setting {names_list(list(changes))} and restarting {HEXAGON} {name}") as step:
         values = api.patch(app_path(name, "config-vars"), changes)
         step.suffix = _release_suffix(api, name)
@@ -430,6 +442,10 @@ def config_unset(keys: tuple[str, ...], app: str | None) -> None:
         raise ClientError("Usage: herokusim config:unset KEY1 [KEY2 ...]: must specify KEY to unset.")
     name = _resolve_app(app)
     api = _api()
+    if _config_unchanged(api, name, dict.fromkeys(keys)):
+        click.echo(f"{names_list(list(keys))} {'is' if len(keys) == 1 else 'are'} not set on {HEXAGON} {name}: "
+                   "nothing changed")
+        return
     with _action(f"Unsetting {names_list(list(keys))} and restarting {HEXAGON} {name}") as step:
         api.patch(app_path(name, "config-vars"), {key: None for key in keys})
         step.suffix = _release_suffix(api, name)
