@@ -277,6 +277,26 @@ def test_no_buildpack_emits_the_reason(tmp_path):
     assert not (tmp_path / "s.tgz").exists()
 
 
+def test_no_buildpack_hint_names_only_fixes_herokusim_has(tmp_path):
+    """The hint's advice works as written: herokusim has no command or setting that picks a buildpack."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "README.md").write_text("# nothing to run\n")
+    lines = Lines()
+    with pytest.raises(BuildError):
+        compile_slug(source, slug_path=tmp_path / "s.tgz", cache_dir=tmp_path / "c", config={}, emit=lines)
+    hint = " ".join(line.strip() for line in lines if line.startswith("\t\t\t"))
+    assert "buildpack that supports" not in hint and "set a buildpack" not in hint
+    assert "requirements.txt, pyproject.toml or setup.py" in hint
+    for advice in ("requirements.txt", "Procfile"):  # files the hint names make the app detectable
+        shutil.rmtree(tmp_path / "c", ignore_errors=True)
+        (source / advice).write_text("web: python app.py\n" if advice == "Procfile" else "")
+        result = compile_slug(source, slug_path=tmp_path / "s.tgz", cache_dir=tmp_path / "c", config={},
+                              emit=Lines())
+        assert result.buildpack == "Python"
+        (source / advice).unlink()
+
+
 def test_malformed_procfile_fails_the_build_naming_the_line(tmp_path):
     source = app_copy(tmp_path)
     (source / "Procfile").write_text("web: python app.py\nworker python worker.py\n")

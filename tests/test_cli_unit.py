@@ -321,3 +321,42 @@ def test_colon_names_and_aliases() -> None:
         assert main.get_command(ctx, name) is not None, name
     assert main.get_command(ctx, "scale") is main.get_command(ctx, "ps:scale")
     assert main.get_command(ctx, "git:credentials").hidden
+
+
+# --- commands herokusim does not have -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("typed", "suggestion"), [
+    ("addons:create", "did you mean apps:create?"),
+    ("buildpacks", "`herokusim --help` lists the commands it has."),
+    ("pg:psql", "`herokusim --help` lists the commands it has."),
+    ("apps:rename", "did you mean apps:create?"),
+])
+def test_heroku_command_not_simulated_yet(cli_env: dict[str, str], typed: str, suggestion: str) -> None:
+    result = run(cli_env, typed, "-a", "demo")
+    assert result.exit_code == 2
+    assert result.stderr == f"{ARROW}{typed} is a Heroku command that herokusim does not simulate yet; " \
+                            f"{suggestion}\n"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("typed", "suggestion"), [
+    ("conifg:set", "did you mean config:set?"),
+    ("relases", "did you mean releases?"),
+    ("frobnicate", "`herokusim --help` lists the commands it has."),
+])
+def test_unknown_command_suggests_the_nearest(cli_env: dict[str, str], typed: str, suggestion: str) -> None:
+    result = run(cli_env, typed)
+    assert (result.exit_code, result.stderr) == (2, f"{ARROW}{typed} is not a herokusim command; {suggestion}\n")
+
+
+def test_hidden_commands_are_never_suggested(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "git:credential")
+    assert "git:credentials" not in result.stderr
+
+
+def test_heroku_aliases_reach_the_same_command() -> None:
+    ctx = main.make_context("herokusim", [], resilient_parsing=True)
+    for alias, name in [("restart", "ps:restart"), ("config:add", "config:set"), ("config:remove", "config:unset"),
+                        ("releases:rollback", "rollback"), ("dyno:scale", "ps:scale"), ("apps:list", "apps")]:
+        assert main.get_command(ctx, alias) is main.get_command(ctx, name), alias

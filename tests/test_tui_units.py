@@ -35,7 +35,7 @@ def test_ages_and_countdowns() -> None:
     assert age("2026-11-26T09:30:00Z", NOW) == "2h30m"
     assert age("2026-11-24T10:00:00Z", NOW) == "2d2h"
     assert age(None, NOW) == "—"
-    assert until("2026-11-26T12:20:00Z", NOW) == "in 20m"
+    assert until("2026-11-26T12:20:00Z", NOW) == "20m"
     assert until("2026-11-26T11:00:00Z", NOW) == "now"
     assert until(None, NOW) == "—"
 

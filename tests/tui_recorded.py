@@ -46,13 +46,14 @@ CONFIGS = {
 
 
 def _dyno(name: str, state: str, since: str, memory: float | None, crashes: int = 0,
-          restart_at: str | None = None) -> dict[str, Any]:
+          restart_at: str | None = None, cycle_at: str | None = None) -> dict[str, Any]:
     kind = name.partition(".")[0]
     return {"id": f"dyno-{name}", "name": name, "type": kind, "state": state, "state_since": since,
             "command": "python app.py" if kind == "web" else "python worker.py", "size": "standard-1X",
             "release": {"id": RELEASES[0]["id"], "version": 5}, "app": APP,
             "created_at": since, "updated_at": since, "memory_mb": memory, "memory_quota_mb": 512,
-            "crashes": crashes, "restart_at": restart_at, "cycle_at": "2026-11-27T09:12:00Z"}
+            "crashes": crashes, "restart_at": restart_at,
+            "cycle_at": None if state == "crashed" else cycle_at}  # a crashed dyno does not cycle
 
 
 ANSWERS: dict[str, Any] = {
@@ -68,10 +69,10 @@ ANSWERS: dict[str, Any] = {
         {"type": "worker", "quantity": 1, "size": "standard-1X", "command": "python worker.py", "app": APP},
     ],
     "GET /apps/demo/dynos": [
-        _dyno("web.1", "up", "2026-11-26T17:25:04Z", 142.0),
-        _dyno("web.2", "up", "2026-11-26T17:25:05Z", 97.5),
+        _dyno("web.1", "up", "2026-11-26T17:25:04Z", 142.0, cycle_at="2026-11-27T19:47:04Z"),
+        _dyno("web.2", "up", "2026-11-26T17:25:05Z", 97.5, cycle_at="2026-11-27T17:58:05Z"),
         _dyno("worker.1", "crashed", "2026-11-26T17:29:20Z", None, crashes=3,
-              restart_at="2026-11-27T08:49:20Z"),  # simulated time, as the clock
+              restart_at="2026-11-26T17:49:20Z"),
     ],
     "GET /apps/demo/releases": RELEASES,
     "GET /apps/demo/config-vars": CONFIGS[5],
@@ -87,7 +88,7 @@ ANSWERS: dict[str, Any] = {
              "connect_ms": {"p50": 0.4}, "service_ms": {"p50": 35.0}},
         ],
     },
-    "GET /clock": {"now": "2026-11-27T08:30:00Z", "time_scale": 60.0},
+    "GET /clock": {"now": "2026-11-26T17:30:00Z", "time_scale": 60.0},  # every time above is on this clock
     "GET /apps/staging/dynos": [],
 }
 for _version, _config in CONFIGS.items():

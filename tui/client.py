@@ -96,7 +96,8 @@ class Api:
         return self.target.router_port
 
     def now(self) -> datetime:
-        """Wall-clock now for ages on screen (recorded tests freeze it)."""
+        """Wall-clock now: ages on screen use it only when the daemon offers no /clock (recorded tests
+        freeze it)."""
         return datetime.now(UTC)
 
     async def aclose(self) -> None:

@@ -30,12 +30,13 @@ def age(when: str | datetime | None, now: datetime) -> str:
 
 
 def until(when: str | None, now: datetime) -> str:
-    """`in 5m` for a future moment; `now` if it has passed; `—` for none."""
+    """`5m` to a future moment (a countdown column's title says to what); `now` if it has passed; `—` for
+    none."""
     moment = parse_time(when)
     if moment is None:
         return "—"
     seconds = int((moment - now).total_seconds())
-    return "now" if seconds <= 0 else f"in {duration(seconds)}"
+    return "now" if seconds <= 0 else duration(seconds)
 
 
 def duration(seconds: int) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
@@ -97,16 +98,26 @@ class Pane(Vertical):
 
 
 class FormationPane(Pane):
+    COLUMNS = ("dyno", "state", "age", "in-flight", "cool-off", "memory", "cycle", "command")
+    # A narrow pane leaves out whole columns, last of this list first, rather than cut one or scroll sideways.
+    # In-flight counts also show in the router pane beside this one.
+    KEEP = ("dyno", "state", "age", "cycle", "cool-off", "in-flight", "memory", "command")
+
+    def __init__(self, title: str, **kwargs: Any) -> None:
+        super().__init__(title, **kwargs)
+        self.rows: list[Row] = []
+        self.columns: tuple[str, ...] = ()
+
     def compose(self) -> ComposeResult:
         yield self.compose_reason()
-        table: DataTable[Cell] = DataTable(cursor_type="row", zebra_stripes=False, id="formation-table")
-        table.add_columns("dyno", "state", "age", "in-flight", "cool-off", "memory", "cycle", "command")
-        yield table
+        yield DataTable(cursor_type="row", zebra_stripes=False, id="formation-table")
+
+    def on_resize(self) -> None:
+        self.fit()
 
     def show(self, formation: list[dict[str, Any]], dynos: list[dict[str, Any]],
-             inflight: dict[str, int], now: datetime, sim_now: datetime | None = None) -> None:
-        """Ages against the wall clock; cycling and cool-offs against the simulated clock (they run on it)."""
-        sim_now = sim_now or now
+             inflight: dict[str, int], now: datetime) -> None:
+        """Ages, cool-offs and cycling against `now`, the platform's simulated now (they all run on it)."""
         rows: list[Row] = []
         by_type: dict[str, list[dict[str, Any]]] = {}
         for dyno in dynos:
@@ -129,10 +140,31 @@ class FormationPane(Pane):
                     f" {dyno['name']}", state_text(dyno.get("state", "?")),
                     age(dyno.get("state_since") or dyno.get("updated_at"), now),
                     "—" if count is None else f"{bar(count, most, 4)} {count}",
-                    until(dyno.get("restart_at"), sim_now), memory(dyno), until(dyno.get("cycle_at"), sim_now),
+                    until(dyno.get("restart_at"), now), memory(dyno), until(dyno.get("cycle_at"), now),
                     "")))
         self.say("" if rows else "no process types yet: push the app with git to deploy it")
-        fill_table(self.query_one(DataTable), rows)
+        self.rows = rows
+        self.fit()
+
+    def fit(self) -> None:
+        """Show the rows with as many whole columns as the pane's width holds."""
+        table: DataTable[Cell] = self.query_one(DataTable)
+        room = self.content_size.width - 1  # the vertical scrollbar, once the rows overflow
+        widths = {label: max([cell_len(label), *(cell_len(str(cells[i])) for _, cells in self.rows)])
+                  + 2 * table.cell_padding for i, label in enumerate(self.COLUMNS)}
+        keep: set[str] = set()
+        for label in self.KEEP:
+            if sum(widths[k] for k in keep) + widths[label] > room and keep:
+                break
+            keep.add(label)
+        columns = tuple(label for label in self.COLUMNS if label in keep)
+        if columns != self.columns:
+            self.columns = columns
+            table.clear(columns=True)
+            table.add_columns(*columns)
+            table._signature = None  # type: ignore[attr-defined]  # the rows are new to these columns
+        shown = [i for i, label in enumerate(self.COLUMNS) if label in keep]
+        fill_table(table, [(key, tuple(cells[i] for i in shown)) for key, cells in self.rows])
 
     def selection(self) -> tuple[str, str] | None:
         """("type", "web") or ("dyno", "web.1") for the row under the cursor."""
@@ -196,6 +228,7 @@ class RouterPane(Pane):
         super().__init__(title, **kwargs)
         self.rates: deque[float] = deque(maxlen=self.HISTORY)
         self.metrics: dict[str, Any] | None = None
+        self.dynos: set[str] | None = None
         self.load_line = ""
         self.text = ""  # what the pane shows, as plain text
 
@@ -203,11 +236,13 @@ class RouterPane(Pane):
         yield self.compose_reason()
         yield Static("", id="router-body")
 
-    def show(self, metrics: dict[str, Any] | None, reason: str = "") -> None:
-        """Coalesced: the newest sample wins; one render per refresh however many arrived."""
+    def show(self, metrics: dict[str, Any] | None, reason: str = "", dynos: set[str] | None = None) -> None:
+        """Coalesced: the newest sample wins; one render per refresh however many arrived. `dynos`: the
+        app's dynos now; the metrics' window still counts dynos scaled away, which are not shown."""
         if metrics is not None and metrics is not self.metrics:
             self.rates.append(float(metrics.get("requests_per_second") or 0.0))
         self.metrics = metrics
+        self.dynos = dynos
         self.say(reason)
         self.render_body()
 
@@ -240,7 +275,8 @@ class RouterPane(Pane):
             for code, count in sorted((metrics.get("codes") or {}).items()):
                 line.append(f"{code} {count}  ", style="bold red")
             lines.append(line)
-            dynos = sorted(metrics.get("dynos") or [], key=lambda d: dyno_order(d["name"]))
+            dynos = sorted((d for d in metrics.get("dynos") or [] if self.dynos is None or d["name"] in self.dynos),
+                           key=lambda d: dyno_order(d["name"]))
             most = max((d.get("inflight", 0) for d in dynos), default=0) or 1
             for dyno in dynos:
                 count = dyno.get("inflight", 0)

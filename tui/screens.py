@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
@@ -107,7 +108,7 @@ class AppsScreen(BaseScreen):
             return  # an app screen is on top: it polls what it shows
         reason = self.query_one("#apps-reason", Static)
         try:
-            apps = await self.api.apps()
+            apps = sorted(await self.api.apps(), key=lambda a: a["name"])  # by name, as `herokusim apps`
             details = await asyncio.gather(*(self._details(a["name"]) for a in apps))
         except ApiError as exc:
             reason.update(exc.message)
@@ -189,11 +190,12 @@ class AppScreen(BaseScreen):
         Binding("p", "pause", "Pause logs", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("escape", "back", "Apps"),
+        Binding("q", "app.quit", "Quit"),  # as on the apps screen
     ]
     DEFAULT_CSS = """
     AppScreen #status { height: 1; background: $primary 30%; padding: 0 1; }
     AppScreen #panes { grid-size: 2 3; grid-columns: 1fr 1fr; grid-rows: 3fr 2fr 2fr; height: 1fr; }
-    AppScreen.-wide #panes { grid-columns: 2fr 3fr; grid-rows: 1fr 1fr 1fr; }
+    AppScreen.-wide #panes { grid-columns: 9fr 11fr; grid-rows: 1fr 1fr 1fr; }
     AppScreen #logs { row-span: 2; }
     """
 
@@ -256,8 +258,13 @@ class AppScreen(BaseScreen):
         except NoMatches:
             pass  # the screen was closed while the answers were on their way: nothing to show them in
 
+    def now(self) -> datetime:
+        """The platform's now: the simulated clock's last reading, which every timestamp the API gives is on
+        (a warp moves it ahead of the wall clock); the wall clock for a daemon without /clock."""
+        when = parse_time(self.clock.get("now")) if self.clock is not None else None
+        return when or self.api.now()
+
     async def show_poll(self, results: list[Any]) -> None:
-        api = self.api
         info, formation, dynos, releases, config, metrics, clock, builds = results
         if isinstance(info, ApiError):
             self.query_one(FormationPane).say(info.message)
@@ -265,7 +272,13 @@ class AppScreen(BaseScreen):
         if isinstance(info, BaseException):
             raise info
         self.info = info
-        now = api.now()
+        if isinstance(clock, BaseException):
+            self.clock, self.clock_reason = None, ("clock: not offered by this daemon" if
+                                                   isinstance(clock, Unavailable) else "clock: unknown")
+        else:
+            self.clock, self.clock_reason = clock, ""
+        now = self.now()
+        current = None if isinstance(dynos, BaseException) else {d["name"] for d in dynos}
         router = self.query_one(RouterPane)
         if isinstance(metrics, Unavailable):
             router.show(None, "router metrics: not offered by this daemon (no /router-metrics)")
@@ -274,16 +287,15 @@ class AppScreen(BaseScreen):
             router.show(None, f"router metrics: {getattr(metrics, 'message', metrics)}")
             inflight = {}
         else:
-            router.show(metrics)
+            router.show(metrics, dynos=current)
             inflight = {d["name"]: int(d.get("inflight", 0)) for d in metrics.get("dynos") or []}
         router.show_load(self.load)
-        sim_now = None if isinstance(clock, BaseException) else parse_time(clock.get("now"))
         if isinstance(formation, BaseException) or isinstance(dynos, BaseException):
             failed = formation if isinstance(formation, BaseException) else dynos
             self.query_one(FormationPane).say(f"formation: {getattr(failed, 'message', failed)}")
         else:
             self.formation, self.dynos = formation, dynos
-            self.query_one(FormationPane).show(formation, dynos, inflight, now, sim_now)
+            self.query_one(FormationPane).show(formation, dynos, inflight, now)
         if isinstance(releases, BaseException):
             self.query_one(ReleasesPane).say(f"releases: {getattr(releases, 'message', releases)}")
         else:
@@ -293,11 +305,6 @@ class AppScreen(BaseScreen):
             self.query_one(ConfigPane).say(getattr(config, "message", str(config)))
         else:
             self.query_one(ConfigPane).show(config)
-        if isinstance(clock, BaseException):
-            self.clock, self.clock_reason = None, ("clock: not offered by this daemon" if
-                                                   isinstance(clock, Unavailable) else "clock: unknown")
-        else:
-            self.clock, self.clock_reason = clock, ""
         if not isinstance(builds, BaseException):
             await self.follow_builds(builds)
         self.check_rollout()
@@ -342,7 +349,7 @@ class AppScreen(BaseScreen):
         pane = self.query_one(LogsPane)
         try:
             async for lines in self.api.build_output_lines(self.app_name, build_id):
-                stamp = self.api.now().isoformat(timespec="microseconds")
+                stamp = self.now().isoformat(timespec="microseconds")
                 pane.add(f"{stamp} app[build]: {line}" for line in lines)
         except ApiError:
             self.builds_followed.discard(build_id)  # its whole output comes with the poll that sees it end

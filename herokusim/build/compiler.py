@@ -148,7 +148,9 @@ def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spa
             return _Buildpack(source, name)
     emit(" !     No default language could be detected for this app.")
     emit("\t\t\tHINT: This occurs when herokusim cannot detect the buildpack to use for this application.")
-    emit("\t\t\tAdd a requirements.txt (Python), or set a buildpack that supports this app.")
+    # Only a fix herokusim supports: it has no command or setting that picks another buildpack.
+    emit("\t\t\tAdd a requirements.txt, pyproject.toml or setup.py (Python), or a Procfile whose command runs "
+         "python.")
     raise BuildError("App not compatible with buildpack")
 
 

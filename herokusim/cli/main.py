@@ -21,6 +21,7 @@ from rich.text import Text
 from herokusim.cli import gitremote
 from herokusim.cli.client import ApiClient, ClientError, DaemonNotRunning, app_path, load_token
 from herokusim.cli.gitremote import GitError
+from herokusim.cli.heroku_commands import unknown_command_message
 from herokusim.cli.output import (
     HEXAGON,
     BadArgument,
@@ -56,10 +57,22 @@ class HerokuGroup(click.Group):
 
     ALIASES: ClassVar[dict[str, str]] = {
         "create": "apps:create", "destroy": "apps:destroy", "info": "apps:info", "scale": "ps:scale",
+        "restart": "ps:restart", "list": "apps", "apps:list": "apps", "config:add": "config:set",
+        "config:remove": "config:unset", "releases:rollback": "rollback", "dyno:restart": "ps:restart",
+        "dyno:scale": "ps:scale", "dyno:stop": "ps:stop", "dyno:kill": "ps:stop", "ps:kill": "ps:stop",
     }
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, self.ALIASES.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand:
+            ours = [name for name, command in self.commands.items() if not command.hidden]
+            click.echo(f"{ARROW}{unknown_command_message(args[0], [*ours, *self.ALIASES])}", err=True)
+            ctx.exit(2)  # a usage error, as Click exits for one
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -394,6 +407,14 @@ def config_get(key: str, app: str | None) -> None:
     click.echo(_api().get(app_path(name, "config-vars")).get(key, ""))
 
 
+def _config_unchanged(api: ApiClient, app: str, changes: dict[str, str | None]) -> bool:
+    """True when the API would make no release for these changes (so there is no version to claim)."""
+    # Imported here: the ledger's own rule, without loading it for every other command.
+    from herokusim.releases import config_description
+
+    return config_description(api.get(app_path(app, "config-vars")), changes) is None
+
+
 @main.command("config:set")
 @click.argument("assignments", nargs=-1, metavar="KEY=VALUE...")
 @app_option
@@ -402,6 +423,10 @@ def config_set(assignments: tuple[str, ...], app: str | None) -> None:
     changes = parse_config_args(assignments)
     name = _resolve_app(app)
     api = _api()
+    if _config_unchanged(api, name, dict(changes)):
+        have = "has that value" if len(changes) == 1 else "have those values"
+        click.echo(f"{names_list(list(changes))} already {have} on {HEXAGON} {name}: nothing changed")
+        return
     with _action(f"Setting {names_list(list(changes))} and restarting {HEXAGON} {name}") as step:
         values = api.patch(app_path(name, "config-vars"), changes)
         step.suffix = _release_suffix(api, name)
@@ -417,6 +442,10 @@ def config_unset(keys: tuple[str, ...], app: str | None) -> None:
         raise ClientError("Usage: herokusim config:unset KEY1 [KEY2 ...]: must specify KEY to unset.")
     name = _resolve_app(app)
     api = _api()
+    if _config_unchanged(api, name, dict.fromkeys(keys)):
+        click.echo(f"{names_list(list(keys))} {'is' if len(keys) == 1 else 'are'} not set on {HEXAGON} {name}: "
+                   "nothing changed")
+        return
     with _action(f"Unsetting {names_list(list(keys))} and restarting {HEXAGON} {name}") as step:
         api.patch(app_path(name, "config-vars"), {key: None for key in keys})
         step.suffix = _release_suffix(api, name)
