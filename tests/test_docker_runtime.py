@@ -24,6 +24,7 @@ from herokusim.dynos.runtime.docker import (
     DockerDyno,
     DockerRuntime,
 )
+from herokusim.stack import StackImage
 
 
 @pytest.fixture
@@ -39,7 +40,8 @@ def home(tmp_path: Path, docker_stack: str) -> Iterator[Path]:
 def make_runtime(home: Path, image: str) -> DockerRuntime:
     import docker
 
-    return DockerRuntime(docker.from_env(max_pool_size=32), image, home)
+    client = docker.from_env(max_pool_size=32)
+    return DockerRuntime(client, StackImage.built(client, image), home)
 
 
 def slug(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
