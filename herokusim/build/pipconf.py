@@ -28,14 +28,14 @@ class PipSettings:
     paths: tuple[Path, ...]  # the local files and directories they name, to mount at the same path
 
 
-def config_files(environ: Mapping[str, str], home: Path) -> list[Path]:
+def config_files(environ: Mapping[str, str], home: Path, etc: Path = Path("/etc")) -> list[Path]:
     """pip's config files, later ones overriding earlier: global, user, then PIP_CONFIG_FILE (as pip 23 does;
     the `site` file is the daemon's own virtualenv's, not the machine's setting)."""
     named = environ.get(CONFIG_FILE)
     if named == os.devnull:  # pip's way to say: no config files at all
         return []
-    xdg_dirs = [d for d in environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":") if d]
-    files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs] + [Path("/etc/pip.conf")]
+    xdg_dirs = [d for d in environ.get("XDG_CONFIG_DIRS", str(etc / "xdg")).split(":") if d]
+    files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs] + [etc / "pip.conf"]
     if not (named and Path(named).exists()):  # pip skips the user's files when PIP_CONFIG_FILE exists
         xdg_home = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
         files += [home / ".pip" / "pip.conf", xdg_home / "pip" / "pip.conf"]
@@ -44,10 +44,10 @@ def config_files(environ: Mapping[str, str], home: Path) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
-def collect(environ: Mapping[str, str], home: Path) -> PipSettings:
+def collect(environ: Mapping[str, str], home: Path, etc: Path = Path("/etc")) -> PipSettings:
     """The settings pip on this machine would use for `pip install`, as PIP_* variables, and their paths."""
     settings: dict[str, str] = {}
-    parsers = [_read(f) for f in config_files(environ, home)]
+    parsers = [_read(f) for f in config_files(environ, home, etc)]
     for section in SECTIONS:
         for parser in parsers:
             if parser.has_section(section):

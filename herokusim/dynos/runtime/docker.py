@@ -13,11 +13,13 @@ import atexit
 import contextlib
 import hashlib
 import socket
+import tarfile
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from herokusim import stack
 from herokusim.config import Settings
@@ -38,6 +40,7 @@ TCP_LISTEN = "0A"
 # An app's network outlives its last dyno this long, so a restart after a crash or a cycle does not pay to
 # make it again; a daemon that exits removes the idle ones, and one that is killed, on its next start.
 NETWORK_LINGER = 30.0
+SLUG_SPOOL = 64 * 2**20  # a slug being re-owned stays in memory up to this size, then goes to a temp file
 
 
 class RuntimeUnavailable(Exception):
@@ -312,22 +315,14 @@ class DockerRuntime:
 
     def _start(self, container: Any, spec: DynoSpec) -> Any:
         """Put the slug at /app and start; the attached terminal of an interactive one-off, else None."""
-        with open(spec.slug_path, "rb") as slug:  # a tar.gz: the engine unpacks it into /app
-            self._put_slug(container.id, slug)
+        with _owned_by_dyno_user(spec.slug_path) as slug:
+            container.put_archive(APP_ROOT, slug)
         terminal = None
         if spec.interactive or spec.stdin:
             terminal = self.client.api.attach_socket(
                 container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         container.start()
         return terminal
-
-    def _put_slug(self, container_id: str, slug: Any) -> None:
-        """Unpack the slug into /app owned by the dyno user (the engine's copyUIDGID: the owner of the
-        container's user), so the app can write its own files; the SDK's put_archive cannot ask for it."""
-        api = self.client.api
-        response = api._put(api._url("/containers/{0}/archive", container_id),
-                            params={"path": APP_ROOT, "copyUIDGID": "1"}, data=slug)
-        api._raise_for_status(response)
 
     def _ensure_network(self, app_id: str, app_name: str) -> str:
         """One bridge network per app: its dynos cannot reach another app's."""
@@ -391,6 +386,20 @@ class DockerRuntime:
         for network in self.client.networks.list(filters={"label": f"{LABEL_HOME}={self.home}"}):
             with contextlib.suppress(Exception):
                 network.remove()
+
+
+def _owned_by_dyno_user(slug_path: Path) -> IO[bytes]:
+    """The slug as a tar whose files belong to the stack's dyno user, so the app can write its own files.
+    The engine keeps a tar's owners as they are (its copyUIDGID looks the user up on the host, not in the
+    image: no use here), so the owners are rewritten on the way in."""
+    owned = tempfile.SpooledTemporaryFile(max_size=SLUG_SPOOL)  # noqa: SIM115 - returned, closed by the caller
+    with tarfile.open(slug_path, "r:gz") as slug, tarfile.open(fileobj=owned, mode="w") as out:
+        for member in slug:
+            member.uid = member.gid = stack.DYNO_UID
+            member.uname = member.gname = ""
+            out.addfile(member, slug.extractfile(member) if member.isreg() else None)
+    owned.seek(0)
+    return owned
 
 
 def _set_result(future: asyncio.Future[int], status: int) -> None:
