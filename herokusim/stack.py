@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -390,18 +391,24 @@ def _scratch_dir() -> str | None:
 
 
 def _run_debootstrap(argv: list[str], progress: Progress, cancel: threading.Event) -> None:
+    # its own process group: stopping it stops what it runs too (dpkg, the downloads)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, process_group=0)
     assert proc.stdout is not None
     threading.Thread(target=_stop_when, args=(cancel, proc), daemon=True).start()
     tail: list[str] = []
-    for line in proc.stdout:
-        line = line.rstrip()
-        tail = [*tail[-20:], line]
-        # debootstrap says I: for each step; show the steps, not every package it unpacks
-        if line.startswith("I: ") and not line.startswith(("I: Unpacking ", "I: Configuring ", "I: Retrieving ",
-                                                           "I: Extracting ", "I: Validating ")):
-            progress(f"       {line[3:]}")
+    try:
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = [*tail[-20:], line]
+            # debootstrap says I: for each step; show the steps, not every package it unpacks
+            if line.startswith("I: ") and not line.startswith(("I: Unpacking ", "I: Configuring ",
+                                                               "I: Retrieving ", "I: Extracting ",
+                                                               "I: Validating ")):
+                progress(f"       {line[3:]}")
+    except BaseException:  # Ctrl-C in `stack:build`: the group no longer gets the terminal's signal itself
+        _stop(proc)
+        raise
     if cancel.is_set():
         raise StackError("the stack image build was stopped: the next start builds it again")
     if proc.wait() != 0:
@@ -413,5 +420,11 @@ def _run_debootstrap(argv: list[str], progress: Progress, cancel: threading.Even
 def _stop_when(cancel: threading.Event, proc: subprocess.Popen[str]) -> None:
     while proc.poll() is None:
         if cancel.wait(0.5):
-            proc.terminate()
+            _stop(proc)
             return
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait()

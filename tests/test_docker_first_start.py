@@ -96,3 +96,13 @@ def test_a_first_start_answers_at_once_and_a_push_waits_for_the_stack_image(engi
     finally:
         stop_daemon(daemon)
         engine.images.remove(tag, force=True)  # type: ignore[attr-defined]
+
+
+def test_the_stack_in_the_api(daemon: Daemon) -> None:
+    """The stack as Heroku shows it; herokusim's `image` is null where no image is used (the process runtime)."""
+    stacks = daemon.api("GET", "/stacks")
+    assert stacks.status_code == 200
+    assert [(s["name"], s["state"], s["image"]) for s in stacks.json()] == [("heroku-24", "public", None)]
+    assert daemon.api("GET", f"/stacks/{stacks.json()[0]['id']}").json()["name"] == "heroku-24"
+    missing = daemon.api("GET", "/stacks/cedar-14")
+    assert missing.status_code == 404 and missing.json()["message"] == "Couldn't find that stack (cedar-14)."
