@@ -83,8 +83,8 @@ def choose_runtime(settings: Settings, progress: Callable[[str], None]) -> Runti
     why = ["auto: a Docker engine answered"] if auto else []
     if not present:
         image.build()
-        why.append("building its stack image in the background (`herokusim stack` shows it); "
-                   "builds and dynos wait for it")
+        why.append("building its stack image in the background: builds and dynos wait for it, "
+                   "`herokusim stack` shows how far it is")
     return RuntimeChoice(DockerRuntime(client, image, settings.home), "; ".join(why))
 
 
