@@ -199,7 +199,7 @@ def bare_start(image: str, n: int) -> float:
 
 
 def start_figures(client: object, image: str, starts: int, work: Path) -> tuple[list[float], list[float]]:
-    runtime = DockerRuntime(client, image, work / "start-home")
+    runtime = DockerRuntime(client, stack.StackImage.built(client, image), work / "start-home")
     slug_path = slug(work)
     ours: list[float] = []
     bare: list[float] = []

@@ -27,7 +27,7 @@ from herokusim.build.service import BuildService
 from herokusim.clock import Clock
 from herokusim.config import DEFAULT_USER, STACK, Settings
 from herokusim.dynos import SIZES, Dyno, DynoManager, sim_datetime
-from herokusim.dynos.runtime.docker import RuntimeUnavailable, choose_runtime
+from herokusim.dynos.runtime.docker import DockerRuntime, RuntimeUnavailable, choose_runtime
 from herokusim.dynos.runtime.process import ProcessRuntime
 from herokusim.errors import Conflict, InvalidParams, NotFound
 from herokusim.git import GitServer
@@ -114,6 +114,7 @@ class Platform:
         self.logplex = Logplex(self.clock)
         self.table = RoutingTable()
         self.runtime = ProcessRuntime(settings.dynos_dir)
+        self.runtime_why = ""  # why this runtime, for the banner
         self.log_sessions = LogSessions()
         self.ready = asyncio.Event()  # set once start() has reconciled: the API answers only from then on
         self.token = ""
@@ -156,9 +157,10 @@ class Platform:
             raise StartupError(f"herokusim is already running with HEROKUSIM_HOME={settings.home}") from None
         self.token = read_or_create_token(settings)
         try:
-            self.runtime = await asyncio.to_thread(choose_runtime, settings, lambda line: print(line, flush=True))
+            choice = await asyncio.to_thread(choose_runtime, settings, lambda line: print(line, flush=True))
         except RuntimeUnavailable as exc:
             raise StartupError(str(exc)) from None
+        self.runtime, self.runtime_why = choice.runtime, choice.why
         self.store = await Store.open(settings.db_path, self.clock)
         self.dynos = DynoManager(settings, self.store, self.logplex, self.table, self.runtime, self.clock)
         self.ledger = ReleaseLedger(self.store, self.logplex, self.dynos)
@@ -202,6 +204,8 @@ class Platform:
             self.git.stop()
         with contextlib.suppress(AttributeError):
             await self.dynos.shutdown()
+        if isinstance(self.runtime, DockerRuntime):
+            self.runtime.stack.cancel()  # a first start's image build: the next start builds it again
         await self.clock.stop()
         self.logplex.close()
         with contextlib.suppress(AttributeError):
@@ -415,9 +419,9 @@ def _stamp(when: datetime | None) -> str | None:
     return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when is not None else None
 
 
-def _banner(settings: Settings, runtime: str) -> str:
-    if settings.runtime == "auto":
-        runtime += " (auto: a Docker engine answered)" if runtime == "docker" else " (auto: no usable Docker engine)"
+def _banner(settings: Settings, runtime: str, why: str) -> str:
+    if why:
+        runtime += f" ({why})"
     return "\n".join([
         "herokusim is up",
         f"  router   {settings.router_url}  (apps answer at http://<app>.localhost:{settings.router_port}/)",
@@ -434,7 +438,7 @@ def _banner(settings: Settings, runtime: str) -> str:
 async def _serve(settings: Settings) -> None:
     platform = Platform(settings)
     await platform.start()
-    print(_banner(platform.settings, platform.runtime.name), flush=True)
+    print(_banner(platform.settings, platform.runtime.name, platform.runtime_why), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

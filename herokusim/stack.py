@@ -1,11 +1,14 @@
 """stack: the heroku-24 stack image — a Debian root built offline with debootstrap and imported into Docker.
 
 The recipe (suite, packages, the steps below) is hashed into the image tag, so an image is built once
-and reused until the recipe changes. Everything here blocks: call it from a thread or the CLI.
+and reused until the recipe changes. A daemon builds a missing image in the background (StackImage): it
+answers meanwhile, and whatever needs the image waits for it, seeing the build's progress. Everything
+else here blocks: call it from a thread or the CLI.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -13,8 +16,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,7 +45,16 @@ IMAGE_CHANGES = (
     "WORKDIR /app",
     f"LABEL {LABEL}={STACK}",
 )
-RECIPE_VERSION = 1  # bump when the steps change in a way the fields below do not show
+# Dynos run as this unprivileged user, as Heroku's do; /app is its own, so a dyno can write its files.
+DYNO_USER = "dyno"
+DYNO_UID = 1000
+# Where Debian's tools (its pip, curl, openssl) find the CAs they trust. Builds and dynos get the machine's
+# bundle mounted here read-only rather than copied into the image: it follows the machine's changes without a
+# rebuild, and the image stays what its recipe hash says (the same on every machine).
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+RECIPE_VERSION = 2  # bump when the steps change in a way the fields below do not show
+# Test-only: mixed into the recipe's hash, so a test can have a tag no image has yet (a fresh build).
+SALT_ENV = "HEROKUSIM_STACK_SALT"
 DEBIAN_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 LOCK_PATH = Path(tempfile.gettempdir()) / "herokusim-stack.lock"  # one build per machine at a time
 
@@ -112,13 +127,31 @@ def _deb822_entries(text: str) -> list[tuple[str, str]]:
 def recipe(mirror: Mirror) -> dict[str, Any]:
     """Everything that decides what the image holds. The mirror's address does not: any mirror of the
     same suite gives the same root."""
-    return {"stack": STACK, "suite": mirror.suite, "variant": "minbase", "packages": sorted(PACKAGES),
-            "trim": sorted(TRIM), "changes": list(IMAGE_CHANGES), "version": RECIPE_VERSION}
+    fields = {"stack": STACK, "suite": mirror.suite, "variant": "minbase", "packages": sorted(PACKAGES),
+              "trim": sorted(TRIM), "changes": list(IMAGE_CHANGES), "user": [DYNO_USER, DYNO_UID],
+              "version": RECIPE_VERSION}
+    if salt := os.environ.get(SALT_ENV, ""):
+        fields["salt"] = salt
+    return fields
 
 
 def image_tag(mirror: Mirror) -> str:
     digest = hashlib.sha256(json.dumps(recipe(mirror), sort_keys=True).encode()).hexdigest()[:12]
     return f"{IMAGE_REPOSITORY}:{STACK}-{digest}"
+
+
+def machine_ca_bundle() -> Path | None:
+    """The CA bundle this machine's TLS clients trust (OpenSSL's default file, or SSL_CERT_FILE), if any."""
+    cafile = ssl.get_default_verify_paths().cafile  # None when the file does not exist
+    return Path(cafile).resolve() if cafile else None
+
+
+def trust_mounts() -> list[Any]:
+    """Docker mounts that make a container trust what the machine trusts."""
+    import docker.types
+
+    bundle = machine_ca_bundle()
+    return [] if bundle is None else [docker.types.Mount(CA_BUNDLE, str(bundle), type="bind", read_only=True)]
 
 
 # --- the engine -----------------------------------------------------------------------------------------------
@@ -152,34 +185,167 @@ def ensure_image(client: Any, progress: Progress, *, rebuild: bool = False) -> s
     """The stack image's tag, building it first when this recipe has no image yet."""
     mirror = read_mirror()
     tag = image_tag(mirror)
-    if not rebuild and find_image(client, tag) is not None:
-        return tag
-    with _machine_lock():
-        # another herokusim (a parallel test run) may have built it while we waited
-        if not rebuild and find_image(client, tag) is not None:
-            return tag
-        _build(client, mirror, tag, progress)
+    _ensure(client, mirror, tag, progress, rebuild=rebuild)
     return tag
 
 
+def _ensure(client: Any, mirror: Mirror, tag: str, progress: Progress, *, rebuild: bool = False,
+            cancel: threading.Event | None = None) -> None:
+    if not rebuild and find_image(client, tag) is not None:
+        return
+    with _machine_lock() as record:
+        # another herokusim (a parallel test run) may have built it while we waited
+        if not rebuild and find_image(client, tag) is not None:
+            return
+
+        def both(line: str) -> None:
+            record(line)
+            progress(line)
+
+        _build(client, mirror, tag, both, cancel)
+
+
+class StackImage:
+    """The stack image of a daemon's Docker runtime: its tag at once, the image itself once built.
+
+    A missing image is built in a thread while the daemon answers. Whatever needs it waits: a build thread
+    with wait() (it sees the build's progress lines, from the first), a dyno start on the loop by awaiting
+    build(). A failed build is tried again by the next one that needs the image."""
+
+    def __init__(self, client: Any, mirror: Mirror, tag: str, *, present: bool,
+                 progress: Progress = lambda line: None) -> None:
+        self.client = client
+        self.mirror = mirror
+        self.tag = tag
+        self._progress = progress  # the daemon's own output
+        self._changed = threading.Condition()
+        self._lines: list[str] = []  # the current build's progress
+        self._cancel = threading.Event()
+        self._future: concurrent.futures.Future[str] | None = None
+        if present:
+            self._future = concurrent.futures.Future()
+            self._future.set_result(tag)
+
+    @classmethod
+    def built(cls, client: Any, tag: str) -> StackImage:
+        """An image that exists already (a test's or a benchmark's runtime)."""
+        return cls(client, read_mirror(), tag, present=True)
+
+    def build(self) -> concurrent.futures.Future[str]:
+        """The image's future: done when it exists; starts a build when none runs and none succeeded."""
+        with self._changed:
+            future = self._future
+            if future is None or (future.done() and future.exception() is not None):
+                future = self._future = concurrent.futures.Future()
+                self._lines = []
+                # not a daemon thread: a stopped build still removes its scratch root before the process ends
+                threading.Thread(target=self._build, args=(future, self._lines), name="stack image build").start()
+            return future
+
+    def wait(self, progress: Progress) -> str:
+        """Blocking: the tag once the image exists, passing the build's progress lines on; StackError if the
+        build fails."""
+        future = self.build()
+        if future.done():
+            return future.result()
+        with self._changed:
+            lines = self._lines
+        progress(f"-----> Waiting for the {STACK} stack image: it is built once, on the first start")
+        seen = 0
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda shown=seen: len(lines) > shown or future.done())
+                fresh, seen = lines[seen:], len(lines)
+            for line in fresh:
+                progress(line)
+            if future.done() and not fresh:
+                return future.result()
+
+    def state(self) -> tuple[str, str]:
+        """("ready" | "building" | "failed", the last progress line or the failure)."""
+        with self._changed:
+            future, lines = self._future, self._lines
+        if future is not None and future.done():
+            error = future.exception()
+            return ("failed", str(error)) if error is not None else ("ready", "")
+        return "building", lines[-1].strip() if lines else "starting"
+
+    def cancel(self) -> None:
+        """Stop a running build (the daemon is stopping); the next start builds again."""
+        self._cancel.set()
+
+    def _build(self, future: concurrent.futures.Future[str], lines: list[str]) -> None:
+        def line(text: str) -> None:
+            self._progress(text)
+            with self._changed:
+                lines.append(text)
+                self._changed.notify_all()
+
+        error: StackError | None = None
+        try:
+            _ensure(self.client, self.mirror, self.tag, line, cancel=self._cancel)
+        except Exception as exc:  # noqa: BLE001 - every failure is the build's failure, told to who waits
+            error = exc if isinstance(exc, StackError) else StackError(f"the stack image build failed: {exc}")
+            line(f" !     {error}")
+        with self._changed:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(self.tag)
+            self._changed.notify_all()
+
+
+def build_blocker() -> str | None:
+    """Why this machine cannot build the stack image, as `needs ...: what to do`; None when it can."""
+    # root first: a user's PATH often lacks /usr/sbin, where debootstrap lives, so only root's search counts
+    if os.geteuid() != 0:
+        return "needs root to run debootstrap: run `sudo herokusim stack:build` once"
+    # on PATH, not a fixed path: debootstrap itself runs chroot and friends from the sbin dirs of PATH
+    if shutil.which("debootstrap") is None:
+        return "needs debootstrap: apt-get install debootstrap"
+    try:
+        read_mirror()
+    except StackError as exc:
+        return f"needs {exc}"
+    return None
+
+
+def building() -> str | None:
+    """The last progress line of a stack build running on this machine now (any process), else None."""
+    with open(LOCK_PATH, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            lines = handle.read().splitlines()
+            return lines[-1].strip() if lines else "starting"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
 @contextlib.contextmanager
-def _machine_lock() -> Iterator[None]:
+def _machine_lock() -> Iterator[Progress]:
+    """Held for a build; the lock file records the build's progress lines, for `herokusim stack` to show."""
     with open(LOCK_PATH, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.truncate(0)
+
+        def record(line: str) -> None:
+            handle.write(line + "\n")
+            handle.flush()
+
         try:
-            yield
+            yield record
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(client: Any, mirror: Mirror, tag: str, progress: Progress) -> None:
-    debootstrap = shutil.which("debootstrap") or next(
-        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None)
-    if debootstrap is None:
-        raise StackError("debootstrap is not installed: `apt-get install debootstrap`, then try again")
-    if os.geteuid() != 0:
-        raise StackError("building the stack image runs debootstrap, which needs root: run "
-                         "`sudo herokusim stack:build` once, or use `herokusim up --runtime process`")
+def _build(client: Any, mirror: Mirror, tag: str, progress: Progress, cancel: threading.Event | None = None
+           ) -> None:
+    if (blocker := build_blocker()) is not None:
+        raise StackError(f"building the stack image {blocker}")
+    debootstrap = shutil.which("debootstrap")
+    assert debootstrap is not None  # build_blocker() found it
     started = time.monotonic()
     progress(f"-----> Building the {STACK} stack image {tag}")
     progress(f"       Debian {mirror.suite} from {mirror.uri} (debootstrap --variant=minbase)")
@@ -187,12 +353,12 @@ def _build(client: Any, mirror: Mirror, tag: str, progress: Progress) -> None:
         root = Path(tmp) / "rootfs"
         argv = [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", "--components=main",
                 mirror.suite, str(root), mirror.uri]
-        _run_debootstrap(argv, progress)
+        _run_debootstrap(argv, progress, cancel or threading.Event())
         for trimmed in TRIM:
             target = root / trimmed
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir(parents=True, exist_ok=True)
-        (root / "app").mkdir(exist_ok=True)
+        _add_dyno_user(root)
         progress("-----> Importing the root into Docker")
         archive = Path(tmp) / "rootfs.tar"
         packed = subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(archive), "."],
@@ -208,24 +374,57 @@ def _build(client: Any, mirror: Mirror, tag: str, progress: Progress) -> None:
     progress(f"       Done: {info.size / 2**20:.1f}M in {time.monotonic() - started:.0f}s")
 
 
+def _add_dyno_user(root: Path) -> None:
+    """The unprivileged user dynos run as, with /app (HOME) its own."""
+    added = subprocess.run(["chroot", str(root), "useradd", "--uid", str(DYNO_UID), "--user-group",
+                            "--home-dir", "/app", "--no-create-home", "--shell", "/bin/bash", DYNO_USER],
+                           capture_output=True, text=True, check=False)
+    if added.returncode != 0:
+        raise StackError(f"cannot add the dyno user to the stack root: {added.stderr.strip()[-300:]}")
+    (root / "app").mkdir(exist_ok=True)
+    os.chown(root / "app", DYNO_UID, DYNO_UID)
+
+
 def _scratch_dir() -> str | None:
     # /var/tmp is on disk where /tmp may be a small tmpfs; a Debian root is a few hundred MB
     return "/var/tmp" if os.path.isdir("/var/tmp") else None
 
 
-def _run_debootstrap(argv: list[str], progress: Progress) -> None:
+def _run_debootstrap(argv: list[str], progress: Progress, cancel: threading.Event) -> None:
+    # its own process group: stopping it stops what it runs too (dpkg, the downloads)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, process_group=0)
     assert proc.stdout is not None
+    threading.Thread(target=_stop_when, args=(cancel, proc), daemon=True).start()
     tail: list[str] = []
-    for line in proc.stdout:
-        line = line.rstrip()
-        tail = [*tail[-20:], line]
-        # debootstrap says I: for each step; show the steps, not every package it unpacks
-        if line.startswith("I: ") and not line.startswith(("I: Unpacking ", "I: Configuring ", "I: Retrieving ",
-                                                           "I: Extracting ", "I: Validating ")):
-            progress(f"       {line[3:]}")
+    try:
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = [*tail[-20:], line]
+            # debootstrap says I: for each step; show the steps, not every package it unpacks
+            if line.startswith("I: ") and not line.startswith(("I: Unpacking ", "I: Configuring ",
+                                                               "I: Retrieving ", "I: Extracting ",
+                                                               "I: Validating ")):
+                progress(f"       {line[3:]}")
+    except BaseException:  # Ctrl-C in `stack:build`: the group no longer gets the terminal's signal itself
+        _stop(proc)
+        raise
+    if cancel.is_set():
+        raise StackError("the stack image build was stopped: the next start builds it again")
     if proc.wait() != 0:
         reason = next((line for line in reversed(tail) if line.startswith("E: ")), tail[-1] if tail else "")
         raise StackError(f"debootstrap failed ({reason.removeprefix('E: ') or f'exit {proc.returncode}'}); "
                          "check the machine's apt sources and network, then `herokusim stack:build`")
+
+
+def _stop_when(cancel: threading.Event, proc: subprocess.Popen[str]) -> None:
+    while proc.poll() is None:
+        if cancel.wait(0.5):
+            _stop(proc)
+            return
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait()

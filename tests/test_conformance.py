@@ -253,8 +253,10 @@ def test_listening_is_true_only_once_the_dyno_binds_its_port(runtime: str, tmp_p
         import docker
 
         from herokusim.dynos.runtime.docker import DockerRuntime
+        from herokusim.stack import StackImage
 
-        backend: object = DockerRuntime(docker.from_env(), request.getfixturevalue("docker_stack"),
+        client = docker.from_env()
+        backend: object = DockerRuntime(client, StackImage.built(client, request.getfixturevalue("docker_stack")),
                                         tmp_path / "home")
     else:
         backend = ProcessRuntime(tmp_path / "dynos")

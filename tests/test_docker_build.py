@@ -13,6 +13,7 @@ from conftest import remove_docker_leftovers
 
 from herokusim.build.compiler import BuildError, compile_slug
 from herokusim.build.container import ContainerBuildHost, _outermost
+from herokusim.stack import StackImage
 
 PROBE_COMPILE = """#!/usr/bin/env bash
 set -euo pipefail
@@ -35,7 +36,8 @@ def host(tmp_path: Path, docker_stack: str):  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
     home.mkdir()
     try:
-        yield ContainerBuildHost(docker.from_env(), docker_stack, home)
+        client = docker.from_env()
+        yield ContainerBuildHost(client, StackImage.built(client, docker_stack), home)
     finally:
         remove_docker_leftovers(home)
 

@@ -4,7 +4,9 @@ networks per app, and reaping scoped to one HEROKUSIM_HOME."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import re
 import subprocess
 import sys
 import tarfile
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import free_port, remove_docker_leftovers
 
+from herokusim import stack
 from herokusim.dynos.runtime import DynoSpec
 from herokusim.dynos.runtime.docker import (
     LABEL_APP,
@@ -24,6 +27,7 @@ from herokusim.dynos.runtime.docker import (
     DockerDyno,
     DockerRuntime,
 )
+from herokusim.stack import StackImage
 
 
 @pytest.fixture
@@ -39,7 +43,8 @@ def home(tmp_path: Path, docker_stack: str) -> Iterator[Path]:
 def make_runtime(home: Path, image: str) -> DockerRuntime:
     import docker
 
-    return DockerRuntime(docker.from_env(max_pool_size=32), image, home)
+    client = docker.from_env(max_pool_size=32)
+    return DockerRuntime(client, StackImage.built(client, image), home)
 
 
 def slug(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
@@ -104,6 +109,31 @@ def test_a_dyno_is_a_labelled_container_with_its_port_on_loopback(home: Path, do
         await asyncio.sleep(1.5)
         assert not runtime.client.networks.list(names=[runtime.network_name("app-1")]), \
             "then it goes: an app's network lasts as long as its dynos"
+
+    asyncio.run(main())
+
+
+def test_a_dyno_runs_unprivileged_owns_its_slug_and_trusts_the_machines_cas(home: Path, docker_stack: str,
+                                                                           tmp_path: Path) -> None:
+    """As on Heroku: not root, HOME=/app, and the app can change its own files (ephemerally); HTTPS from the
+    dyno trusts what the machine trusts."""
+    runtime = make_runtime(home, docker_stack)
+    bundle = stack.machine_ca_bundle()
+    assert bundle is not None, "this machine trusts a CA bundle"
+
+    async def main() -> None:
+        s = spec(tmp_path, 'echo "uid=$(id -u) user=$(id -un) home=$HOME"; '
+                           'echo "worker: true" >> /app/Procfile && echo appended; '
+                           'mkdir -p /app/uploads && echo hi > /app/uploads/a && echo wrote; '
+                           'sha256sum /etc/ssl/certs/ca-certificates.crt')
+        dyno = await runtime.start(s)
+        text = (await asyncio.wait_for(collect(dyno), 30)).decode()
+        assert await asyncio.wait_for(dyno.wait(), 30) == 0, text
+        await dyno.cleanup()
+        uid = int(re.search(r"uid=(\d+)", text).group(1))  # type: ignore[union-attr]
+        assert uid != 0 and "user=dyno home=/app" in text
+        assert "appended" in text and "wrote" in text, text
+        assert hashlib.sha256(bundle.read_bytes()).hexdigest() in text
 
     asyncio.run(main())
 

@@ -46,9 +46,9 @@ def test_tag_is_a_content_hash_of_the_recipe(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_missing_debootstrap_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack.os, "geteuid", lambda: 0)
     monkeypatch.setattr(stack.shutil, "which", lambda name: None)
-    monkeypatch.setattr(stack.os.path, "exists", lambda path: False)
-    with pytest.raises(stack.StackError, match=r"debootstrap is not installed: `apt-get install debootstrap`"):
+    with pytest.raises(stack.StackError, match=r"needs debootstrap: apt-get install debootstrap"):
         stack._build(object(), stack.Mirror("http://a.example/debian", "bookworm"), "t:x", print)
 
 

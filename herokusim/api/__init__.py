@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from herokusim.api import router_api
+from herokusim.api import router_api, stack_api
 from herokusim.api.body import MAX_BODY_BYTES
 from herokusim.api.body import read_body as _body
 from herokusim.api.ranges import apply_range, parse_range
@@ -492,4 +492,5 @@ def create_api(platform: Platform) -> web.Application:
     app["platform"] = platform
     app.add_routes(routes)
     app.add_routes(router_api.routes)  # domains and router metrics
+    app.add_routes(stack_api.routes)  # the stack, and whether its image is built
     return app

@@ -48,15 +48,15 @@ Spawn = Callable[[list[str], Path, int], "subprocess.Popen[bytes]"]
 class BuildHost(Protocol):
     """Where buildpack scripts run: here as subprocesses, or in a build container (build/container.py)."""
 
-    def session(self, paths: list[Path], readonly: list[Path]) -> AbstractContextManager[Spawn]:
+    def session(self, paths: list[Path], readonly: list[Path], emit: Emit) -> AbstractContextManager[Spawn]:
         """For one build: a way to start scripts that see `paths` (writable) and `readonly` (the buildpacks:
-        one build must not change another's) at the same place as here."""
+        one build must not change another's) at the same place as here; `emit` for what getting there says."""
         ...
 
 
 class LocalHost:
     @contextmanager
-    def session(self, paths: list[Path], readonly: list[Path]) -> Iterator[Spawn]:
+    def session(self, paths: list[Path], readonly: list[Path], emit: Emit) -> Iterator[Spawn]:
         yield _spawn
 
 
@@ -116,7 +116,7 @@ def compile_slug(
     sources = [BUILTIN_BUILDPACKS] if buildpacks is None else [Path(bp).resolve() for bp in buildpacks]
     # Next to the build dir, not in /tmp: a daemon killed mid-build leaves it where recovery looks.
     with tempfile.TemporaryDirectory(prefix="herokusim-build-", dir=build_dir.parent) as tmp, \
-            host.session([build_dir, cache_dir.resolve(), Path(tmp)], readonly=sources) as spawn:
+            host.session([build_dir, cache_dir.resolve(), Path(tmp)], readonly=sources, emit=emit) as spawn:
         if buildpacks is None:
             chosen = [_detect_builtin(build_dir, deadline, emit, spawn)]
         else:

@@ -36,8 +36,13 @@ def stack_show() -> None:
         state = "unknown: no Docker engine answers (the process runtime does not use it)"
     else:
         info = stack.find_image(client, tag)
-        state = (f"built {info.created[:19].replace('T', ' ')}, {info.size / 2**20:.1f}M" if info
-                 else "not built yet: `herokusim stack:build`, or `herokusim up` builds it on first use")
+        progress = None if info else stack.building()
+        if info:
+            state = f"built {info.created[:19].replace('T', ' ')}, {info.size / 2**20:.1f}M"
+        elif progress:
+            state = f"building now (a first `herokusim up` or `stack:build`): {progress}"
+        else:
+            state = "not built yet: `herokusim stack:build`, or `herokusim up` builds it on first use"
     click.echo(f"=== {STACK} stack")
     rows = [("Image", tag), ("State", state), ("Debian", f"{mirror.suite} from {mirror.uri}"),
             ("Packages", ", ".join(stack.PACKAGES))]

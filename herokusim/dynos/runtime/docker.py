@@ -13,11 +13,15 @@ import atexit
 import contextlib
 import hashlib
 import socket
+import tarfile
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from herokusim import stack
 from herokusim.config import Settings
 from herokusim.dynos.runtime import DynoSpec, Runtime, boot_command
 from herokusim.dynos.runtime.process import ProcessRuntime
@@ -36,6 +40,7 @@ TCP_LISTEN = "0A"
 # An app's network outlives its last dyno this long, so a restart after a crash or a cycle does not pay to
 # make it again; a daemon that exits removes the idle ones, and one that is killed, on its next start.
 NETWORK_LINGER = 30.0
+SLUG_SPOOL = 64 * 2**20  # a slug being re-owned stays in memory up to this size, then goes to a temp file
 
 
 class RuntimeUnavailable(Exception):
@@ -47,27 +52,47 @@ def home_key(home: Path) -> str:
     return hashlib.sha256(str(home).encode()).hexdigest()[:8]
 
 
-def choose_runtime(settings: Settings, progress: Callable[[str], None]) -> Runtime:
-    """The runtime `settings.runtime` asks for (auto: Docker when an engine answers). Blocking: builds the
-    stack image on first use."""
-    from herokusim import stack
+@dataclass(frozen=True)
+class RuntimeChoice:
+    runtime: Runtime
+    why: str  # for the banner: why this runtime, and what it is still doing ("" when nothing to say)
 
+
+def choose_runtime(settings: Settings, progress: Callable[[str], None]) -> RuntimeChoice:
+    """The runtime `settings.runtime` asks for (auto: Docker when an engine answers and its stack image
+    exists or can be built here). Blocking, but short: a missing image is built in the background."""
+    auto = settings.runtime == "auto"
     if settings.runtime == "process":
-        return ProcessRuntime(settings.dynos_dir)
+        return RuntimeChoice(ProcessRuntime(settings.dynos_dir), "")
     client = stack.connect()
     if client is None:
-        if settings.runtime == "docker":
+        if not auto:
             raise RuntimeUnavailable("no Docker engine answers (is dockerd running, is DOCKER_HOST right?); "
                                      "start one, or use `herokusim up --runtime process`")
-        return ProcessRuntime(settings.dynos_dir)
+        return RuntimeChoice(ProcessRuntime(settings.dynos_dir), "auto: no Docker engine answers")
     try:
-        image = stack.ensure_image(client, progress)
+        mirror = stack.read_mirror()
     except stack.StackError as exc:
-        if settings.runtime == "docker":
-            raise RuntimeUnavailable(f"the stack image cannot be built: {exc}") from None
-        progress(f" ▸    the stack image cannot be built, so dynos run as processes: {exc}")
-        return ProcessRuntime(settings.dynos_dir)
-    return DockerRuntime(client, image, settings.home)
+        return _docker_unusable(settings, f"its stack image needs {exc}")
+    tag = stack.image_tag(mirror)
+    present = stack.find_image(client, tag) is not None
+    # without the image, the machine must be able to build it; with it, debootstrap and root are not needed
+    if not present and (blocker := stack.build_blocker()) is not None:
+        return _docker_unusable(settings, f"building its stack image {blocker}")
+    image = stack.StackImage(client, mirror, tag, present=present, progress=progress)
+    why = ["auto: a Docker engine answered"] if auto else []
+    if not present:
+        image.build()
+        why.append("building its stack image in the background: builds and dynos wait for it, "
+                   "`herokusim stack` shows how far it is")
+    return RuntimeChoice(DockerRuntime(client, image, settings.home), "; ".join(why))
+
+
+def _docker_unusable(settings: Settings, what: str) -> RuntimeChoice:
+    """Docker answered, but cannot run dynos here: an error when asked for, processes on auto."""
+    if settings.runtime == "docker":
+        raise RuntimeUnavailable(f"Docker answered, but {what}; or use `herokusim up --runtime process`")
+    return RuntimeChoice(ProcessRuntime(settings.dynos_dir), f"auto: Docker answered, but {what}")
 
 
 class DockerDyno:
@@ -217,9 +242,9 @@ class DockerDyno:
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self, client: Any, image: str, home: Path) -> None:
+    def __init__(self, client: Any, image: stack.StackImage, home: Path) -> None:
         self.client = client
-        self.image = image
+        self.stack = image  # its tag is known at once; the image may still be being built
         self.home = home
         self.key = home_key(home)
         self._app_locks: dict[str, asyncio.Lock] = {}
@@ -231,7 +256,7 @@ class DockerRuntime:
     def build_host(self) -> Any:
         from herokusim.build.container import ContainerBuildHost
 
-        return ContainerBuildHost(self.client, self.image, self.home)
+        return ContainerBuildHost(self.client, self.stack, self.home)
 
     def _labels(self, **extra: str) -> dict[str, str]:
         return {LABEL_HOME: str(self.home), **extra}
@@ -240,6 +265,7 @@ class DockerRuntime:
         return f"herokusim-{self.key}-{app_id}"
 
     async def start(self, spec: DynoSpec) -> DockerDyno:
+        await asyncio.wrap_future(self.stack.build())  # the dyno stays `starting` while its image is built
         # the lock keeps the app's network from going with its last dyno while this one joins it
         async with self._app_locks.setdefault(spec.app_id, asyncio.Lock()):
             if (idle := self._idle_networks.pop(spec.app_id, None)) is not None:
@@ -267,11 +293,12 @@ class DockerRuntime:
             # the R15 threshold as a hard limit, no swap beyond it: the kernel's OOM kill is R15's SIGKILL
             limits = {"mem_limit": f"{spec.memory_limit_mb}m", "memswap_limit": f"{spec.memory_limit_mb}m"}
         container = self.client.containers.create(
-            self.image,
+            self.stack.tag,
             boot_command(spec.command),
             name=f"herokusim-{self.key}-{spec.app_name}-{spec.name}-{spec.dyno_id[:8]}",
             environment=env,
             working_dir=APP_ROOT,
+            user=stack.DYNO_USER,  # unprivileged, as on Heroku
             init=True,
             labels=self._labels(**{
                 LABEL_ROLE: "dyno", LABEL_APP: spec.app_id, LABEL_APP_NAME: spec.app_name,
@@ -279,6 +306,7 @@ class DockerRuntime:
             network=network,
             ports={f"{spec.port}/tcp": ("127.0.0.1", spec.port)},
             extra_hosts={HOST_ALIAS: "host-gateway"},
+            mounts=stack.trust_mounts(),  # an app's HTTPS calls trust what the machine trusts
             tty=spec.interactive,
             stdin_open=spec.interactive or spec.stdin,
             **limits,
@@ -287,7 +315,7 @@ class DockerRuntime:
 
     def _start(self, container: Any, spec: DynoSpec) -> Any:
         """Put the slug at /app and start; the attached terminal of an interactive one-off, else None."""
-        with open(spec.slug_path, "rb") as slug:  # a tar.gz: the engine unpacks it into /app
+        with _owned_by_dyno_user(spec.slug_path) as slug:
             container.put_archive(APP_ROOT, slug)
         terminal = None
         if spec.interactive or spec.stdin:
@@ -358,6 +386,20 @@ class DockerRuntime:
         for network in self.client.networks.list(filters={"label": f"{LABEL_HOME}={self.home}"}):
             with contextlib.suppress(Exception):
                 network.remove()
+
+
+def _owned_by_dyno_user(slug_path: Path) -> IO[bytes]:
+    """The slug as a tar whose files belong to the stack's dyno user, so the app can write its own files.
+    The engine keeps a tar's owners as they are (its copyUIDGID looks the user up on the host, not in the
+    image: no use here), so the owners are rewritten on the way in."""
+    owned = tempfile.SpooledTemporaryFile(max_size=SLUG_SPOOL)  # noqa: SIM115 - returned, closed by the caller
+    with tarfile.open(slug_path, "r:gz") as slug, tarfile.open(fileobj=owned, mode="w") as out:
+        for member in slug:
+            member.uid = member.gid = stack.DYNO_UID
+            member.uname = member.gname = ""
+            out.addfile(member, slug.extractfile(member) if member.isreg() else None)
+    owned.seek(0)
+    return owned
 
 
 def _set_result(future: asyncio.Future[int], status: int) -> None:
