@@ -431,6 +431,7 @@ async def warp_clock(request: web.Request) -> web.Response:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= MAX_WARP:
         raise InvalidParams("Give the warp as seconds (more than 0, at most a year) or a duration like 24h.")
     await platform.clock.warp(float(seconds))
+    await platform.store.save_clock()  # a restarted daemon goes on from here, not from before the warp
     return _json(platform.clock_json())
 
 
