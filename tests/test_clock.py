@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, start_daemon, stop_daemon
+from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
 
 from herokusim.cli.output import parse_time
 from herokusim.clock import Clock, ClockState, parse_duration
@@ -160,7 +160,11 @@ def test_a_warp_survives_a_daemon_restart(tmp_path: Path, how: str) -> None:
     home = tmp_path / "home"
     first = start_daemon(home, HEROKUSIM_TIME_SCALE="60")
     try:
+        repo = checkout_of("python-hello", tmp_path / "warped")
         assert first.cli("apps:create", "warped").returncode == 0
+        assert first.cli("git:remote", "-a", "warped", cwd=repo).returncode == 0
+        push = git("push", "herokusim", "main", cwd=repo, env=first.env)
+        assert push.returncode == 0, push.stderr
         warp = first.cli("clock:warp", "24h")
         assert warp.returncode == 0, warp.stderr
         warped = _clock_now(first)
@@ -179,6 +183,11 @@ def test_a_warp_survives_a_daemon_restart(tmp_path: Path, how: str) -> None:
         assert released <= now, "the release made during the warp is not in the future"
         clock = second.api("GET", "/clock").json()
         assert clock["time_scale"] == 60, "the saved scale, when none is given"
+        # reconcile starts the formation afresh on the resumed clock: born after the warp, cycling ahead
+        (web,) = wait_for(lambda: second.api("GET", "/apps/warped/dynos").json(), message="web.1 back")
+        now = _clock_now(second)
+        assert warped <= parse_time(web["created_at"]) <= now
+        assert now < parse_time(web["cycle_at"]) <= now + timedelta(hours=24, minutes=216, seconds=60)
         assert second.cli("config:set", "AFTER=restart", "-a", "warped").returncode == 0
         assert _newest_release(second, "warped") >= released, "releases go on in order"
     finally:
