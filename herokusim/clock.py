@@ -5,6 +5,9 @@ Simulated time runs `scale` simulated seconds per real second from the moment th
 `call_at`: the clock fires each when simulated time reaches it. A warp fires every timer that falls due in
 order, each with the clock set to the timer's own moment, so what it logs carries that moment.
 Request timeouts are real seconds and never go through this clock.
+
+The store keeps the clock (`ClockState`) so a restarted daemon goes on from where it was instead of going
+back to real time and leaving releases made during a warp in the future.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 # fullmatch, ASCII: `$` lets a trailing newline in, a Unicode \d takes digits like '١'
@@ -25,6 +29,7 @@ DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d
 SECONDS = re.compile(r"\d+\.?\d*|\.\d+", re.ASCII)
 log = logging.getLogger(__name__)
 MAX_WARP = 366 * 24 * 3600  # a year at most per warp
+TIME_SCALE = 1.0  # simulated seconds per real second, unless set (or saved by an earlier daemon)
 
 
 def parse_duration(text: str) -> float:
@@ -37,6 +42,25 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"{text!r} is not a duration: use forms like 24h, 90m, 1d12h or 30s")
     days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """The clock as the store keeps it: simulated time `sim` at real Unix time `real`, running at `scale`;
+    `running` is true while a daemon drives it, and stays true in the store after that daemon crashed."""
+
+    sim: float
+    real: float
+    scale: float
+    running: bool
+
+    def resumed(self, real_now: float) -> float:
+        """Simulated time for a daemon starting at real time `real_now`; never earlier than `sim`. The real
+        time a stopped daemon was away passes once (nothing ran, so nothing was sped up); after a crash
+        nobody knows when it stopped, so the clock is taken to have run at its scale until now, which is
+        past anything that daemon showed or stamped."""
+        away = max(0.0, real_now - self.real)  # a wall clock set back never sets simulated time back
+        return self.sim + away * (self.scale if self.running else 1.0)
 
 
 class Timer:
@@ -59,7 +83,7 @@ class Timer:
 
 
 class Clock:
-    def __init__(self, scale: float = 1.0) -> None:
+    def __init__(self, scale: float = TIME_SCALE) -> None:
         if scale <= 0:
             raise ValueError("the time scale must be more than 0")
         self.scale = scale
@@ -78,6 +102,20 @@ class Clock:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.time(), UTC)
+
+    def state(self, running: bool) -> ClockState:
+        real = time.time()
+        return ClockState(self._sim_origin + (real - self._real_origin) * self.scale, real, self.scale, running)
+
+    def resume(self, saved: ClockState | None, scale: float | None) -> None:
+        """At daemon start, before any timer: go on from a saved clock (None: a first start, at real time).
+        A `scale` given explicitly wins over the saved one."""
+        if scale is not None and scale <= 0:
+            raise ValueError("the time scale must be more than 0")
+        real = time.time()
+        self._real_origin = real
+        self._sim_origin = saved.resumed(real) if saved is not None else real
+        self.scale = scale if scale is not None else saved.scale if saved is not None else TIME_SCALE
 
     # timers
     def call_at(self, when: float, callback: Callable[[], Awaitable[None]]) -> Timer:

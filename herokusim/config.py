@@ -97,7 +97,7 @@ class Settings:
     router_quarantine: float = ROUTER_QUARANTINE
     boot_timeout: float = BOOT_TIMEOUT
     stop_grace: float = STOP_GRACE
-    time_scale: float = 1.0  # simulated seconds per real second
+    time_scale: float | None = None  # simulated seconds per real second; None: the store's (1 at first)
     memory_quota_mb: float = MEMORY_QUOTA_MB
 
     @classmethod
@@ -116,7 +116,8 @@ class Settings:
             router_quarantine=_env_seconds("HEROKUSIM_ROUTER_QUARANTINE", ROUTER_QUARANTINE),
             boot_timeout=_env_seconds("HEROKUSIM_BOOT_TIMEOUT", BOOT_TIMEOUT),
             stop_grace=_env_seconds("HEROKUSIM_STOP_GRACE", STOP_GRACE),
-            time_scale=_env_positive("HEROKUSIM_TIME_SCALE", 1.0, "a time scale (simulated seconds per second)"),
+            time_scale=_env_positive("HEROKUSIM_TIME_SCALE", 1.0, "a time scale (simulated seconds per second)")
+            if os.environ.get("HEROKUSIM_TIME_SCALE") else None,
             memory_quota_mb=_env_positive("HEROKUSIM_MEMORY_QUOTA_MB", MEMORY_QUOTA_MB, "a number of MB"),
         )
 

@@ -110,7 +110,7 @@ class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.user = DEFAULT_USER
-        self.clock = Clock(settings.time_scale)
+        self.clock = Clock()  # its time and scale come from the store in start()
         self.logplex = Logplex(self.clock)
         self.table = RoutingTable()
         self.runtime = ProcessRuntime(settings.dynos_dir)
@@ -162,6 +162,8 @@ class Platform:
             raise StartupError(str(exc)) from None
         self.runtime, self.runtime_why = choice.runtime, choice.why
         self.store = await Store.open(settings.db_path, self.clock)
+        await self.store.resume_clock(settings.time_scale)
+        settings = replace(settings, time_scale=self.clock.scale)  # the scale in force, given or saved
         self.dynos = DynoManager(settings, self.store, self.logplex, self.table, self.runtime, self.clock)
         self.ledger = ReleaseLedger(self.store, self.logplex, self.dynos)
         self.builds = BuildService(settings, self.store, self.logplex, self.ledger, asyncio.get_running_loop(),

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from herokusim import config
+from herokusim.clock import TIME_SCALE
 from herokusim.config import Settings, SettingsError
 from herokusim.dynos import CRASH_COOLOFFS, SIZES, crash_cooloff, memory_quota_mb
 from herokusim.logplex import MAX_LINE_BYTES
@@ -62,7 +63,8 @@ def test_memory_quota_is_512_mb_for_standard_1x_and_scales_by_size(clean_env: No
 
 
 def test_simulated_clock_runs_at_real_time_by_default(clean_env: None) -> None:
-    assert Settings.from_env().time_scale == 1.0
+    assert Settings.from_env().time_scale is None, "not given: the scale the store saved"
+    assert TIME_SCALE == 1.0, "what a first start runs at"
 
 
 def test_home_defaults_under_xdg_data_dir(clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -79,13 +79,16 @@ async def platform_middleware(request: web.Request, handler: Any) -> web.StreamR
         return _error(404, "not_found", f"The requested API endpoint {request.path} was not found.")
     except web.HTTPMethodNotAllowed:
         return _error(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
-    except ConnectionError:
-        raise  # the client left mid-answer: nobody to answer, nothing of ours broke
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, ConnectionError) and (request.transport is None or request.transport.is_closing()):
+            # A client that goes away (a `logs --tail` or `run` ended mid-stream) is normal: nothing of ours
+            # broke and nothing is logged. aiohttp drops this answer quietly on the closed connection; raised
+            # instead, the error would reach its "Error handling request" log.
+            return web.Response(status=499)
         # the last resort: a bug of ours. The daemon's log gets the traceback, the client Heroku's shape.
         log.exception("api: %s %s failed", request.method, request.path)
         return _error(500, "internal_server_error", "Internal server error: see the daemon's output.")
@@ -253,7 +256,7 @@ async def get_build_output(request: web.Request) -> web.Response:
     # still building: the output streams as it is written, as Heroku's output_stream_url does
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
-    with contextlib.suppress(ConnectionResetError):
+    with contextlib.suppress(ConnectionError):  # the client left: the build goes on without it
         async for lines in live.follow():
             await response.write("".join(line + "\n" for line in lines).encode())
         await response.write_eof()
@@ -404,10 +407,12 @@ async def attach_dyno(request: web.Request) -> web.WebSocketResponse:
             dyno.running.write_input(message.data)
         elif message.type == web.WSMsgType.TEXT and _is_eof(message.data):
             dyno.running.close_input()
-    if not sender.done():  # the terminal went away first: the one-off stops, as on Heroku
+    # the terminal went away while the one-off runs (its output could not be sent either, or the sender
+    # waits for more): the one-off stops, as on Heroku
+    if not dyno.exited.is_set():
         await platform.dynos.stop(dyno.app_id, dyno.name)
-        with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
-            await asyncio.wait_for(sender, 5)
+    with contextlib.suppress(asyncio.CancelledError, ConnectionError, TimeoutError):
+        await asyncio.wait_for(sender, 5)
     return ws
 
 
@@ -431,6 +436,7 @@ async def warp_clock(request: web.Request) -> web.Response:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= MAX_WARP:
         raise InvalidParams("Give the warp as seconds (more than 0, at most a year) or a duration like 24h.")
     await platform.clock.warp(float(seconds))
+    await platform.store.save_clock()  # a restarted daemon goes on from here, not from before the warp
     return _json(platform.clock_json())
 
 
@@ -480,9 +486,9 @@ async def stream_log_session(request: web.Request) -> web.StreamResponse:
         await asyncio.wait({task}, timeout=1.0)
         if transport is None or transport.is_closing():
             task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+    with contextlib.suppress(asyncio.CancelledError, ConnectionError):  # the client left mid-write
         await task
-    with contextlib.suppress(ConnectionResetError):
+    with contextlib.suppress(ConnectionError):
         await response.write_eof()
     return response
 

@@ -199,7 +199,7 @@ def main() -> None:
                    "answers; the default, or HEROKUSIM_RUNTIME).")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True, max=1e6), metavar="N",
               help="Simulated seconds per real second for platform timers (daily cycling, crash cool-offs); "
-                   "default 1, or HEROKUSIM_TIME_SCALE.")
+                   "default HEROKUSIM_TIME_SCALE, else the scale the clock was saved with (1 at first).")
 def up(router_port: int | None, api_port: int | None, git_port: int | None, runtime: str | None,
        time_scale: float | None) -> None:
     """Start the herokusim daemon in the foreground (Ctrl-C stops it)."""

@@ -301,8 +301,10 @@ class DynoManager:
     def _log(self, dyno: Dyno, message: str) -> None:
         self.logplex.publish(dyno.app_id, "heroku", dyno.name, message)
 
-    def _set_state(self, dyno: Dyno, state: str, log: bool = True) -> None:
-        if log:
+    def _set_state(self, dyno: Dyno, state: str) -> None:
+        # every state line comes from here: a dyno replacing a starting one is `starting` too, and a state
+        # that does not change is no change to log
+        if state != dyno.state:
             self._log(dyno, f"State changed from {dyno.state} to {state}")
         dyno.state = state
         dyno.state_since = self.clock.now()

@@ -4,7 +4,8 @@ Recording a request is a handful of integer increments: latencies go into per-se
 log-spaced buckets (exact below 32 ms, then 8 buckets per power of two, so a percentile is off by at most
 ~12 %), kept for the last WINDOW seconds. A request goes into one series only, its dyno's (or the app's
 "no dyno" series for requests answered before reaching one); the app's figures merge them when a snapshot
-is taken. Snapshots, the only costly part, run when someone asks.
+is taken, and every rate of a snapshot divides by the same span, so the dynos' rates add up to the app's.
+Snapshots, the only costly part, run when someone asks.
 """
 
 from __future__ import annotations
@@ -74,34 +75,29 @@ class Series:
             self.service[slot] = {}
         self.second = second
 
-    def rate(self, now: float) -> float:
-        """Requests per second over the window (or since the first request, if that is more recent)."""
-        return merged_rate((self,), now)
 
-    def percentiles(self, which: str) -> dict[str, int]:
-        return merged_percentiles((self,), which)
-
-
-def merged_rate(series: Iterable[Series], now: float) -> float:
-    """Requests per second over the window across several series, as if they were one."""
+def window_seconds(series: Iterable[Series], now: float) -> float:
+    """What the rates of these series divide by: the window, or the time since the first of them counted a
+    request if that is shorter (0: none has). An app's rate and each of its dynos' divide by the same span,
+    so the dynos' rates add up to the app's. Drops the seconds that have left the window."""
     second = int(now)
-    total = 0
     first = 0.0
     for one in series:
         if not one.first:
             continue
         if second != one.second:
             one._advance(second, now)
-        total += sum(one.counts)
         first = one.first if not first else min(first, one.first)
-    if not first:
-        return 0.0
-    span = min(float(WINDOW), max(1.0, now - first))
-    return round(total / span, 1)
+    return min(float(WINDOW), max(1.0, now - first)) if first else 0.0
+
+
+def rate(series: Iterable[Series], span: float) -> float:
+    """Requests per second across several series, over a span from window_seconds()."""
+    return round(sum(sum(one.counts) for one in series) / span, 1) if span else 0.0
 
 
 def merged_percentiles(series: Iterable[Series], which: str) -> dict[str, int]:
-    """p50/p95/p99 of connect or service times across several series (call merged_rate first: it drops
+    """p50/p95/p99 of connect or service times across several series (call window_seconds first: it drops
     the seconds that have left the window)."""
     merged: dict[int, int] = {}
     for one in series:
@@ -169,6 +165,8 @@ class AppMetrics:
 
     def snapshot(self, app: str, now: float, inflight_by_dyno: dict[str, int]) -> dict[str, Any]:
         """The JSON shape api/ serves (and the TUI reads): counts since start, rates over the window."""
+        every = [self.unrouted, *(per.series for per in self.dynos.values())]
+        span = window_seconds(every, now)  # one span for the app and every dyno: their rates add up
         names = sorted(set(self.dynos) | set(inflight_by_dyno), key=_dyno_order)
         dynos = []
         for name in names:
@@ -177,17 +175,15 @@ class AppMetrics:
                 "name": name,
                 "inflight": inflight_by_dyno.get(name, 0),
                 "requests": per.requests,
-                "requests_per_second": per.series.rate(now),
-                "connect_ms": per.series.percentiles("connect"),
-                "service_ms": per.series.percentiles("service"),
+                "requests_per_second": rate((per.series,), span),
+                "connect_ms": merged_percentiles((per.series,), "connect"),
+                "service_ms": merged_percentiles((per.series,), "service"),
             })
-        every = [self.unrouted, *(per.series for per in self.dynos.values())]
-        rate = merged_rate(every, now)
         return {
             "app": app,
             "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "window_seconds": WINDOW,
-            "requests_per_second": rate,
+            "requests_per_second": rate(every, span),
             "inflight": self.inflight,
             "requests": self.requests,
             "connect_ms": merged_percentiles(every, "connect"),

@@ -1,4 +1,5 @@
-"""store/: herokusim's state in sqlite through aiosqlite — apps, slugs, releases, builds, formation, dynos.
+"""store/: herokusim's state in sqlite through aiosqlite — apps, slugs, releases, builds, formation, dynos,
+and the simulated clock.
 
 One connection, one writer: every write goes through `transaction()`, which serialises writers with a
 lock and wraps them in BEGIN IMMEDIATE / COMMIT (tasks sharing a connection share its transaction).
@@ -11,6 +12,7 @@ one after another, each on what the one before wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from herokusim.clock import Clock
+from herokusim.clock import Clock, ClockState
 from herokusim.errors import Conflict, NotFound
 from herokusim.store.schema import MIGRATIONS
 
@@ -197,6 +199,7 @@ class Store:
         self.clock = clock
         self._write_lock = asyncio.Lock()
         self._app_locks = AppLocks()
+        self._clock_resumed = False  # only a clock resumed from the store may be saved over it
 
     @classmethod
     async def open(cls, path: Path, clock: Clock) -> Store:
@@ -215,7 +218,14 @@ class Store:
         return store
 
     async def close(self) -> None:
-        await self.db.close()
+        try:
+            if self._clock_resumed:
+                # a store that can no longer be written: the next daemon resumes as after a crash, which
+                # never goes back either
+                with contextlib.suppress(sqlite3.Error):
+                    await self.save_clock(running=False)
+        finally:
+            await self.db.close()
 
     async def _migrate(self) -> None:
         async with self.db.execute("PRAGMA user_version") as cur:
@@ -232,6 +242,25 @@ class Store:
             except BaseException:
                 await self.db.execute("ROLLBACK")
                 raise
+
+    # the simulated clock
+    async def resume_clock(self, scale: float | None) -> None:
+        """Set the clock going on from where the last daemon left it (ClockState.resumed); `scale` given
+        explicitly wins over the saved one. Saved at once as running, so a crash is known as one."""
+        row = await self._one("SELECT * FROM clock WHERE id = 1")
+        saved = ClockState(row["sim"], row["real"], row["scale"], bool(row["running"])) if row else None
+        self.clock.resume(saved, scale)
+        await self.save_clock()
+        self._clock_resumed = True
+
+    async def save_clock(self, running: bool = True) -> None:
+        """Keep where the clock is now: after a warp, and when the daemon stops (`running=False`)."""
+        state = self.clock.state(running)
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO clock (id, sim, real, scale, running) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id)"
+                " DO UPDATE SET sim = excluded.sim, real = excluded.real, scale = excluded.scale,"
+                " running = excluded.running", (state.sim, state.real, state.scale, int(state.running)))
 
     def now(self) -> str:
         return self.clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")

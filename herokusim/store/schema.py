@@ -82,4 +82,14 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # v2: the simulated clock, so a restarted daemon goes on from where it was (one row)
+    """
+    CREATE TABLE clock (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        sim REAL NOT NULL,
+        real REAL NOT NULL,
+        scale REAL NOT NULL,
+        running INTEGER NOT NULL
+    );
+    """,
 ]
