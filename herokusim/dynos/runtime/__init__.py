@@ -90,10 +90,12 @@ class Runtime(Protocol):
 
 
 # bash sources the slug's .profile.d scripts in lexical order, then .profile, then runs the command,
-# exactly as a dyno boots on Heroku.
+# exactly as a dyno boots on Heroku. The command comes as an argument and runs through `eval`, so that
+# bash's own errors (a syntax error, an unknown command) quote the command alone, never this script.
 BOOT_SCRIPT = (
     'for f in "$HOME"/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; '
     'unset f; [ -r "$HOME/.profile" ] && . "$HOME/.profile"; '
+    '__herokusim_command=$1; shift; eval "$__herokusim_command"'
 )
 
 
@@ -110,4 +112,4 @@ async def accepts(host: str, port: int) -> bool:
 
 
 def boot_command(command: str) -> list[str]:
-    return ["bash", "-c", BOOT_SCRIPT + command]
+    return ["bash", "-c", BOOT_SCRIPT, "bash", command]
