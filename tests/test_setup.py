@@ -30,7 +30,7 @@ if [ "$1" = -m ] && { [ "$2" = pip ] || [ "$2" = pip3 ]; }; then
   echo "error: externally-managed-environment (this test's stand-in for Debian's system Python)" >&2
   exit 1
 fi
-exec {python} "$@"
+exec @PYTHON@ "$@"
 """
 
 
@@ -38,7 +38,7 @@ def readme_block(section: str) -> list[str]:
     """The lines of the first indented code block under the README heading `section`."""
     text = (ROOT / "README.md").read_text()
     body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"\n\n((?:    .*\n)+)", body)
+    block = re.search(r"\n\n((?:    .*\n)+)", "\n" + body)
     assert block, f"no code block under ## {section}"
     return [line[4:] for line in block[1].splitlines()]
 
@@ -54,16 +54,13 @@ def test_the_readmes_setup_command_works_where_system_pip_refuses(tmp_path: Path
     [command] = readme_block("Start it")
     assert command.endswith("herokusim up"), command
     checkout = tmp_path / "herokusim"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    for name in filter(None, files.decode().split("\0")):
-        if (ROOT / name).is_file():
-            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, checkout / name)
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache"))
     shims = tmp_path / "bin"
     shims.mkdir()
     real_python = shutil.which("python3", path=os.environ["PATH"]) or sys.executable
     for name, script in {"pip": REFUSING_PIP, "pip3": REFUSING_PIP,
-                         "python3": REFUSING_PYTHON.format(python=real_python)}.items():
+                         "python3": REFUSING_PYTHON.replace("@PYTHON@", real_python)}.items():
         (shims / name).write_text(script)
         (shims / name).chmod(0o755)
     env = {key: value for key, value in os.environ.items()
