@@ -1,6 +1,6 @@
-"""Process-runtime dynos find their slug at /app, as on Heroku, each its own: where the OS allows it (Linux,
-as root, with util-linux's `unshare`) every dyno has a private mount namespace, and the host's / and mount
-table stay as they were.
+"""Process-runtime dynos find their slug at /app, as on Heroku, each its own: where the OS allows it (Linux
+with util-linux's `unshare`, as root or with unprivileged user namespaces) every dyno has a private mount
+namespace, and the host's / and mount table stay as they were.
 
 Real daemon on the process runtime (the Docker runtime has its own /app in each container), real dynos, real
 HTTP through the router.
@@ -10,24 +10,33 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import Daemon, checkout_of, git, wait_for
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("unshare") is None,
-    reason="dynos get their own /app only on Linux, as root, with unshare (elsewhere they run in their directory)")
+from herokusim.dynos.runtime.process import app_root_argv, app_root_works
+
+pytestmark = pytest.mark.skipif(not app_root_works(), reason="this machine lets no process dyno have its own "
+                                "mount namespace (elsewhere than Linux, or user namespaces refused)")
 
 
-def host_mounts() -> list[str]:
-    """The host's mount points (this test runs in the host's mount namespace)."""
-    return sorted(line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines())
+def dyno_mounts(home: Path) -> list[str]:
+    """The mounts of this test's dynos that the host sees (this test runs in the host's mount namespace): a
+    dyno's / (the tmpfs named herokusim-dyno), anything at /app or under the daemon's home."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields, _, fs = line.partition(" - ")
+        point, source = fields.split()[4], fs.split()[1]
+        if source == "herokusim-dyno" or point == "/app" or point.startswith(f"{home.resolve()}/"):
+            found.append(line)
+    return found
 
 
 def test_each_dyno_has_its_own_slug_at_app(daemon: Daemon, tmp_path: Path) -> None:
-    root_before, mounts_before = sorted(os.listdir("/")), host_mounts()
+    root_before = sorted(os.listdir("/"))
     repo = checkout_of("file-writer", tmp_path / "rooted")
     assert daemon.cli("apps:create", "rooted").returncode == 0
     assert daemon.cli("git:remote", "-a", "rooted", cwd=repo).returncode == 0
@@ -61,4 +70,32 @@ def test_each_dyno_has_its_own_slug_at_app(daemon: Daemon, tmp_path: Path) -> No
     assert listings == {writer: "from-web", other: "(none)"}, "each dyno's /app is its own"
 
     assert sorted(os.listdir("/")) == root_before, "the host's / is unchanged"
-    assert host_mounts() == mounts_before, "no dyno's mount shows on the host"
+    assert dyno_mounts(daemon.home) == [], "no dyno's mount shows on the host"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root to act as another user (setpriv)")
+def test_a_daemon_that_is_not_root_gives_dynos_app_too() -> None:
+    """Not root, the namespace is an unprivileged user namespace: the dyno's processes still run as the
+    daemon's own user, and see their slug at /app. (A real dyno would be started by the daemon; here the
+    same command line runs as `nobody`, in a directory of its own: pytest's tmp_path is root's alone.)"""
+    nobody = 65534
+    home = Path(tempfile.mkdtemp(prefix="herokusim-nobody-"))
+    try:
+        root, app = home / "dyno" / "root", home / "dyno" / "app"
+        root.mkdir(parents=True)
+        app.mkdir()
+        (app / "Procfile").write_text("web: python app.py\n")
+        for path in (home, home / "dyno", root, app, app / "Procfile"):
+            os.chown(path, nobody, nobody)
+        command = ["bash", "-c", "id -u; pwd; ls /app; touch /app/written"]
+        ran = subprocess.run(["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups",
+                              *app_root_argv(root, app, command, nobody, nobody)],
+                             cwd=app, capture_output=True, text=True, timeout=60, check=False)
+        if ran.returncode != 0 and "unshare" in ran.stderr:
+            pytest.skip(f"unprivileged user namespaces are refused here: {ran.stderr.strip()}")
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.split() == [str(nobody), "/app", "Procfile"]
+        assert (app / "written").stat().st_uid == nobody, "what the dyno writes is the daemon user's"
+    finally:
+        shutil.rmtree(home)

@@ -1,11 +1,11 @@
 """dynos/runtime/process: the embedded default backend — a dyno is a process group in a fresh slug copy.
 
-Where the OS allows it (Linux, as root, with util-linux's `unshare`), each dyno also gets a private mount
-namespace in which its slug copy is `/app`, as on Heroku: the dyno's own root is a small tmpfs holding a bind
-of every entry of the host's `/` plus `app`, so the host's `/` is never written to, and each dyno sees its own
-`/app` (or, from the host, none). Elsewhere the dyno runs in its directory under HEROKUSIM_HOME, HOME pointing
-there. The namespace shares the host's network and process ids: the router, signals and memory samples reach
-the dyno's processes as before.
+Where the OS allows it (Linux with util-linux's `unshare`, as root or where unprivileged user namespaces are
+allowed), each dyno also gets a private mount namespace in which its slug copy is `/app`, as on Heroku: the
+dyno's own root is a small tmpfs holding a bind of every entry of the host's `/` plus `app`, so the host's `/`
+is never written to, and each dyno sees its own `/app` (or, from the host, none). Elsewhere the dyno runs in
+its directory under HEROKUSIM_HOME, HOME pointing there. The namespace shares the host's network and process
+ids: the router, signals and memory samples reach the dyno's processes as before.
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ DYNO_ID_ENV = "HEROKUSIM_DYNO_ID"  # marks a dyno's processes so an orphan can b
 DYNOS_DIR_ENV = "HEROKUSIM_DYNOS_DIR"  # ... and as this HEROKUSIM_HOME's, not another daemon's
 READ_CHUNK = 65536
 APP_ROOT = "/app"  # where Heroku puts the slug, and where apps and books expect it
-# Run inside the dyno's new mount namespace (`sh -c APP_ROOT_SETUP sh ROOT APP COMMAND...`): a tmpfs at ROOT
-# gets a bind of each entry of the host's / (symlinks copied) and APP bound at /app, then COMMAND runs with
-# ROOT as its root, in /app. Slave propagation: the host's later unmounts (a Docker container's layers, say)
-# still reach the copies, so a dyno never pins them. The bind of the entry that holds ROOT brings a copy of
-# ROOT itself along; it is unmounted so that the dyno's tree holds no loop.
+# Run inside the dyno's new mount namespace (`sh -c APP_ROOT_SETUP sh ROOT APP UID GID COMMAND...`): a tmpfs
+# at ROOT gets a bind of each entry of the host's / (symlinks copied) and APP bound at /app, then COMMAND runs
+# with ROOT as its root, in /app. Slave propagation: the host's later unmounts (a Docker container's layers,
+# say) still reach the copies, so a dyno never pins them. The bind of the entry that holds ROOT brings a copy
+# of ROOT itself along; it is unmounted so that the dyno's tree holds no loop. Not root, the setup runs as
+# root of a user namespace (to mount), and UID:GID, the daemon's own, are mapped back for the command.
 APP_ROOT_SETUP = r"""set -eu
-root=$1 app=$2
-shift 2
+root=$1 app=$2 uid=$3 gid=$4
+shift 4
 mount -t tmpfs -o mode=0755,size=1m herokusim-dyno "$root"
 for path in /* /.[!.]* /..?*; do
   name=${path#/}
@@ -47,10 +48,13 @@ for path in /* /.[!.]* /..?*; do
   elif [ -e "$path" ]; then : > "$root/$name"; mount --bind "$path" "$root/$name"
   fi
 done
-if [ -d "$root$root" ]; then umount -R "$root$root"; fi
+if [ -d "$root$root" ]; then umount --lazy "$root$root"; fi
 mkdir "$root/app"
 mount --bind "$app" "$root/app"
 export PWD=/app  # or the shell in the dyno names its directory by the host's path it inherited
+if [ -n "$uid" ]; then
+  exec unshare --user --map-user="$uid" --map-group="$gid" --root "$root" --wd /app -- "$@"
+fi
 exec unshare --root "$root" --wd /app -- "$@"
 """
 
@@ -194,17 +198,22 @@ class ProcessDyno:
         await asyncio.to_thread(shutil.rmtree, self.dyno_dir, True)
 
 
-def _app_root_argv(root: Path, app: Path, command: list[str]) -> list[str]:
-    """`command` in a new mount namespace where `app` is /app (ROOT: an empty directory to build its / on)."""
-    return ["unshare", "--mount", "--propagation", "slave", "--", "sh", "-c", APP_ROOT_SETUP, "sh",
-            str(root), str(app), *command]
+def app_root_argv(root: Path, app: Path, command: list[str], uid: int, gid: int) -> list[str]:
+    """`command`, run by user `uid`, in a new mount namespace where `app` is /app (`root`: an empty directory
+    to build its / on)."""
+    if uid == 0:
+        namespaces, ids = ["--mount"], ["", ""]
+    else:  # an unprivileged user namespace, where this user may mount
+        namespaces, ids = ["--user", "--map-root-user", "--mount"], [str(uid), str(gid)]
+    return ["unshare", *namespaces, "--propagation", "slave", "--", "sh", "-c", APP_ROOT_SETUP, "sh",
+            str(root), str(app), *ids, *command]
 
 
-def _app_root_works() -> bool:
-    """Whether dynos can get their own /app here: Linux, root, an `unshare` that can do all APP_ROOT_SETUP
-    does (tried once on an empty slug, so a kernel or a container that refuses a step is found before a dyno
-    is started)."""
-    if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("unshare") is None:
+def app_root_works() -> bool:
+    """Whether dynos can get their own /app here: Linux, an `unshare` that can do all APP_ROOT_SETUP does as
+    this user (tried once on an empty slug, so a kernel, a container or a policy that refuses a step is found
+    before a dyno is started)."""
+    if not sys.platform.startswith("linux") or shutil.which("unshare") is None:
         return False
     with tempfile.TemporaryDirectory(prefix="herokusim-app-root-") as scratch:
         root, app = Path(scratch, "root").resolve(), Path(scratch, "app").resolve()
@@ -212,8 +221,8 @@ def _app_root_works() -> bool:
         app.mkdir()
         (app / "probe").touch()
         try:
-            done = subprocess.run(_app_root_argv(root, app, ["test", "-f", f"{APP_ROOT}/probe"]),
-                                  capture_output=True, timeout=30, check=False)
+            probe = app_root_argv(root, app, ["test", "-f", f"{APP_ROOT}/probe"], os.geteuid(), os.getegid())
+            done = subprocess.run(probe, capture_output=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
         return done.returncode == 0
@@ -232,7 +241,7 @@ class ProcessRuntime:
     async def app_root(self) -> bool:
         async with self._app_root_lock:
             if self._app_root is None:
-                self._app_root = await asyncio.to_thread(_app_root_works)
+                self._app_root = await asyncio.to_thread(app_root_works)
         return self._app_root
 
     async def start(self, spec: DynoSpec) -> ProcessDyno:
@@ -242,7 +251,7 @@ class ProcessRuntime:
         await asyncio.to_thread(_unpack, spec.slug_path, dyno_dir, private)
         command = boot_command(spec.command)
         if private:
-            command = _app_root_argv(dyno_dir / "root", app, command)
+            command = app_root_argv(dyno_dir / "root", app, command, os.geteuid(), os.getegid())
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
