@@ -193,7 +193,7 @@ def test_a_slug_that_does_not_run_in_the_stack_crashes_with_the_real_error(daemo
     git("commit", "-qm", "wrong stack", cwd=repo)
     deploy(daemon, repo, "wrong-stack")
     out = logs_with(daemon, "wrong-stack", "to crashed", timeout=60)
-    assert "app[web.1]: bash: line 1: herokusim-missing-interpreter: command not found" in out
+    assert re.search(r"app\[web\.1\]: bash: line \d+: herokusim-missing-interpreter: command not found", out)
     assert "heroku[web.1]: Process exited with status 127" in out
     assert re.search(r"heroku\[web\.1\]: State changed from \w+ to crashed", out)
     time.sleep(0.5)

@@ -264,7 +264,7 @@ def test_one_off_dynos(daemon: Daemon, tmp_path: Path) -> None:
     deploy(daemon, tmp_path, "python-hello", "oneoff")
     hello = daemon.cli("run", "echo", "hello from", "$DYNO", "-a", "oneoff")
     assert hello.returncode == 0, hello.stderr
-    match = re.search(r"Running `echo hello from \$DYNO` on ⬢ oneoff\.\.\. up, (run\.\d{4})", hello.stderr)
+    match = re.search(r'Running `echo "hello from" \$DYNO` on ⬢ oneoff\.\.\. up, (run\.\d{4})', hello.stderr)
     assert match, hello.stderr
     assert hello.stdout == f"hello from {match[1]}\n"
     assert daemon.cli("run", "exit 3", "-a", "oneoff").returncode == 3, "the exit status passes through"

@@ -67,7 +67,15 @@ def _split_app(command: tuple[str, ...], app: str | None) -> tuple[tuple[str, ..
 
 
 def _command_line(command: tuple[str, ...]) -> str:
-    line = " ".join(command).strip()
+    """The dyno's command line from `run`'s words, as Heroku's CLI builds it (buildCommand in heroku/cli's
+    lib/run/helpers.ts): one word is a command line as is (`run "rake test"`); of several, a word holding a
+    space or a `"` is double-quoted (its `"` escaped), the rest pass bare, so `run echo '$DYNO'` still
+    expands in the dyno."""
+    if len(command) == 1:
+        line = command[0].strip()
+    else:
+        line = " ".join('"' + word.replace('"', '\\"') + '"' if " " in word or '"' in word else word
+                        for word in command).strip()
     if not line:
         raise ClientError("Give a command to run, e.g. `herokusim run bash`.")
     return line
@@ -152,7 +160,8 @@ async def _attach(url: str, token: str, use_tty: bool) -> int:
 
         try:
             if saved is not None:
-                tty.setraw(stdin)
+                # TCSANOW, not setraw's default TCSAFLUSH: what was typed while the dyno started is kept
+                tty.setraw(stdin, termios.TCSANOW)
             reading = True
             try:
                 loop.add_reader(stdin, readable)

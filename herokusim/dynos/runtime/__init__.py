@@ -90,10 +90,12 @@ class Runtime(Protocol):
 
 
 # bash sources the slug's .profile.d scripts in lexical order, then .profile, then runs the command,
-# exactly as a dyno boots on Heroku.
+# exactly as a dyno boots on Heroku. The command gets a line of its own: bash quotes only the line at fault
+# in a syntax error, so the user sees their command, not this script; and bash still execs the last command
+# (no `eval`, which would keep a bash between the dyno and the app's process and take SIGTERM for it).
 BOOT_SCRIPT = (
     'for f in "$HOME"/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; '
-    'unset f; [ -r "$HOME/.profile" ] && . "$HOME/.profile"; '
+    'unset f; [ -r "$HOME/.profile" ] && . "$HOME/.profile"\n'
 )
 
 

@@ -1,4 +1,12 @@
-"""dynos/runtime/process: the embedded default backend — a dyno is a process group in a fresh slug copy."""
+"""dynos/runtime/process: the embedded default backend — a dyno is a process group in a fresh slug copy.
+
+Where the OS allows it (Linux with util-linux's `unshare`, as root or where unprivileged user namespaces are
+allowed), each dyno also gets a private mount namespace in which its slug copy is `/app`, as on Heroku: the
+dyno's own root is a small tmpfs holding a bind of every entry of the host's `/` plus `app`, so the host's `/`
+is never written to, and each dyno sees its own `/app` (or, from the host, none). Elsewhere the dyno runs in
+its directory under HEROKUSIM_HOME, HOME pointing there. The namespace shares the host's network and process
+ids: the router, signals and memory samples reach the dyno's processes as before.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,10 @@ import os
 import pty
 import shutil
 import signal
+import subprocess
+import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +29,34 @@ from herokusim.dynos.runtime import DynoSpec, accepts, boot_command
 DYNO_ID_ENV = "HEROKUSIM_DYNO_ID"  # marks a dyno's processes so an orphan can be recognised as ours
 DYNOS_DIR_ENV = "HEROKUSIM_DYNOS_DIR"  # ... and as this HEROKUSIM_HOME's, not another daemon's
 READ_CHUNK = 65536
+APP_ROOT = "/app"  # where Heroku puts the slug, and where apps and books expect it
+# Run inside the dyno's new mount namespace (`sh -c APP_ROOT_SETUP sh ROOT APP UID GID COMMAND...`): a tmpfs
+# at ROOT gets a bind of each entry of the host's / (symlinks copied) and APP bound at /app, then COMMAND runs
+# with ROOT as its root, in /app. Slave propagation: the host's later unmounts (a Docker container's layers,
+# say) still reach the copies, so a dyno never pins them. The bind of the entry that holds ROOT brings a copy
+# of ROOT itself along; it is unmounted so that the dyno's tree holds no loop. Not root, the setup runs as
+# root of a user namespace (to mount), and UID:GID, the daemon's own, are mapped back for the command.
+APP_ROOT_SETUP = r"""set -eu
+root=$1 app=$2 uid=$3 gid=$4
+shift 4
+mount -t tmpfs -o mode=0755,size=1m herokusim-dyno "$root"
+for path in /* /.[!.]* /..?*; do
+  name=${path#/}
+  if [ "$name" = app ]; then continue; fi
+  if [ -L "$path" ]; then ln -s "$(readlink "$path")" "$root/$name"
+  elif [ -d "$path" ]; then mkdir "$root/$name"; mount --rbind "$path" "$root/$name"
+  elif [ -e "$path" ]; then : > "$root/$name"; mount --bind "$path" "$root/$name"
+  fi
+done
+if [ -d "$root$root" ]; then umount --lazy "$root$root"; fi
+mkdir "$root/app"
+mount --bind "$app" "$root/app"
+export PWD=/app  # or the shell in the dyno names its directory by the host's path it inherited
+if [ -n "$uid" ]; then
+  exec unshare --user --map-user="$uid" --map-group="$gid" --root "$root" --wd /app -- "$@"
+fi
+exec unshare --root "$root" --wd /app -- "$@"
+"""
 
 
 def _extract(slug_path: Path, dest: Path) -> None:
@@ -26,6 +65,14 @@ def _extract(slug_path: Path, dest: Path) -> None:
     dest.mkdir(parents=True)
     with tarfile.open(slug_path, "r:gz") as tar:
         tar.extractall(dest, filter=_slug_member)
+
+
+def _unpack(slug_path: Path, dyno_dir: Path, private: bool) -> None:
+    """A dyno's directory: `app`, a fresh copy of the slug, and with a namespace `root`, the empty mount point
+    of the dyno's own /."""
+    _extract(slug_path, dyno_dir / "app")
+    if private:
+        (dyno_dir / "root").mkdir()
 
 
 def _slug_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
@@ -66,10 +113,10 @@ class MemorySampler:
 
 
 class ProcessDyno:
-    def __init__(self, proc: asyncio.subprocess.Process, root: Path, sampler: MemorySampler,
+    def __init__(self, proc: asyncio.subprocess.Process, dyno_dir: Path, sampler: MemorySampler,
                  terminal: int | None = None, port: int = 0) -> None:
         self.proc = proc
-        self.root = root
+        self.dyno_dir = dyno_dir
         self.sampler = sampler
         self.port = port
         self.terminal = terminal  # the pty master of an interactive one-off
@@ -148,7 +195,37 @@ class ProcessDyno:
             with contextlib.suppress(OSError):
                 os.close(self.terminal)
             self.terminal = None
-        await asyncio.to_thread(shutil.rmtree, self.root, True)
+        await asyncio.to_thread(shutil.rmtree, self.dyno_dir, True)
+
+
+def app_root_argv(root: Path, app: Path, command: list[str], uid: int, gid: int) -> list[str]:
+    """`command`, run by user `uid`, in a new mount namespace where `app` is /app (`root`: an empty directory
+    to build its / on)."""
+    if uid == 0:
+        namespaces, ids = ["--mount"], ["", ""]
+    else:  # an unprivileged user namespace, where this user may mount
+        namespaces, ids = ["--user", "--map-root-user", "--mount"], [str(uid), str(gid)]
+    return ["unshare", *namespaces, "--propagation", "slave", "--", "sh", "-c", APP_ROOT_SETUP, "sh",
+            str(root), str(app), *ids, *command]
+
+
+def app_root_works() -> bool:
+    """Whether dynos can get their own /app here: Linux, an `unshare` that can do all APP_ROOT_SETUP does as
+    this user (tried once on an empty slug, so a kernel, a container or a policy that refuses a step is found
+    before a dyno is started)."""
+    if not sys.platform.startswith("linux") or shutil.which("unshare") is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="herokusim-app-root-") as scratch:
+        root, app = Path(scratch, "root").resolve(), Path(scratch, "app").resolve()
+        root.mkdir()
+        app.mkdir()
+        (app / "probe").touch()
+        try:
+            probe = app_root_argv(root, app, ["test", "-f", f"{APP_ROOT}/probe"], os.geteuid(), os.getegid())
+            done = subprocess.run(probe, capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0
 
 
 class ProcessRuntime:
@@ -156,17 +233,31 @@ class ProcessRuntime:
 
     def __init__(self, dynos_dir: Path) -> None:
         self.dynos_dir = dynos_dir
+        self.real_dynos_dir = dynos_dir.resolve()  # the path a dyno's namespace finds its directory at
         self.memory = MemorySampler()
+        self._app_root: bool | None = None  # whether dynos get their own /app: found at the first start
+        self._app_root_lock = asyncio.Lock()
+
+    async def app_root(self) -> bool:
+        async with self._app_root_lock:
+            if self._app_root is None:
+                self._app_root = await asyncio.to_thread(app_root_works)
+        return self._app_root
 
     async def start(self, spec: DynoSpec) -> ProcessDyno:
-        root = self.dynos_dir / spec.dyno_id
-        await asyncio.to_thread(_extract, spec.slug_path, root)
+        dyno_dir = self.real_dynos_dir / spec.dyno_id
+        app = dyno_dir / "app"
+        private = await self.app_root()
+        await asyncio.to_thread(_unpack, spec.slug_path, dyno_dir, private)
+        command = boot_command(spec.command)
+        if private:
+            command = app_root_argv(dyno_dir / "root", app, command, os.geteuid(), os.getegid())
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             "PS1": r"\[\033[01;34m\]\w\[\033[00m\] \[\033[01;32m\]$ \[\033[00m\]",
             **spec.env,
-            "HOME": str(root),
+            "HOME": APP_ROOT if private else str(app),
             DYNO_ID_ENV: spec.dyno_id,
             DYNOS_DIR_ENV: str(self.dynos_dir),
         }
@@ -175,7 +266,7 @@ class ProcessRuntime:
             master, slave = pty.openpty()
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *boot_command(spec.command), cwd=root, env=env, stdin=slave, stdout=slave, stderr=slave,
+                    *command, cwd=app, env=env, stdin=slave, stdout=slave, stderr=slave,
                     start_new_session=True)
             except BaseException:
                 os.close(master)
@@ -183,17 +274,17 @@ class ProcessRuntime:
             finally:
                 os.close(slave)
             os.set_blocking(master, False)
-            return ProcessDyno(proc, root, self.memory, terminal=master, port=spec.port)
+            return ProcessDyno(proc, dyno_dir, self.memory, terminal=master, port=spec.port)
         proc = await asyncio.create_subprocess_exec(
-            *boot_command(spec.command),
-            cwd=root,
+            *command,
+            cwd=app,
             env=env,
             stdin=asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
-        return ProcessDyno(proc, root, self.memory, port=spec.port)
+        return ProcessDyno(proc, dyno_dir, self.memory, port=spec.port)
 
     async def reap_orphan(self, dyno_id: str, handle: str) -> bool:
         found = False
