@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, checkout_of, git, wait_for
+from conftest import Daemon, checkout_of, git, leftover_dynos, wait_for
 
 from herokusim.dynos.runtime.process import app_root_argv, app_root_works
 
@@ -71,6 +71,13 @@ def test_each_dyno_has_its_own_slug_at_app(daemon: Daemon, tmp_path: Path) -> No
 
     assert sorted(os.listdir("/")) == root_before, "the host's / is unchanged"
     assert dyno_mounts(daemon.home) == [], "no dyno's mount shows on the host"
+
+    # stopped, a dyno leaves nothing: no process (a mount namespace lives only as long as one), no directory
+    assert daemon.cli("ps:scale", "web=0", "-a", "rooted").returncode == 0
+    wait_for(lambda: daemon.api("GET", "/apps/rooted/dynos").json() == [], message="the dynos stopped")
+    wait_for(lambda: leftover_dynos(daemon) == [], message="no dyno process left")
+    wait_for(lambda: list((daemon.home / "dynos").iterdir()) == [], message="the dynos' directories removed")
+    assert dyno_mounts(daemon.home) == [] and sorted(os.listdir("/")) == root_before
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
