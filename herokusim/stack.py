@@ -311,12 +311,16 @@ def build_blocker() -> str | None:
 
 
 def building() -> str | None:
-    """The last progress line of a stack build running on this machine now (any process), else None."""
-    with open(LOCK_PATH, "a+") as handle:
+    """The last progress line of a stack build running on this machine now (any process), else None. Only
+    reads the lock file: it is often root's (`sudo herokusim stack:build`) while a user asks."""
+    try:
+        handle = open(LOCK_PATH)  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        return None  # no build has run here since the temp dir was emptied
+    with handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
             lines = handle.read().splitlines()
             return lines[-1].strip() if lines else "starting"
         fcntl.flock(handle, fcntl.LOCK_UN)

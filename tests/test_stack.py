@@ -59,3 +59,17 @@ def test_stack_command_shows_the_recipe() -> None:
     assert "=== heroku-24 stack" in result.stdout
     assert f"Image:    {stack.image_tag(stack.read_mirror())}" in result.stdout
     assert "python3" in result.stdout
+
+
+def test_building_only_reads_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`herokusim stack` asks whether a build runs without writing the lock file, which is often root's (a
+    user's `herokusim stack` would fail on it) and not there at all before a first build."""
+    lock = tmp_path / "herokusim-stack.lock"
+    monkeypatch.setattr(stack, "LOCK_PATH", lock)
+    assert stack.building() is None
+    assert not lock.exists(), "asking made no lock file"
+    with stack._machine_lock() as record:  # a build, holding the lock
+        record("-----> Building the heroku-24 stack image")
+        record("       Retrieving Release ")
+        assert stack.building() == "Retrieving Release"
+    assert stack.building() is None, "the build is over"

@@ -408,11 +408,18 @@ def config_get(key: str, app: str | None) -> None:
 
 
 def _config_unchanged(api: ApiClient, app: str, changes: dict[str, str | None]) -> bool:
-    """True when the API would make no release for these changes (so there is no version to claim)."""
+    """True when these changes made no release (so there is no version to claim). Where the vars read say
+    so, the changes are sent all the same: another client may have changed the vars since they were read,
+    and the user's values must still win; the latest release before and after tells whether they did."""
     # Imported here: the ledger's own rule, without loading it for every other command.
     from herokusim.releases import config_description
 
-    return config_description(api.get(app_path(app, "config-vars")), changes) is None
+    if config_description(api.get(app_path(app, "config-vars")), changes) is not None:
+        return False
+    before = api.latest_release(app)
+    api.patch(app_path(app, "config-vars"), changes)
+    after = api.latest_release(app)
+    return (before or {}).get("version") == (after or {}).get("version")
 
 
 @main.command("config:set")
