@@ -19,6 +19,7 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
+from herokusim.cli.output import restart_message, stop_message
 from tui.client import Api, ApiError, Unavailable, parse_time
 from tui.format import config_diff, dynos_summary
 from tui.loadgen import LoadError, LoadGenerator, LoadPlan
@@ -454,17 +455,21 @@ class AppScreen(BaseScreen):
             self.notify("Select a dyno or a process type in the formation pane first.", severity="warning")
             return
         name = selection[1]
-        await self.act(self.api.restart(self.app_name, name), f"Restarting {name}…", f"Restarted {name}")
+        message = restart_message(self.app_name, dyno=name) if "." in name else \
+            restart_message(self.app_name, kind=name)
+        await self.act(self.api.restart(self.app_name, name), f"{message}…", f"{message}... done")
 
     @work(group="act")
     async def action_restart_all(self) -> None:
-        await self.act(self.api.restart(self.app_name), "Restarting all dynos…", "Restarted all dynos")
+        message = restart_message(self.app_name)
+        await self.act(self.api.restart(self.app_name), f"{message}…", f"{message}... done")
 
     @work(group="act")
     async def action_stop(self) -> None:
         dyno = self._selected_dyno()
         if dyno:
-            await self.act(self.api.stop(self.app_name, dyno), f"Stopping {dyno}…", f"Stopped {dyno}")
+            message = stop_message(self.app_name, dyno)
+            await self.act(self.api.stop(self.app_name, dyno), f"{message}…", f"{message}... done")
 
     def _selected_release(self) -> dict[str, Any] | None:
         key = self.query_one(ReleasesPane).selection()
