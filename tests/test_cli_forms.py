@@ -40,14 +40,16 @@ def test_restart_and_stop_forms(daemon: Daemon, tmp_path: Path) -> None:
         assert result.returncode == 0, (args, result.stderr)
         assert result.stdout == printed + "\n", args
         # a stopped formation dyno is replaced by a new one, as is a restarted one; the others stay
-        after = wait_for(lambda: replaced(daemon, "forms", first, names), message=f"{args} to replace {names}")
+        after = wait_for(lambda before=first, gone=names: replaced(daemon, "forms", before, gone),
+                         message=f"{args} to replace {names}")
         assert all(after[name]["id"] == first[name]["id"] for name in both - names), args
         first = after
 
     # one-offs are a process type too: `ps:stop -p run` ends them all
     for _ in range(2):
         assert daemon.cli("run:detached", "sleep 600", "-a", "forms").returncode == 0
-    wait_for(lambda: sum(d["type"] == "run" for d in dynos(daemon, "forms").values()) == 2, message="two one-offs")
+    wait_for(lambda: sum(d["type"] == "run" for d in dynos(daemon, "forms").values()) == 2,
+             message="two one-offs")
     stopped = daemon.cli("ps:stop", "-p", "run", "-a", "forms")
     assert stopped.stdout == "Stopping all run dynos on ⬢ forms... done\n", stopped.stderr
     wait_for(lambda: not any(d["type"] == "run" for d in dynos(daemon, "forms").values()),
@@ -64,7 +66,8 @@ def test_restart_and_stop_forms(daemon: Daemon, tmp_path: Path) -> None:
 def test_destroy_says_add_ons_go_too(daemon: Daemon) -> None:
     assert daemon.cli("apps:create", "hello").returncode == 0
     refused = daemon.cli("apps:destroy", "hello", "--confirm", "wrong")
-    assert refused.returncode == 1 and refused.stderr.endswith("Confirmation wrong did not match hello. Aborted.\n")
+    assert refused.returncode == 1
+    assert refused.stderr.endswith("Confirmation wrong did not match hello. Aborted.\n")
     unconfirmed = daemon.cli("apps:destroy", "hello", input="hello\n")
     assert unconfirmed.returncode == 1
     assert unconfirmed.stderr.endswith("To proceed, type hello or re-run this command with --confirm hello\n")

@@ -178,7 +178,8 @@ def test_ps_groups_by_type_size_and_command() -> None:
 def test_ps_crashed_dyno_line_is_herokus_and_the_cooloff_is_in_extended() -> None:
     crashed = {"id": "d1", "name": "web.1", "type": "web", "state": "crashed", "size": "standard-1X",
                "command": "python app.py", "release": {"version": 3},
-               "updated_at": iso(timedelta(seconds=5)), "restart_at": (NOW + timedelta(minutes=20)).isoformat()}
+               "updated_at": iso(timedelta(seconds=5)),
+               "restart_at": (NOW + timedelta(minutes=20)).isoformat()}
     groups = group_dynos([crashed], NOW, UTC)
     assert groups[0].lines == ("web.1: crashed 2026/11/26 17:08:06 +0000 (~ 5s ago)",)
     assert extended_rows([crashed], NOW, UTC) == [
@@ -331,7 +332,8 @@ def test_bad_arguments_send_nothing(cli_env: dict[str, str]) -> None:
 
 def test_destroy_confirmation_must_match(cli_env: dict[str, str]) -> None:
     result = run(cli_env, "apps:destroy", "-a", "demo", "--confirm", "other")
-    assert (result.exit_code, result.stderr) == (1, f"{ARROW}Confirmation other did not match demo. Aborted.\n")
+    assert result.exit_code == 1
+    assert result.stderr == f"{ARROW}Confirmation other did not match demo. Aborted.\n"
 
 
 def test_destroy_without_confirm_and_no_terminal_says_how(cli_env: dict[str, str]) -> None:

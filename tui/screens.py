@@ -157,14 +157,15 @@ class AppsScreen(BaseScreen):
         if not name:
             return
         typed = await self.app.push_screen_wait(
-            PromptScreen(f"Destroy ⬢ {name}? This removes its dynos, releases and config.",
-                         f"type {name} to confirm", placeholder=name))
+            PromptScreen(f"WARNING: This will delete ⬢ {name} including all add-ons.",
+                         f"To proceed, type {name}", placeholder=name))
         if typed is None:
             return
-        if typed.strip() != name:
-            self.notify(f"Not destroyed: you typed {typed.strip()!r}, not {name!r}.", severity="warning")
+        if typed.strip() != name:  # the CLI's words for a wrong answer at its prompt
+            self.notify(f"Confirmation did not match {name}. Aborted.", severity="warning")
             return
-        if await self.attempt(self.api.destroy_app(name), f"Destroyed ⬢ {name}"):
+        done = f"Destroying ⬢ {name} (including all add-ons)... done"
+        if await self.attempt(self.api.destroy_app(name), done):
             self.refresh_apps()
 
 

@@ -336,7 +336,8 @@ async def create_dyno(request: web.Request) -> web.Response:
     if size is not None and not isinstance(size, str):
         raise InvalidParams("size must be a string.")
     dyno = await platform.dynos.run(app.id, command, platform.user, attach=bool(body.get("attach")),
-                                    tty=bool(body.get("tty")), size=platform.dyno_size(size) if size else None,
+                                    tty=bool(body.get("tty")),
+                                    size=platform.dyno_size(size) if size else None,
                                     env=platform.validate_env(env))
     data = platform.dyno_json(app, dyno)
     if dyno.attachment is not None:

@@ -233,7 +233,8 @@ class DynoManager:
                 self._attachments[dyno.attachment.secret] = dyno
                 self._spawn(self._await_attach(dyno))
             # the API's line comes first, as on Heroku, before the dyno's own state changes
-            self.logplex.publish(app_id, "app", "api", f"Starting process with command `{command}` by user {user}")
+            self.logplex.publish(app_id, "app", "api",
+                                 f"Starting process with command `{command}` by user {user}")
             self._launch(dyno, "down")
             return dyno
 
