@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import socket
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +22,17 @@ from herokusim.cli.output import (
     align_rows,
     config_lines,
     display_size,
+    extended_rows,
     formation_summary,
     group_dynos,
     parse_config_args,
     parse_scale_args,
     release_row,
+    restart_message,
     scale_summary,
     scale_updates,
     since,
+    stop_message,
     version_ref,
 )
 
@@ -169,6 +175,28 @@ def test_ps_groups_by_type_size_and_command() -> None:
     ]
 
 
+def test_ps_crashed_dyno_line_is_herokus_and_the_cooloff_is_in_extended() -> None:
+    crashed = {"id": "d1", "name": "web.1", "type": "web", "state": "crashed", "size": "standard-1X",
+               "command": "python app.py", "release": {"version": 3},
+               "updated_at": iso(timedelta(seconds=5)),
+               "restart_at": (NOW + timedelta(minutes=20)).isoformat()}
+    groups = group_dynos([crashed], NOW, UTC)
+    assert groups[0].lines == ("web.1: crashed 2026/11/26 17:08:06 +0000 (~ 5s ago)",)
+    assert extended_rows([crashed], NOW, UTC) == [
+        ["ID", "Process", "State", "Release", "Command", "Size", "Restarting"],
+        ["d1", "web.1", "crashed (~ 5s ago)", "3", "python app.py", "Standard-1X",
+         "2026/11/26 17:28:11 +0000 (cool-off 20m)"],
+    ]
+
+
+def test_restart_and_stop_messages_are_herokus() -> None:
+    assert restart_message("demo") == "Restarting all dynos on ⬢ demo"
+    assert restart_message("demo", kind="web") == "Restarting all web dynos on ⬢ demo"
+    assert restart_message("demo", dyno="web.1") == "Restarting dyno web.1 on ⬢ demo"
+    assert stop_message("demo", dyno="web.2") == "Stopping dyno web.2 on ⬢ demo"
+    assert stop_message("demo", kind="web") == "Stopping all web dynos on ⬢ demo"
+
+
 # --- git remotes --------------------------------------------------------------------------------------------
 
 
@@ -304,7 +332,32 @@ def test_bad_arguments_send_nothing(cli_env: dict[str, str]) -> None:
 
 def test_destroy_confirmation_must_match(cli_env: dict[str, str]) -> None:
     result = run(cli_env, "apps:destroy", "-a", "demo", "--confirm", "other")
-    assert (result.exit_code, result.stderr) == (1, f"{ARROW}Confirmation did not match demo. Aborted.\n")
+    assert result.exit_code == 1
+    assert result.stderr == f"{ARROW}Confirmation other did not match demo. Aborted.\n"
+
+
+def test_destroy_without_confirm_and_no_terminal_says_how(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "apps:destroy", "-a", "demo", stdin="demo\n")
+    assert (result.exit_code, result.stderr) == (
+        1, f"{ARROW}To proceed, type demo or re-run this command with --confirm demo\n")
+
+
+def test_destroy_prompts_on_a_terminal(cli_env: dict[str, str]) -> None:
+    """A wrong answer typed at the prompt aborts before anything is sent (the daemon's port is closed)."""
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "herokusim", "apps:destroy", "-a", "demo"],
+                                stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, **cli_env}, text=True)
+        os.write(controller, b"dmeo\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert proc.returncode == 1, (out, err)
+    assert f"{ARROW}WARNING: This will delete ⬢ demo including all add-ons." in err
+    assert "To proceed, type demo or re-run this command with --confirm demo" in err
+    assert err.endswith(f"{ARROW}Confirmation did not match demo. Aborted.\n"), err
 
 
 def test_git_remote_outside_checkout(cli_env: dict[str, str]) -> None:

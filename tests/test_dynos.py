@@ -92,7 +92,7 @@ def test_formation_scale_restart_and_stop(daemon: Daemon, tmp_path: Path) -> Non
     assert "heroku[web.2]: Restarting" in logs(daemon, "formed")
 
     stop = daemon.cli("ps:stop", "web.1", "-a", "formed")
-    assert stop.returncode == 0 and "Stopping web.1 dyno on ⬢ formed... done" in stop.stdout
+    assert stop.returncode == 0 and "Stopping dyno web.1 on ⬢ formed... done" in stop.stdout
     wait_for(lambda: (d := all_up(daemon, "formed", {"web.1", "web.2"})) and d["web.1"]["id"] != after["web.1"]["id"],
              message="the formation to replace the stopped web.1")
 
@@ -160,7 +160,10 @@ def test_crash_schedule_cooloffs_and_reset(daemon: Daemon, tmp_path: Path) -> No
     assert "heroku[web.1]: State changed from up to crashed" in text
     assert "heroku[web.1]: State changed from crashed to starting" in text
     ps = daemon.cli("ps", "-a", "crashy").stdout
-    assert re.search(r"web\.1: crashed .*, restarting \d{4}/\d\d/\d\d \S+ \+0000 \(cool-off 20m\)", ps), ps
+    assert re.search(r"^web\.1: crashed \d{4}/\d\d/\d\d \S+ \+\d{4} \(~ \d+s ago\)$", ps, re.MULTILINE), ps
+    extended = daemon.cli("ps", "--extended", "-a", "crashy").stdout
+    restarting = r"web\.1 +crashed .*\d{4}/\d\d/\d\d \S+ \+\d{4} \(cool-off 20m\)$"
+    assert re.search(restarting, extended, re.MULTILINE), extended
 
     # nothing happens until the cool-off is over on the simulated clock
     warp = daemon.cli("clock:warp", "20m")
@@ -264,7 +267,8 @@ def test_one_off_dynos(daemon: Daemon, tmp_path: Path) -> None:
     deploy(daemon, tmp_path, "python-hello", "oneoff")
     hello = daemon.cli("run", "echo", "hello from", "$DYNO", "-a", "oneoff")
     assert hello.returncode == 0, hello.stderr
-    match = re.search(r'Running `echo "hello from" \$DYNO` on ⬢ oneoff\.\.\. up, (run\.\d{4})', hello.stderr)
+    match = re.search(r'Running echo "hello from" \$DYNO on ⬢ oneoff\.\.\. up, (run\.\d{4}) \(Standard-1X\)',
+                      hello.stderr)
     assert match, hello.stderr
     assert hello.stdout == f"hello from {match[1]}\n"
     assert daemon.cli("run", "exit 3", "-a", "oneoff").returncode == 3, "the exit status passes through"
@@ -275,16 +279,21 @@ def test_one_off_dynos(daemon: Daemon, tmp_path: Path) -> None:
 
     detached = daemon.cli("run:detached", "echo", "detached-out", "-a", "oneoff")
     assert detached.returncode == 0, detached.stderr
-    name = re.search(r"Running `echo detached-out` on ⬢ oneoff\.\.\. done, (run\.\d{4}) \(Standard-1X\)",
+    name = re.search(r"Running echo detached-out on ⬢ oneoff\.\.\. done, (run\.\d{4}) \(Standard-1X\)",
                      detached.stdout)
     assert name, detached.stdout
-    assert f"herokusim logs -a oneoff --dyno {name[1]}" in detached.stdout
+    assert f"Run herokusim logs --app oneoff --dyno {name[1]} to view the output." in detached.stdout
     wait_for(lambda: f"heroku[{name[1]}]: State changed from up to complete" in logs(daemon, "oneoff"),
              message="the detached one-off to complete")
     text = logs(daemon, "oneoff", "--dyno", name[1])
     assert f"app[{name[1]}]: detached-out" in text
     assert f"heroku[{name[1]}]: Process exited with status 0" in text
     assert text.count("Starting process with command") == 1, "one-off dynos are never restarted"
+    # the API logs who started each one-off, before the dyno's own lines (Heroku's order)
+    every = logs(daemon, "oneoff")
+    started = every.index("app[api]: Starting process with command `echo detached-out` by user ")
+    assert started < every.index(f"heroku[{name[1]}]: Starting process with command `echo detached-out`")
+    assert 'app[api]: Starting process with command `echo "hello from" $DYNO` by user ' in every
     assert name[1] not in dynos(daemon, "oneoff")
     fails(daemon, "run", "  ", "-a", "oneoff", expect="Give a command to run")
 

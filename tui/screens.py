@@ -19,6 +19,7 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
+from herokusim.cli.output import restart_message, stop_message
 from tui.client import Api, ApiError, Unavailable, parse_time
 from tui.format import config_diff, dynos_summary
 from tui.loadgen import LoadError, LoadGenerator, LoadPlan
@@ -156,14 +157,15 @@ class AppsScreen(BaseScreen):
         if not name:
             return
         typed = await self.app.push_screen_wait(
-            PromptScreen(f"Destroy ⬢ {name}? This removes its dynos, releases and config.",
-                         f"type {name} to confirm", placeholder=name))
+            PromptScreen(f"WARNING: This will delete ⬢ {name} including all add-ons.",
+                         f"To proceed, type {name}", placeholder=name))
         if typed is None:
             return
-        if typed.strip() != name:
-            self.notify(f"Not destroyed: you typed {typed.strip()!r}, not {name!r}.", severity="warning")
+        if typed.strip() != name:  # the CLI's words for a wrong answer at its prompt
+            self.notify(f"Confirmation did not match {name}. Aborted.", severity="warning")
             return
-        if await self.attempt(self.api.destroy_app(name), f"Destroyed ⬢ {name}"):
+        done = f"Destroying ⬢ {name} (including all add-ons)... done"
+        if await self.attempt(self.api.destroy_app(name), done):
             self.refresh_apps()
 
 
@@ -454,17 +456,21 @@ class AppScreen(BaseScreen):
             self.notify("Select a dyno or a process type in the formation pane first.", severity="warning")
             return
         name = selection[1]
-        await self.act(self.api.restart(self.app_name, name), f"Restarting {name}…", f"Restarted {name}")
+        message = restart_message(self.app_name, dyno=name) if "." in name else \
+            restart_message(self.app_name, kind=name)
+        await self.act(self.api.restart(self.app_name, name), f"{message}…", f"{message}... done")
 
     @work(group="act")
     async def action_restart_all(self) -> None:
-        await self.act(self.api.restart(self.app_name), "Restarting all dynos…", "Restarted all dynos")
+        message = restart_message(self.app_name)
+        await self.act(self.api.restart(self.app_name), f"{message}…", f"{message}... done")
 
     @work(group="act")
     async def action_stop(self) -> None:
         dyno = self._selected_dyno()
         if dyno:
-            await self.act(self.api.stop(self.app_name, dyno), f"Stopping {dyno}…", f"Stopped {dyno}")
+            message = stop_message(self.app_name, dyno)
+            await self.act(self.api.stop(self.app_name, dyno), f"{message}…", f"{message}... done")
 
     def _selected_release(self) -> dict[str, Any] | None:
         key = self.query_one(ReleasesPane).selection()

@@ -335,7 +335,8 @@ async def create_dyno(request: web.Request) -> web.Response:
         raise InvalidParams("env must be an object of strings.")
     if size is not None and not isinstance(size, str):
         raise InvalidParams("size must be a string.")
-    dyno = await platform.dynos.run(app.id, command, attach=bool(body.get("attach")), tty=bool(body.get("tty")),
+    dyno = await platform.dynos.run(app.id, command, platform.user, attach=bool(body.get("attach")),
+                                    tty=bool(body.get("tty")),
                                     size=platform.dyno_size(size) if size else None,
                                     env=platform.validate_env(env))
     data = platform.dyno_json(app, dyno)
@@ -364,10 +365,12 @@ async def restart_dynos(request: web.Request) -> web.Response:
 
 @routes.post("/apps/{app}/dynos/{dyno}/actions/stop")
 async def stop_dyno(request: web.Request) -> web.Response:
+    """Stop one dyno (`web.1`, answered with it), or every dyno of a process type (`web`, a list)."""
     platform = _platform(request)
     app = await platform.find_app(request.match_info["app"])
-    dyno = await platform.dynos.stop(app.id, request.match_info["dyno"])
-    return _json(platform.dyno_json(app, dyno), 202)
+    target = request.match_info["dyno"]
+    stopped = [platform.dyno_json(app, dyno) for dyno in await platform.dynos.stop(app.id, target)]
+    return _json(stopped[0] if "." in target else stopped, 202)
 
 
 def _is_eof(text: str) -> bool:

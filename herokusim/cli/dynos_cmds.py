@@ -24,29 +24,60 @@ from herokusim.cli.main import (
     app_option,
     main,
 )
-from herokusim.cli.output import display_size, parse_time, timestamp
+from herokusim.cli.output import display_size, parse_time, restart_message, stop_message, timestamp
 from herokusim.clock import parse_duration
 
 
+def _dyno_or_type(target: str | None, dyno_name: str | None, process_type: str | None
+                  ) -> tuple[str | None, str | None]:
+    """(dyno, process type) from Heroku's flags, else from the positional argument Heroku's CLI still
+    takes: `web.1` is a dyno, `web` (no number) the whole process type."""
+    if dyno_name and process_type:
+        raise ClientError("--process-type cannot also be provided when using --dyno-name.")
+    if dyno_name or process_type:
+        return dyno_name, process_type
+    if target and "." not in target:
+        return None, target
+    return target, None
+
+
+target_options = [
+    click.argument("target", required=False, metavar="[DYNO|TYPE]"),
+    app_option,
+    click.option("-d", "--dyno-name", metavar="DYNO", help="Name of the dyno (e.g. web.1)."),
+    click.option("-p", "--process-type", metavar="TYPE", help="Name of the process type (e.g. web)."),
+]
+
+
+def _with_target_options(command: Any) -> Any:
+    for option in reversed(target_options):
+        command = option(command)
+    return command
+
+
 @main.command("ps:restart")
-@click.argument("target", required=False, metavar="[TYPE|DYNO]")
-@app_option
-def ps_restart(target: str | None, app: str | None) -> None:
-    """Restart every dyno, the dynos of one process type (`web`), or one dyno (`web.1`)."""
+@_with_target_options
+def ps_restart(target: str | None, app: str | None, dyno_name: str | None, process_type: str | None) -> None:
+    """Restart every dyno, the dynos of one process type (`-p web`), or one dyno (`-d web.1`)."""
+    dyno, kind = _dyno_or_type(target, dyno_name, process_type)
+    which = dyno or kind
     name = _resolve_app(app)
-    what = f"{target} dynos" if target and "." not in target else (f"dyno {target}" if target else "dynos")
-    with _action(f"Restarting {what} on {HEXAGON} {name}"):
-        _api().delete(app_path(name, "dynos", target) if target else app_path(name, "dynos"))
+    with _action(restart_message(name, dyno, kind)):
+        _api().delete(app_path(name, "dynos", which) if which else app_path(name, "dynos"))
 
 
 @main.command("ps:stop")
-@click.argument("dyno")
-@app_option
-def ps_stop(dyno: str, app: str | None) -> None:
-    """Stop a dyno: a one-off ends; a formation dyno is replaced by a new one (scale to stop for good)."""
+@_with_target_options
+def ps_stop(target: str | None, app: str | None, dyno_name: str | None, process_type: str | None) -> None:
+    """Stop a dyno (`-d web.1`) or every dyno of a process type (`-p web`): one-offs end; formation dynos
+    are replaced by new ones (scale to stop for good)."""
+    dyno, kind = _dyno_or_type(target, dyno_name, process_type)
+    which = dyno or kind
+    if not which:
+        raise ClientError("Please specify a process type or dyno name to stop. See more help with --help")
     name = _resolve_app(app)
-    with _action(f"Stopping {dyno} dyno on {HEXAGON} {name}"):
-        _api().post(app_path(name, "dynos", dyno, "actions", "stop"))
+    with _action(stop_message(name, dyno, kind)):
+        _api().post(app_path(name, "dynos", which, "actions", "stop"))
 
 
 def _split_app(command: tuple[str, ...], app: str | None) -> tuple[tuple[str, ...], str | None]:
@@ -123,7 +154,7 @@ def run(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[
     name, line, body = _one_off(command, app, size, env)
     use_tty = sys.stdin.isatty() and sys.stdout.isatty() and not no_tty
     body.update(attach=True, tty=use_tty)
-    click.echo(f"Running `{line}` on {HEXAGON} {name}... ", nl=False, err=True)
+    click.echo(f"Running {line} on {HEXAGON} {name}... ", nl=False, err=True)
     try:
         dyno = _api().post(app_path(name, "dynos"), body)
     except BaseException:
@@ -194,10 +225,10 @@ def run_detached(command: tuple[str, ...], app: str | None, size: str | None, en
     """Run a one-off dyno in the background; its output goes to the app's logs."""
     name, line, body = _one_off(command, app, size, env)
     body["attach"] = False
-    with _action(f"Running `{line}` on {HEXAGON} {name}") as step:
+    with _action(f"Running {line} on {HEXAGON} {name}") as step:
         dyno = _api().post(app_path(name, "dynos"), body)
         step.suffix = f", {dyno['name']} ({display_size(dyno['size'])})"
-    click.echo(f"Run herokusim logs -a {name} --dyno {dyno['name']} to view the output.")
+    click.echo(f"Run herokusim logs --app {name} --dyno {dyno['name']} to view the output.")
 
 
 def _clock_lines(clock: dict[str, Any]) -> list[str]:

@@ -29,6 +29,7 @@ from herokusim.cli.output import (
     align_rows,
     config_lines,
     dyno_counts,
+    extended_rows,
     formation_summary,
     group_dynos,
     human_bytes,
@@ -260,7 +261,7 @@ def apps_create(name: str | None, remote: str, no_remote: bool) -> None:
     if add_remote:
         if remote in gitremote.remotes():
             # As Heroku does, an existing remote is left alone.
-            _warn(f"Git remote {remote} already exists; run `herokusim git:remote -a {app['name']} "
+            _warn(f"Git remote {remote} already exists; run `herokusim git:remote --app {app['name']} "
                   f"-r {remote}` to point it at this app.")
             return
         _add_git_remote(remote, app["git_url"])
@@ -304,17 +305,18 @@ def apps_info(app: str | None, as_json: bool) -> None:
 def apps_destroy(app_name: str | None, app: str | None, confirm: str | None) -> None:
     """Permanently destroy an app."""
     name = app_name or _resolve_app(app)
+    # Heroku's confirmApp: a wrong --confirm is named in the error, a wrong typed answer is not
+    if confirm is not None and confirm != name:
+        raise ClientError(f"Confirmation {confirm} did not match {name}. Aborted.")
     if confirm is None:
-        if not sys.stdin.isatty():
-            raise ClientError(f"Destroying {HEXAGON} {name} needs confirmation: re-run with "
-                              f"--confirm {name}.")
+        ask = f"To proceed, type {name} or re-run this command with --confirm {name}"
+        if not sys.stdin.isatty():  # nobody to type the answer
+            raise ClientError(ask)
         _warn(f"WARNING: This will delete {HEXAGON} {name} including all add-ons.")
-        _warn(f"To proceed, type {name} or re-run this command with --confirm {name}")
-        confirm = click.prompt("", prompt_suffix="> ", default="", show_default=False)
-    if confirm != name:
-        raise ClientError(f"Confirmation did not match {name}. Aborted.")
+        if click.prompt(ask, default="", show_default=False, err=True) != name:
+            raise ClientError(f"Confirmation did not match {name}. Aborted.")
     api = _api()
-    with _action(f"Destroying {HEXAGON} {name}"):
+    with _action(f"Destroying {HEXAGON} {name} (including all add-ons)"):
         gone = api.delete(app_path(name))
     if gitremote.inside_checkout():
         gitremote.remove_remotes_to({gone["git_url"], api.settings.git_url(name)})
@@ -540,7 +542,9 @@ def rollback(release: str | None, app: str | None) -> None:
 @click.argument("types", nargs=-1, metavar="[TYPE|DYNO]...")
 @app_option
 @json_option
-def ps(types: tuple[str, ...], app: str | None, as_json: bool) -> None:
+@click.option("-x", "--extended", is_flag=True,
+              help="One row per dyno with its id, release and size, and when a crashed dyno restarts.")
+def ps(types: tuple[str, ...], app: str | None, as_json: bool, extended: bool) -> None:
     """List the app's dynos, grouped by process type."""
     name = _resolve_app(app)
     dynos = _api().get(app_path(name, "dynos"))
@@ -548,6 +552,9 @@ def ps(types: tuple[str, ...], app: str | None, as_json: bool) -> None:
         dynos = [dyno for dyno in dynos if dyno["type"] in types or dyno["name"] in types]
     if as_json:
         _json(dynos)
+        return
+    if extended:
+        _lines(align_rows(extended_rows(dynos, _now())))
         return
     if not dynos:
         click.echo(f"No dynos on {HEXAGON} {name}")

@@ -173,12 +173,47 @@ def group_dynos(dynos: list[dict[str, Any]], now: datetime, tz: tzinfo | None = 
         else:
             key = f"{dyno['type']} ({size}): {dyno.get('command', '')}"
             line = f"{dyno['name']}: {dyno['state']} {age}"
-            if dyno.get("restart_at"):  # a crashed dyno in its cool-off
-                restart = parse_time(dyno["restart_at"])
-                cooloff = round((restart - parse_time(dyno["updated_at"])).total_seconds() / 60)
-                line += f", restarting {timestamp(restart, tz)} (cool-off {cooloff}m)"
         groups.setdefault(key, []).append(line)
     return [DynoGroup(title, tuple(lines)) for title, lines in groups.items()]
+
+
+def _truncate(text: str) -> str:
+    """A command as Heroku's extended table shows it: at most 35 characters."""
+    return text if len(text) <= 35 else text[:34] + "…"
+
+
+EXTENDED_COLUMNS = ["ID", "Process", "State", "Release", "Command", "Size", "Restarting"]
+
+
+def _restarting(dyno: dict[str, Any], tz: tzinfo | None) -> str:
+    """herokusim's own column: when a crashed dyno in its cool-off restarts, and how long the cool-off is."""
+    if not dyno.get("restart_at"):
+        return ""
+    restart = parse_time(dyno["restart_at"])
+    cooloff = round((restart - parse_time(dyno["updated_at"])).total_seconds() / 60)
+    return f"{timestamp(restart, tz)} (cool-off {cooloff}m)"
+
+
+def extended_rows(dynos: list[dict[str, Any]], now: datetime, tz: tzinfo | None = None) -> list[list[str]]:
+    """`ps --extended`: Heroku's table (the columns herokusim has), a heading row first; the restart time and
+    cool-off of a crashed dyno are shown here, not in `ps`'s default lines."""
+    return [EXTENDED_COLUMNS, *(
+        [dyno["id"], dyno["name"], f"{dyno['state']} {ago(parse_time(dyno['updated_at']), now)}".rstrip(),
+         str((dyno.get("release") or {}).get("version", "")), _truncate(dyno.get("command") or ""),
+         display_size(dyno.get("size") or "standard-1X"), _restarting(dyno, tz)]
+        for dyno in sorted(dynos, key=_dyno_order))]
+
+
+def restart_message(app: str, dyno: str | None = None, kind: str | None = None) -> str:
+    """Heroku's `Restarting all web dynos on ⬢ demo` (a type), `Restarting dyno web.1 on ⬢ demo` (a dyno),
+    `Restarting all dynos on ⬢ demo` (neither)."""
+    what = f"all {kind} dynos" if kind else (f"dyno {dyno}" if dyno else "all dynos")
+    return f"Restarting {what} on {HEXAGON} {app}"
+
+
+def stop_message(app: str, dyno: str | None = None, kind: str | None = None) -> str:
+    """Heroku's `Stopping all web dynos on ⬢ demo` (a type) or `Stopping dyno web.2 on ⬢ demo`."""
+    return f"Stopping {f'all {kind} dynos' if kind else f'dyno {dyno}'} on {HEXAGON} {app}"
 
 
 def dyno_counts(dynos: list[dict[str, Any]]) -> str:

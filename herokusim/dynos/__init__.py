@@ -186,24 +186,34 @@ class DynoManager:
         await self.converge(app_id, restart=names)
         return names
 
-    async def stop(self, app_id: str, name: str) -> Dyno:
-        """`ps:stop DYNO`: a one-off ends; a formation dyno stops and the formation starts a new one."""
-        dyno = self.find(app_id, name)
-        if dyno is None:
-            raise NotFound(f"Couldn't find that dyno ({name}).")
-        if dyno.kind != FORMATION:
-            self._spawn(self._retire(dyno, scale_down=False))
-            return dyno
-        async with self._lock(app_id):
-            if self._dynos.get(app_id, {}).get(name) is dyno:
-                del self._dynos[app_id][name]
-        await self._retire(dyno, scale_down=True)
-        await self.converge(app_id)
-        return dyno
+    async def stop(self, app_id: str, target: str) -> list[Dyno]:
+        """`ps:stop DYNO|TYPE`: one-offs end; formation dynos stop and the formation starts new ones."""
+        if "." in target:
+            found = self.find(app_id, target)
+            if found is None:
+                raise NotFound(f"Couldn't find that dyno ({target}).")
+            dynos = [found]
+        else:
+            dynos = [dyno for dyno in self.list(app_id) if dyno.type == target]
+            if not dynos:
+                raise NotFound(f"Couldn't find that process type ({target}).")
+        formation = [dyno for dyno in dynos if dyno.kind == FORMATION]
+        for dyno in dynos:
+            if dyno.kind != FORMATION:
+                self._spawn(self._retire(dyno, scale_down=False))
+        if formation:
+            async with self._lock(app_id):
+                current = self._dynos.get(app_id, {})
+                for dyno in formation:
+                    if current.get(dyno.name) is dyno:
+                        del current[dyno.name]
+            await asyncio.gather(*(self._retire(dyno, scale_down=True) for dyno in formation))
+            await self.converge(app_id)
+        return dynos
 
-    async def run(self, app_id: str, command: str, *, attach: bool = False, tty: bool = False,
+    async def run(self, app_id: str, command: str, user: str, *, attach: bool = False, tty: bool = False,
                   size: str | None = None, env: dict[str, str] | None = None) -> Dyno:
-        """A one-off dyno (`herokusim run` / `run:detached`) on the current release."""
+        """A one-off dyno (`herokusim run` / `run:detached`) on the current release, started by `user`."""
         if not command.strip():
             raise InvalidParams("Give a command to run, e.g. `herokusim run bash`.")
         if size is not None and size not in SIZES:
@@ -222,6 +232,9 @@ class DynoManager:
                 dyno.attachment = Attachment()
                 self._attachments[dyno.attachment.secret] = dyno
                 self._spawn(self._await_attach(dyno))
+            # the API's line comes first, as on Heroku, before the dyno's own state changes
+            self.logplex.publish(app_id, "app", "api",
+                                 f"Starting process with command `{command}` by user {user}")
             self._launch(dyno, "down")
             return dyno
 
