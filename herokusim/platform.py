@@ -241,11 +241,12 @@ class Platform:
                                 "dashes.")
         if name in taken:
             raise Conflict(f"Name {name} is already taken.")
-        app, release = await self.store.create_app(name, STACK, "us", self.user)
+        app, releases = await self.store.create_app(name, STACK, "us", self.user)
         await asyncio.to_thread(self.git.create_repo, name)
         self.table.add_app(app.id, app.name)
-        self.logplex.publish(app.id, "app", "api", f"Initial release by user {self.user}")
-        self.logplex.publish(app.id, "app", "api", f"Release v{release.version} created by user {self.user}")
+        for release in releases:
+            self.logplex.publish(app.id, "app", "api", f"{release.description} by user {self.user}")
+            self.logplex.publish(app.id, "app", "api", f"Release v{release.version} created by user {self.user}")
         await self.dynos.converge(app.id)
         return app
 

@@ -40,7 +40,7 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
     assert "remote: -----> Building on the heroku-24 stack" in push.stderr
     assert "remote: -----> Python app detected" in push.stderr
     assert "Procfile declares types -> web" in push.stderr
-    assert re.search(r"remote:\s+Released v2", push.stderr)
+    assert re.search(r"remote:\s+Released v3", push.stderr)  # v1 and v2 came with the app
 
     response = wait_for(lambda: daemon.get("demo.localhost").status_code == 200 and daemon.get("demo.localhost"),
                         message="the app to answer through the router")
@@ -49,7 +49,7 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
 
     setting = daemon.cli("config:set", "GREETING=hi", "-a", "demo")
     assert setting.returncode == 0, setting.stderr
-    assert "Setting GREETING and restarting ⬢ demo... done, v3" in setting.stdout
+    assert "Setting GREETING and restarting ⬢ demo... done, v4" in setting.stdout
     wait_for(lambda: "GREETING=hi" in body_of(daemon, "demo.localhost"), message="the dyno to see GREETING")
     assert body_of(daemon, "demo.localhost", "/config/GREETING") == "hi"
 
@@ -60,21 +60,22 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
     releases = daemon.cli("releases", "-a", "demo")
     assert releases.returncode == 0, releases.stderr
     lines = [line for line in releases.stdout.splitlines() if re.match(r"\s*v\d+\s", line)]
-    assert [line.split()[0] for line in lines] == ["v3", "v2", "v1"]
+    assert [line.split()[0] for line in lines] == ["v4", "v3", "v2", "v1"]
     assert "Set GREETING config vars" in lines[0]
     assert f"Deploy {sha[:7]}" in lines[1]
-    assert "Initial release" in lines[2]
+    assert "Enable Logplex" in lines[2]
+    assert "Initial release" in lines[3]
 
-    rollback = daemon.cli("rollback", "v2", "-a", "demo")
+    rollback = daemon.cli("rollback", "v3", "-a", "demo")
     assert rollback.returncode == 0, rollback.stderr
-    assert "Rolling back ⬢ demo to v2... done, v4" in rollback.stdout
+    assert "Rolling back ⬢ demo to v3... done, v5" in rollback.stdout
     wait_for(lambda: (b := body_of(daemon, "demo.localhost")).startswith("Hello") and "GREETING" not in b,
              message="the rolled-back dyno (no GREETING) to answer")
     config = daemon.api("GET", "/apps/demo/config-vars").json()
     assert config == {}
-    v4 = daemon.api("GET", "/apps/demo/releases/4").json()
-    v2 = daemon.api("GET", "/apps/demo/releases/2").json()
-    assert v4["description"] == "Rollback to v2" and v4["slug"] == v2["slug"] and v4["current"]
+    v5 = daemon.api("GET", "/apps/demo/releases/5").json()
+    v3 = daemon.api("GET", "/apps/demo/releases/3").json()
+    assert v5["description"] == "Rollback to v3" and v5["slug"] == v3["slug"] and v5["current"]
 
     logs = daemon.cli("logs", "-a", "demo", "-n", "1500")
     assert logs.returncode == 0, logs.stderr
@@ -83,6 +84,8 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
                      r"protocol=http", logs.stdout)
     assert re.search(r"app\[web\.1\]: ", logs.stdout)
     assert f"app[api]: Deploy {sha[:7]} by user dev@herokusim.local" in logs.stdout
+    assert "app[api]: Enable Logplex by user dev@herokusim.local" in logs.stdout
+    assert "app[api]: Release v2 created by user dev@herokusim.local" in logs.stdout
     assert "heroku[web.1]: State changed from starting to up" in logs.stdout
     assert "heroku[web.1]: Starting process with command `python app.py`" in logs.stdout
     assert "heroku[web.1]: Stopping all processes with SIGTERM" in logs.stdout

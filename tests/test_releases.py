@@ -58,14 +58,16 @@ def test_store_versions_and_current_release(tmp_path: Path) -> None:
     async def scenario() -> None:
         store = await Store.open(tmp_path / "db.sqlite", Clock())
         try:
-            app, v1 = await store.create_app("demo", "heroku-24", "us", "dev@herokusim.local")
-            assert (v1.version, v1.description, v1.status) == (1, "Initial release", "succeeded")
-            v2 = await store.create_release(app.id, "Set A config vars", None, {"A": "1"}, "u")
+            app, first = await store.create_app("demo", "heroku-24", "us", "dev@herokusim.local")
+            # Heroku's new app: v1 and v2, so that a first deploy is v3
+            assert [(r.version, r.description, r.status, r.slug_id) for r in first] == [
+                (1, "Initial release", "succeeded", None), (2, "Enable Logplex", "succeeded", None)]
+            v3 = await store.create_release(app.id, "Set A config vars", None, {"A": "1"}, "u")
             failed = await store.create_release(app.id, "Deploy abc1234", None, {"A": "1"}, "u", status="failed")
-            assert (v2.version, failed.version) == (2, 3)
-            assert (await store.current_release(app.id)).version == 2, "a failed release is never current"
-            assert (await store.get_release(app.id, "v2")) == v2
-            assert (await store.get_release(app.id, v2.id)) == v2
+            assert (v3.version, failed.version) == (3, 4)
+            assert (await store.current_release(app.id)).version == 3, "a failed release is never current"
+            assert (await store.get_release(app.id, "v3")) == v3
+            assert (await store.get_release(app.id, v3.id)) == v3
             assert await store.get_release(app.id, "9") is None
             await store.delete_app(app.id)
             assert await store.list_apps() == []

@@ -294,8 +294,10 @@ class Store:
             return list(await cur.fetchall())
 
     # apps
-    async def create_app(self, name: str, stack: str, region: str, user_email: str) -> tuple[App, Release]:
-        """The app and its `v1 Initial release`, in one transaction."""
+    async def create_app(self, name: str, stack: str, region: str, user_email: str
+                         ) -> tuple[App, list[Release]]:
+        """The app with Heroku's first two releases, `v1 Initial release` and `v2 Enable Logplex`, in one
+        transaction: a first push is v3, as tutorials count on."""
         now = self.now()
         app = App(new_id(), name, stack, region, False, now, now)
         async with self.transaction() as db:
@@ -305,9 +307,9 @@ class Store:
                     " VALUES (?, ?, ?, ?, 0, ?, ?)", (app.id, name, stack, region, now, now))
             except sqlite3.IntegrityError:  # another create of that name landed first
                 raise Conflict(f"Name {name} is already taken.") from None
-            release = await self._insert_release(db, app.id, "Initial release", None, {}, "succeeded",
-                                                 user_email)
-        return app, release
+            releases = [await self._insert_release(db, app.id, description, None, {}, "succeeded", user_email)
+                        for description in ("Initial release", "Enable Logplex")]
+        return app, releases
 
     async def get_app(self, id_or_name: str) -> App | None:
         row = await self._one("SELECT * FROM apps WHERE id = ? OR name = ?", id_or_name, id_or_name)
