@@ -32,7 +32,7 @@ from herokusim.dynos.runtime.process import ProcessRuntime
 from herokusim.errors import Conflict, InvalidParams, NotFound
 from herokusim.git import GitServer
 from herokusim.logplex import LogFilter, Logplex
-from herokusim.releases import ReleaseLedger, validate_config
+from herokusim.releases import ReleaseLedger, scaled_to, validate_config
 from herokusim.router.server import Router, raise_open_file_limit
 from herokusim.router.table import RoutingTable
 from herokusim.store import App, Build, Release, Slug, Store
@@ -306,8 +306,7 @@ class Platform:
             changes.append((ptype, quantity, size))
         await self.store.scale_formation(app.id, changes)
         scaled = {f.type: f for f in await self.store.list_formation(app.id)}
-        summary = " ".join(f"{t}@{scaled[t].quantity}:{scaled[t].size[0].upper()}{scaled[t].size[1:]}"
-                           for t, _, _ in changes)
+        summary = scaled_to(scaled[t] for t, _, _ in changes)
         self.logplex.publish(app.id, "app", "api", f"Scaled to {summary} by user {self.user}")
         await self.dynos.converge(app.id)
 

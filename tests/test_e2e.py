@@ -62,13 +62,14 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
     lines = [line for line in releases.stdout.splitlines() if re.match(r"\s*v\d+\s", line)]
     assert [line.split()[0] for line in lines] == ["v4", "v3", "v2", "v1"]
     assert "Set GREETING config vars" in lines[0]
-    assert f"Deploy {sha[:7]}" in lines[1]
+    assert f"Deploy {sha[:8]}" in lines[1]
     assert "Enable Logplex" in lines[2]
     assert "Initial release" in lines[3]
 
     rollback = daemon.cli("rollback", "v3", "-a", "demo")
     assert rollback.returncode == 0, rollback.stderr
     assert "Rolling back ⬢ demo to v3... done, v5" in rollback.stdout
+    assert "Warning: Rollback affects code and config vars; it doesn't add or remove addons." in rollback.stderr
     wait_for(lambda: (b := body_of(daemon, "demo.localhost")).startswith("Hello") and "GREETING" not in b,
              message="the rolled-back dyno (no GREETING) to answer")
     config = daemon.api("GET", "/apps/demo/config-vars").json()
@@ -83,7 +84,9 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
                      r"fwd=\"127.0.0.1\" dyno=web.1 connect=\d+ms service=\d+ms status=200 bytes=\d+ "
                      r"protocol=http", logs.stdout)
     assert re.search(r"app\[web\.1\]: ", logs.stdout)
-    assert f"app[api]: Deploy {sha[:7]} by user dev@herokusim.local" in logs.stdout
+    assert f"app[api]: Deploy {sha[:8]} by user dev@herokusim.local" in logs.stdout
+    assert logs.stdout.count("app[api]: Scaled to web@1:Standard-1X by user dev@herokusim.local") == 1, \
+        "the first deploy scales web to 1, later releases do not"
     assert "app[api]: Enable Logplex by user dev@herokusim.local" in logs.stdout
     assert "app[api]: Release v2 created by user dev@herokusim.local" in logs.stdout
     assert "heroku[web.1]: State changed from starting to up" in logs.stdout

@@ -10,7 +10,7 @@ import pytest
 from herokusim.api.ranges import BadRange, apply_range, parse_range
 from herokusim.clock import Clock
 from herokusim.errors import InvalidParams
-from herokusim.releases import config_description, deploy_description, validate_config
+from herokusim.releases import config_description, deploy_description, scaled_to, validate_config
 from herokusim.store import Store
 
 
@@ -27,7 +27,7 @@ def test_no_release_when_nothing_changes() -> None:
 
 
 def test_deploy_description_uses_short_sha() -> None:
-    assert deploy_description("1a2b3c4d5e6f") == "Deploy 1a2b3c4"
+    assert deploy_description("8477ac80e6f1") == "Deploy 8477ac80"
 
 
 def test_config_validation() -> None:
@@ -98,11 +98,12 @@ def test_formation_follows_process_types(tmp_path: Path) -> None:
         store = await Store.open(tmp_path / "db.sqlite", Clock())
         try:
             app, _ = await store.create_app("demo", "heroku-24", "us", "u")
-            await store.sync_formation(app.id, {"web": "python app.py", "worker": "python w.py",
-                                                "release": "python migrate.py"})
+            started = await store.sync_formation(app.id, {"web": "python app.py", "worker": "python w.py",
+                                                          "release": "python migrate.py"})
+            assert scaled_to(started) == "web@1:Standard-1X", "a first deploy scales web, not worker"
             assert {(f.type, f.quantity) for f in await store.list_formation(app.id)} == {("web", 1), ("worker", 0)}
             await store.scale_formation(app.id, [("web", 3, None)])
-            await store.sync_formation(app.id, {"web": "gunicorn app"})
+            assert await store.sync_formation(app.id, {"web": "gunicorn app"}) == [], "web was already there"
             formation = await store.list_formation(app.id)
             assert [(f.type, f.quantity, f.command) for f in formation] == [("web", 3, "gunicorn app")]
         finally:

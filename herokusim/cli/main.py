@@ -521,7 +521,7 @@ def rollback(release: str | None, app: str | None) -> None:
     with _action(f"Rolling back {HEXAGON} {name} to v{target['version']}") as step:
         made = api.post(app_path(name, "releases"), {"release": str(target["version"])})
         step.suffix = f", v{made['version']}"
-    _warn("Warning: rollback affects code and config vars; it doesn't add or remove addons.")
+    _warn("Warning: Rollback affects code and config vars; it doesn't add or remove addons.")
     if current:
         _warn(f"To undo, run: herokusim rollback v{current['version']}")
 

@@ -453,11 +453,14 @@ class Store:
         rows = await self._all("SELECT * FROM formation WHERE app_id = ? ORDER BY type", app_id)
         return [_formation(r) for r in rows]
 
-    async def sync_formation(self, app_id: str, process_types: dict[str, str]) -> None:
+    async def sync_formation(self, app_id: str, process_types: dict[str, str]) -> list[Formation]:
         """Make the formation match a release's process types: new types start at 0 (web at 1),
-        commands follow the slug, and types the slug no longer declares leave the formation."""
+        commands follow the slug, and types the slug no longer declares leave the formation.
+        Returns the new types that start above 0: what the release scaled up."""
         now = self.now()
         async with self.transaction() as db:
+            async with db.execute("SELECT type FROM formation WHERE app_id = ?", (app_id,)) as cur:
+                before = {row[0] for row in await cur.fetchall()}
             await db.execute(
                 f"DELETE FROM formation WHERE app_id = ? AND type NOT IN ({','.join('?' * len(process_types))})",
                 (app_id, *process_types))
@@ -469,6 +472,7 @@ class Store:
                     " VALUES (?, ?, ?, ?, 'standard-1X', ?, ?)"
                     " ON CONFLICT (app_id, type) DO UPDATE SET command = excluded.command",
                     (new_id(), app_id, ptype, 1 if ptype == "web" else 0, command, now))
+        return [f for f in await self.list_formation(app_id) if f.type not in before and f.quantity]
 
     async def scale_formation(self, app_id: str, updates: list[tuple[str, int | None, str | None]]) -> None:
         """Apply (type, quantity, size) updates in one transaction; None keeps the current value."""
