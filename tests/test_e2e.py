@@ -37,7 +37,7 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
 
     push = git("push", "herokusim", "main", cwd=repo, env=daemon.env)
     assert push.returncode == 0, push.stderr
-    assert "remote: -----> Building on the heroku-24 stack" in push.stderr
+    assert "remote: -----> Building on the Heroku-24 stack" in push.stderr
     assert "remote: -----> Python app detected" in push.stderr
     assert "Procfile declares types -> web" in push.stderr
     assert re.search(r"remote:\s+Released v3", push.stderr)  # v1 and v2 came with the app
