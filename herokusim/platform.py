@@ -343,6 +343,8 @@ class Platform:
             "status": r.status,
             "current": r.id == current.id,
             "slug": {"id": r.slug_id} if r.slug_id else None,
+            "addon_plan_names": [],  # herokusim has no add-ons yet
+            "eligible_for_rollback": r.slug_id is not None,  # what `rollback` accepts
             "user": {"email": r.user_email},
             "app": {"id": app.id, "name": app.name},
             "created_at": r.created_at,

@@ -1,4 +1,4 @@
-"""Heroku's own forms for what a push prints (HEROKU.md §4)."""
+"""Heroku's own forms for what a push, and `releases:info` print (HEROKU.md §4, §5)."""
 
 from __future__ import annotations
 
@@ -47,3 +47,20 @@ def test_push_verifies_the_deploy_and_ends_at_a_failed_release_command(failed_ph
     assert lines[deployed + 1:deployed + 3] == ["Verifying deploy... done.", "Running release command..."], lines
     assert "Migration failed: no-db" in lines
     assert lines[-1] == "Waiting for release.... failed.", "nothing after it, as on Heroku"
+
+
+def test_releases_info_shows_herokus_rows(failed_phase: tuple[Daemon, str]) -> None:
+    daemon, _ = failed_phase
+    v4 = daemon.api("GET", "/apps/gated/releases/4").json()
+    info = daemon.cli("releases:info", "v4", "-a", "gated")
+    assert info.returncode == 0, info.stderr
+    sha = re.search(r"Deploy ([0-9a-f]+)", v4["description"])
+    assert sha and len(sha[1]) == 8, v4["description"]
+    rows = [re.sub(r"\s+", " ", line) for line in info.stdout.strip().splitlines()]
+    assert rows == ["=== Release v4", "Add-ons:", "By: dev@herokusim.local",
+                    f"Change: Deploy {sha[1]} (release command failed)", "Eligible for Rollback?: Yes",
+                    f"When: {v4['created_at']}", "", "=== v4 Config vars", "RELEASE_FAIL: no-db"], info.stdout
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v4["created_at"])
+    logplex = daemon.cli("releases:info", "v2", "-a", "gated")
+    assert re.search(r"^Change: +Enable Logplex$", logplex.stdout, re.MULTILINE), logplex.stdout
+    assert re.search(r"^Eligible for Rollback\?: +No$", logplex.stdout, re.MULTILINE), "v2 has no slug to go back to"

@@ -41,7 +41,6 @@ from herokusim.cli.output import (
     scale_summary,
     scale_updates,
     shell_lines,
-    since,
     timestamp,
     version_ref,
 )
@@ -492,9 +491,11 @@ def releases_info(release: str | None, app: str | None, as_json: bool) -> None:
     version = found["version"]
     _header(f"Release v{version}")
     _lines(align_object([
+        ("Add-ons", ", ".join(found.get("addon_plan_names") or [])),
         ("By", (found.get("user") or {}).get("email", "")),
-        ("Change", release_description(found)),
-        ("When", since(parse_time(found["created_at"]), _now())),
+        ("Change", release_description(found, bracketed=True)),
+        ("Eligible for Rollback?", "Yes" if found.get("eligible_for_rollback") else "No"),
+        ("When", found["created_at"]),  # as the API gives it: Heroku's CLI prints the ISO timestamp
     ]))
     click.echo()
     _header(f"v{version} Config vars")
