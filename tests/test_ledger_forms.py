@@ -1,7 +1,8 @@
-"""Heroku's own forms for what a push, and `releases:info` print (HEROKU.md §4, §5)."""
+"""Heroku's own forms for what a push, `releases:info` and `apps:info --json` print (HEROKU.md §4, §5, §8)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +65,14 @@ def test_releases_info_shows_herokus_rows(failed_phase: tuple[Daemon, str]) -> N
     logplex = daemon.cli("releases:info", "v2", "-a", "gated")
     assert re.search(r"^Change: +Enable Logplex$", logplex.stdout, re.MULTILINE), logplex.stdout
     assert re.search(r"^Eligible for Rollback\?: +No$", logplex.stdout, re.MULTILINE), "v2 has no slug to go back to"
+
+
+def test_apps_info_json_is_herokus_shape(failed_phase: tuple[Daemon, str]) -> None:
+    daemon, _ = failed_phase
+    shown = daemon.cli("apps:info", "--json", "-a", "gated")
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert sorted(info) == ["addons", "app", "collaborators", "dynos", "pipeline_coupling"]
+    assert (info["addons"], info["collaborators"], info["pipeline_coupling"]) == ([], [], None)
+    assert info["app"] == daemon.api("GET", "/apps/gated").json()
+    assert [d["name"] for d in info["dynos"]] == [d["name"] for d in daemon.api("GET", "/apps/gated/dynos").json()]

@@ -274,10 +274,12 @@ def apps_info(app: str | None, as_json: bool) -> None:
     name = _resolve_app(app)
     api = _api()
     data = api.get(app_path(name))
-    if as_json:
-        _json(data)
-        return
     dynos = api.get(app_path(name, "dynos"))
+    if as_json:
+        # Heroku's shape: the app among what `apps:info` gathers about it (herokusim has no add-ons,
+        # collaborators or pipelines: empty, as on an app that has none)
+        _json({"addons": [], "app": data, "collaborators": [], "dynos": dynos, "pipeline_coupling": None})
+        return
     released = data.get("released_at")
     fields = [
         ("Dynos", dyno_counts(dynos)),
