@@ -32,7 +32,7 @@ from herokusim.dynos.runtime.process import ProcessRuntime
 from herokusim.errors import Conflict, InvalidParams, NotFound
 from herokusim.git import GitServer
 from herokusim.logplex import LogFilter, Logplex
-from herokusim.releases import ReleaseLedger, validate_config
+from herokusim.releases import ReleaseLedger, scaled_to, validate_config
 from herokusim.router.server import Router, raise_open_file_limit
 from herokusim.router.table import RoutingTable
 from herokusim.store import App, Build, Release, Slug, Store
@@ -241,11 +241,12 @@ class Platform:
                                 "dashes.")
         if name in taken:
             raise Conflict(f"Name {name} is already taken.")
-        app, release = await self.store.create_app(name, STACK, "us", self.user)
+        app, releases = await self.store.create_app(name, STACK, "us", self.user)
         await asyncio.to_thread(self.git.create_repo, name)
         self.table.add_app(app.id, app.name)
-        self.logplex.publish(app.id, "app", "api", f"Initial release by user {self.user}")
-        self.logplex.publish(app.id, "app", "api", f"Release v{release.version} created by user {self.user}")
+        for release in releases:
+            self.logplex.publish(app.id, "app", "api", f"{release.description} by user {self.user}")
+            self.logplex.publish(app.id, "app", "api", f"Release v{release.version} created by user {self.user}")
         await self.dynos.converge(app.id)
         return app
 
@@ -305,8 +306,7 @@ class Platform:
             changes.append((ptype, quantity, size))
         await self.store.scale_formation(app.id, changes)
         scaled = {f.type: f for f in await self.store.list_formation(app.id)}
-        summary = " ".join(f"{t}@{scaled[t].quantity}:{scaled[t].size[0].upper()}{scaled[t].size[1:]}"
-                           for t, _, _ in changes)
+        summary = scaled_to(scaled[t] for t, _, _ in changes)
         self.logplex.publish(app.id, "app", "api", f"Scaled to {summary} by user {self.user}")
         await self.dynos.converge(app.id)
 
@@ -343,6 +343,8 @@ class Platform:
             "status": r.status,
             "current": r.id == current.id,
             "slug": {"id": r.slug_id} if r.slug_id else None,
+            "addon_plan_names": [],  # herokusim has no add-ons yet
+            "eligible_for_rollback": r.slug_id is not None,  # what `rollback` accepts
             "user": {"email": r.user_email},
             "app": {"id": app.id, "name": app.name},
             "created_at": r.created_at,

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from herokusim.dynos import DynoManager
 from herokusim.errors import InvalidParams, NotFound
 from herokusim.logplex import Logplex
-from herokusim.store import App, Release, Slug, Store
+from herokusim.store import App, Formation, Release, Slug, Store
 
 CONFIG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch: `$` lets a trailing newline in
 # Heroku: "Config var data (the combination of all keys and values) cannot exceed 32kb for each app"
@@ -42,7 +42,12 @@ def config_description(old: dict[str, str], changes: dict[str, str | None]) -> s
 
 
 def deploy_description(commit_sha: str | None) -> str:
-    return f"Deploy {commit_sha[:7]}" if commit_sha else "Deploy"
+    return f"Deploy {commit_sha[:8]}" if commit_sha else "Deploy"  # Heroku shows 8 hex digits
+
+
+def scaled_to(formations: Iterable[Formation]) -> str:
+    """`web@2:Standard-1X worker@1:Standard-1X`: what a `Scaled to` line of the app's activity says."""
+    return " ".join(f"{f.type}@{f.quantity}:{f.size[0].upper()}{f.size[1:]}" for f in formations)
 
 
 def check_config_size(config: Mapping[str, str | None]) -> None:
@@ -96,16 +101,18 @@ class ReleaseLedger:
             self._phases[release.id] = task
             task.add_done_callback(lambda _: self._phases.pop(release.id, None))
         else:
-            await self._go_live(app)
+            await self._go_live(app, user)
         return release
 
-    async def _go_live(self, app: App) -> None:
+    async def _go_live(self, app: App, user: str) -> None:
         """Run the current release: the newest succeeded one, which need not be the release that just
         succeeded (a later change without a release phase may have gone live while its phase ran)."""
         current = await self.store.current_release(app.id)
         slug = await self.store.get_slug(app.id, current.slug_id) if current.slug_id else None
         if slug is not None:
-            await self.store.sync_formation(app.id, slug.process_types)
+            started = await self.store.sync_formation(app.id, slug.process_types)
+            if started:  # a first deploy scales web to 1, and Heroku's activity says so
+                self._api_log(app, f"Scaled to {scaled_to(started)} by user {user}")
         await self.dynos.converge(app.id)
 
     async def _release_phase(self, app: App, release: Release, slug: Slug, command: str, user: str,
@@ -116,7 +123,7 @@ class ReleaseLedger:
             async with self.store.app_writes(app):
                 if status == 0:
                     await self.store.set_release_status(release.id, "succeeded")
-                    await self._go_live(app)
+                    await self._go_live(app, user)
                 else:
                     await self.store.set_release_status(release.id, "failed")
                     self._api_log(app, f"Release v{release.version} command failed by user {user}")

@@ -132,8 +132,8 @@ def free_port() -> int:
 def test_python_hello_builds_a_slug_that_runs_elsewhere(tmp_path):
     result, lines = build(app_copy(tmp_path), tmp_path, config={"GREETING": "hi"})
 
-    assert lines[0] == "-----> Building on the heroku-24 stack"
-    assert "-----> Python app detected" in lines
+    assert lines[:3] == ["-----> Building on the Heroku-24 stack", "-----> Using buildpack: heroku/python",
+                         "-----> Python app detected"]
     assert "-----> Installing requirements with pip" in lines
     discover = lines.index("-----> Discovering process types")
     assert lines[discover + 1] == "       Procfile declares types -> web"
@@ -347,7 +347,8 @@ def test_failing_buildpack_streams_its_output_then_fails(tmp_path):
             buildpacks=[bp],
         )
     assert lines == [
-        "-----> Building on the heroku-24 stack",
+        "-----> Building on the Heroku-24 stack",
+        f"-----> Using buildpack: {bp}",
         "-----> Broken app detected",
         "-----> Doing things",
         "       oops",
@@ -388,6 +389,7 @@ def test_export_of_one_buildpack_is_sourced_before_the_next(tmp_path):
     source = bare_app(tmp_path)
     result, lines = build(source, tmp_path, buildpacks=[first, second])
     assert "       FROM_FIRST=tool-path" in lines
+    assert lines[1:4] == ["-----> Using buildpacks:", f"       1. {first}", f"       2. {second}"]
     assert lines.index("-----> First app detected") < lines.index("-----> Second app detected")
     # The last buildpack's defaults win; the buildpacks' own dirs stay clean.
     assert result.process_types == {"web": "second-web", "worker": "first-worker"}
@@ -468,7 +470,7 @@ def test_a_running_builds_output_reaches_readers_as_it_is_written() -> None:
 
     async def scenario() -> None:
         live = LiveOutput()
-        live.add("-----> Building on the heroku-24 stack")
+        live.add("-----> Building on the Heroku-24 stack")
         batches: list[list[str]] = []
 
         async def read() -> None:
@@ -477,7 +479,7 @@ def test_a_running_builds_output_reaches_readers_as_it_is_written() -> None:
 
         reader = asyncio.create_task(read())
         await asyncio.sleep(0.01)
-        assert batches == [["-----> Building on the heroku-24 stack"]], "what was written so far, at once"
+        assert batches == [["-----> Building on the Heroku-24 stack"]], "what was written so far, at once"
         live.add("-----> Python app detected")
         live.add("       Released v2")
         await asyncio.sleep(0.01)

@@ -12,8 +12,8 @@ def versions(daemon: Daemon, app: str) -> list[int]:
 def test_config_changes_that_change_nothing_claim_no_release(daemon: Daemon) -> None:
     assert daemon.cli("apps:create", "demo").returncode == 0
     setting = daemon.cli("config:set", "GREETING=hi", "-a", "demo")
-    assert "Setting GREETING and restarting ⬢ demo... done, v2" in setting.stdout, setting.stderr
-    assert versions(daemon, "demo") == [1, 2]
+    assert "Setting GREETING and restarting ⬢ demo... done, v3" in setting.stdout, setting.stderr
+    assert versions(daemon, "demo") == [1, 2, 3]
 
     unset = daemon.cli("config:unset", "NOPE", "-a", "demo")
     assert (unset.returncode, unset.stdout, unset.stderr) == (0, "NOPE is not set on ⬢ demo: nothing changed\n", "")
@@ -23,12 +23,12 @@ def test_config_changes_that_change_nothing_claim_no_release(daemon: Daemon) -> 
     same = daemon.cli("config:set", "GREETING=hi", "-a", "demo")
     assert (same.returncode, same.stdout, same.stderr) == (
         0, "GREETING already has that value on ⬢ demo: nothing changed\n", "")
-    assert versions(daemon, "demo") == [1, 2]
+    assert versions(daemon, "demo") == [1, 2, 3]
 
     # one real change among them makes a release, and the CLI names it
     partly = daemon.cli("config:set", "GREETING=hi", "COLOUR=red", "-a", "demo")
-    assert "Setting GREETING, COLOUR and restarting ⬢ demo... done, v3" in partly.stdout, partly.stderr
+    assert "Setting GREETING, COLOUR and restarting ⬢ demo... done, v4" in partly.stdout, partly.stderr
     gone = daemon.cli("config:unset", "COLOUR", "NOPE", "-a", "demo")
-    assert "Unsetting COLOUR, NOPE and restarting ⬢ demo... done, v4" in gone.stdout, gone.stderr
-    assert versions(daemon, "demo") == [1, 2, 3, 4]
+    assert "Unsetting COLOUR, NOPE and restarting ⬢ demo... done, v5" in gone.stdout, gone.stderr
+    assert versions(daemon, "demo") == [1, 2, 3, 4, 5]
     assert daemon.api("GET", "/apps/demo/config-vars").json() == {"GREETING": "hi"}

@@ -75,8 +75,9 @@ def ledger(daemon: Daemon, app: str) -> list[dict[str, Any]]:
 def check_ledger(releases: list[dict[str, Any]]) -> None:
     """Versions 1..N without a gap, and each release is the one before it plus exactly its own change."""
     assert [r["version"] for r in releases] == list(range(1, len(releases) + 1))
+    assert [r["description"] for r in releases[:2]] == ["Initial release", "Enable Logplex"]
     by_version = {r["version"]: r for r in releases}
-    for before, release in pairwise(releases):
+    for before, release in pairwise(releases[1:]):  # v1 and v2 come with the app
         description, config, prior = release["description"], release["config"], before["config"]
         slug = release["slug"] and release["slug"]["id"]
         prior_slug = before["slug"] and before["slug"]["id"]
@@ -143,9 +144,9 @@ def test_config_sets_from_20_callers_all_land(shared: Daemon, tmp_path: Path) ->
     config = shared.api("GET", "/apps/config-crowd/config-vars").json()
     assert config == {f"KEY_{i}": str(i) for i in range(CALLERS)}
     releases = ledger(shared, "config-crowd")
-    assert len(releases) == 2 + CALLERS, "one release per change"
+    assert len(releases) == 3 + CALLERS, "one release per change"
     check_ledger(releases)
-    assert [len(r["config"]) for r in releases[1:]] == list(range(CALLERS + 1)), "each holds every earlier key"
+    assert [len(r["config"]) for r in releases[2:]] == list(range(CALLERS + 1)), "each holds every earlier key"
 
 
 def test_config_set_from_20_cli_processes(shared: Daemon, tmp_path: Path) -> None:
@@ -161,23 +162,23 @@ def test_config_set_from_20_cli_processes(shared: Daemon, tmp_path: Path) -> Non
     config = shared.api("GET", "/apps/cli-crowd/config-vars").json()
     assert config == {f"STUDENT_{i}": "present" for i in range(CALLERS)}
     releases = ledger(shared, "cli-crowd")
-    assert len(releases) == 2 + CALLERS
+    assert len(releases) == 3 + CALLERS
     check_ledger(releases)
 
 
 def test_rollbacks_and_config_changes_interleave_in_order(shared: Daemon, tmp_path: Path) -> None:
     pushed_app(shared, tmp_path, "rollers")
-    assert shared.api("PATCH", "/apps/rollers/config-vars", json={"BASE": "1"}).status_code == 200  # v3
+    assert shared.api("PATCH", "/apps/rollers/config-vars", json={"BASE": "1"}).status_code == 200  # v4
 
     def change(i: int) -> httpx.Response:
         if i % 2:
-            return shared.api("POST", "/apps/rollers/releases", json={"release": str(2 + i % 3 // 2)})
+            return shared.api("POST", "/apps/rollers/releases", json={"release": str(3 + i % 3 // 2)})
         return shared.api("PATCH", "/apps/rollers/config-vars", json={f"KEY_{i}": str(i)})
 
     answers = at_once([lambda i=i: change(i) for i in range(CALLERS)])
     assert sorted(a.status_code for a in answers) == [200] * (CALLERS // 2) + [201] * (CALLERS // 2)
     releases = ledger(shared, "rollers")
-    assert len(releases) == 3 + CALLERS
+    assert len(releases) == 4 + CALLERS
     check_ledger(releases)
 
 
@@ -198,6 +199,7 @@ def test_formation_scaled_by_20_callers(shared: Daemon, tmp_path: Path) -> None:
     lines = Counter(m[1] for line in api_log(shared, "scalers") if (m := re.search(r"Scaled to (.+) by user", line)))
     asked = Counter(f"web@{w}:Standard-1X" if i % 2 else f"web@{w}:Standard-1X worker@{k}:Standard-1X"
                     for i, (w, k) in enumerate(wanted))
+    asked["web@1:Standard-1X"] += 1  # the first deploy's own line
     assert lines == asked
     formation = {f["type"]: f["quantity"] for f in shared.api("GET", "/apps/scalers/formation").json()}
 
@@ -300,7 +302,7 @@ def test_writes_racing_destroy_get_404_not_500(shared: Daemon, tmp_path: Path) -
             lambda: shared.api("POST", "/apps/doomed/domains", json={"hostname": f"d{i}.example.com"}),
             lambda: shared.api("PATCH", "/apps/doomed/formation/web", json={"quantity": i % 3}),
             lambda: shared.api("PATCH", "/apps/doomed", json={"maintenance": True}),
-            lambda: shared.api("POST", "/apps/doomed/releases", json={"release": "2"}),
+            lambda: shared.api("POST", "/apps/doomed/releases", json={"release": "3"}),
             lambda: shared.api("DELETE", "/apps/doomed/dynos"),
             lambda: shared.api("GET", "/apps/doomed/releases"),  # a read that answers with the current release
         ][i % 7]()
@@ -313,7 +315,7 @@ def test_writes_racing_destroy_get_404_not_500(shared: Daemon, tmp_path: Path) -
     for i in range(1, CALLERS, 7):
         assert shared.api("POST", "/apps/heir/domains", json={"hostname": f"d{i}.example.com"}).status_code == 201
     new_app(shared, "doomed")
-    assert [r["version"] for r in shared.api("GET", "/apps/doomed/releases").json()] == [1]
+    assert [r["version"] for r in shared.api("GET", "/apps/doomed/releases").json()] == [1, 2]
     assert shared.api("GET", "/apps/doomed/config-vars").json() == {}
     assert shared.api("GET", "/apps/doomed/domains").json()[1:] == []
     wait_for(lambda: not shared.api("GET", "/apps/doomed/dynos").json(), timeout=10, message="no dynos")

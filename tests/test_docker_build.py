@@ -77,7 +77,7 @@ def test_buildpacks_run_in_the_stack_with_the_same_contract(host: ContainerBuild
         with tarfile.open(result.path) as tar:
             assert {"app.py", "built.txt"} <= set(tar.getnames())
     first, second = outputs
-    assert "-----> Building on the heroku-24 stack" in first
+    assert "-----> Building on the Heroku-24 stack" in first
     assert "       stack=heroku-24" in first
     assert "       in-container=yes" in first
     assert "       env-dir=OTHER SECRET" in first

@@ -316,17 +316,17 @@ def test_release_phase_gates_the_release(daemon: Daemon, tmp_path: Path) -> None
 
     setting = daemon.cli("config:set", "RELEASE_FAIL=no-db", "-a", "gated")
     assert setting.returncode == 0, setting.stderr
-    wait_for(lambda: "Release v3 command failed" in logs(daemon, "gated"), message="the failed release phase")
+    wait_for(lambda: "Release v4 command failed" in logs(daemon, "gated"), message="the failed release phase")
     releases = daemon.cli("releases", "-a", "gated").stdout
-    assert re.search(r"v3\s+Set RELEASE_FAIL config vars release command failed", releases), releases
-    assert daemon.api("GET", "/apps/gated/releases/2").json()["current"]
+    assert re.search(r"v4\s+Set RELEASE_FAIL config vars release command failed", releases), releases
+    assert daemon.api("GET", "/apps/gated/releases/3").json()["current"]
     assert dynos(daemon, "gated")["web.1"]["id"] == web["web.1"]["id"], "the old release keeps serving"
     assert daemon.get("gated.localhost").status_code == 200
 
     assert daemon.cli("config:unset", "RELEASE_FAIL", "-a", "gated").returncode == 0
-    wait_for(lambda: daemon.api("GET", "/apps/gated/releases/4").json()["current"], message="v4 live")
+    wait_for(lambda: daemon.api("GET", "/apps/gated/releases/5").json()["current"], message="v5 live")
     wait_for(lambda: (d := all_up(daemon, "gated", {"web.1", "worker.1"})) and d["web.1"]["id"] != web["web.1"]["id"],
-             message="the formation restarted on v4")
+             message="the formation restarted on v5")
 
 
 def test_reconcile_after_the_daemon_is_killed(tmp_path: Path) -> None:

@@ -37,10 +37,10 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
 
     push = git("push", "herokusim", "main", cwd=repo, env=daemon.env)
     assert push.returncode == 0, push.stderr
-    assert "remote: -----> Building on the heroku-24 stack" in push.stderr
+    assert "remote: -----> Building on the Heroku-24 stack" in push.stderr
     assert "remote: -----> Python app detected" in push.stderr
     assert "Procfile declares types -> web" in push.stderr
-    assert re.search(r"remote:\s+Released v2", push.stderr)
+    assert re.search(r"remote:\s+Released v3", push.stderr)  # v1 and v2 came with the app
 
     response = wait_for(lambda: daemon.get("demo.localhost").status_code == 200 and daemon.get("demo.localhost"),
                         message="the app to answer through the router")
@@ -49,7 +49,7 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
 
     setting = daemon.cli("config:set", "GREETING=hi", "-a", "demo")
     assert setting.returncode == 0, setting.stderr
-    assert "Setting GREETING and restarting ⬢ demo... done, v3" in setting.stdout
+    assert "Setting GREETING and restarting ⬢ demo... done, v4" in setting.stdout
     wait_for(lambda: "GREETING=hi" in body_of(daemon, "demo.localhost"), message="the dyno to see GREETING")
     assert body_of(daemon, "demo.localhost", "/config/GREETING") == "hi"
 
@@ -60,21 +60,23 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
     releases = daemon.cli("releases", "-a", "demo")
     assert releases.returncode == 0, releases.stderr
     lines = [line for line in releases.stdout.splitlines() if re.match(r"\s*v\d+\s", line)]
-    assert [line.split()[0] for line in lines] == ["v3", "v2", "v1"]
+    assert [line.split()[0] for line in lines] == ["v4", "v3", "v2", "v1"]
     assert "Set GREETING config vars" in lines[0]
-    assert f"Deploy {sha[:7]}" in lines[1]
-    assert "Initial release" in lines[2]
+    assert f"Deploy {sha[:8]}" in lines[1]
+    assert "Enable Logplex" in lines[2]
+    assert "Initial release" in lines[3]
 
-    rollback = daemon.cli("rollback", "v2", "-a", "demo")
+    rollback = daemon.cli("rollback", "v3", "-a", "demo")
     assert rollback.returncode == 0, rollback.stderr
-    assert "Rolling back ⬢ demo to v2... done, v4" in rollback.stdout
+    assert "Rolling back ⬢ demo to v3... done, v5" in rollback.stdout
+    assert "Warning: Rollback affects code and config vars; it doesn't add or remove addons." in rollback.stderr
     wait_for(lambda: (b := body_of(daemon, "demo.localhost")).startswith("Hello") and "GREETING" not in b,
              message="the rolled-back dyno (no GREETING) to answer")
     config = daemon.api("GET", "/apps/demo/config-vars").json()
     assert config == {}
-    v4 = daemon.api("GET", "/apps/demo/releases/4").json()
-    v2 = daemon.api("GET", "/apps/demo/releases/2").json()
-    assert v4["description"] == "Rollback to v2" and v4["slug"] == v2["slug"] and v4["current"]
+    v5 = daemon.api("GET", "/apps/demo/releases/5").json()
+    v3 = daemon.api("GET", "/apps/demo/releases/3").json()
+    assert v5["description"] == "Rollback to v3" and v5["slug"] == v3["slug"] and v5["current"]
 
     logs = daemon.cli("logs", "-a", "demo", "-n", "1500")
     assert logs.returncode == 0, logs.stderr
@@ -82,7 +84,11 @@ def test_quick_start(daemon: Daemon, tmp_path: Path) -> None:
                      r"fwd=\"127.0.0.1\" dyno=web.1 connect=\d+ms service=\d+ms status=200 bytes=\d+ "
                      r"protocol=http", logs.stdout)
     assert re.search(r"app\[web\.1\]: ", logs.stdout)
-    assert f"app[api]: Deploy {sha[:7]} by user dev@herokusim.local" in logs.stdout
+    assert f"app[api]: Deploy {sha[:8]} by user dev@herokusim.local" in logs.stdout
+    assert logs.stdout.count("app[api]: Scaled to web@1:Standard-1X by user dev@herokusim.local") == 1, \
+        "the first deploy scales web to 1, later releases do not"
+    assert "app[api]: Enable Logplex by user dev@herokusim.local" in logs.stdout
+    assert "app[api]: Release v2 created by user dev@herokusim.local" in logs.stdout
     assert "heroku[web.1]: State changed from starting to up" in logs.stdout
     assert "heroku[web.1]: Starting process with command `python app.py`" in logs.stdout
     assert "heroku[web.1]: Stopping all processes with SIGTERM" in logs.stdout
@@ -142,7 +148,7 @@ def test_failed_build_rejects_push_and_changes_nothing(daemon: Daemon, tmp_path:
     assert "Procfile line 2" in push.stderr
     assert "[remote rejected] main -> main" in push.stderr
     releases = daemon.api("GET", "/apps/broken/releases").json()
-    assert [r["version"] for r in releases] == [1, 2], "a failed build makes no release"
+    assert [r["version"] for r in releases] == [1, 2, 3], "a failed build makes no release"
     assert daemon.get("broken.localhost").status_code == 200, "the old release keeps serving"
     builds = daemon.api("GET", "/apps/broken/builds").json()
     assert [b["status"] for b in builds] == ["succeeded", "failed"]
@@ -152,7 +158,7 @@ def test_failed_build_rejects_push_and_changes_nothing(daemon: Daemon, tmp_path:
     side = git("push", "herokusim", "feature", cwd=repo, env=daemon.env)
     assert side.returncode == 0, side.stderr
     assert "Building on" not in side.stderr
-    assert len(daemon.api("GET", "/apps/broken/releases").json()) == 2
+    assert len(daemon.api("GET", "/apps/broken/releases").json()) == 3
 
 
 def test_app_without_buildpack_is_rejected(daemon: Daemon, tmp_path: Path) -> None:
@@ -187,5 +193,5 @@ def test_bad_input_gets_one_line_and_changes_nothing(daemon: Daemon, tmp_path: P
     fails("rollback", "v99", "-a", "valid-app", expect="Couldn't find that release")
     fails("apps", env={"HEROKUSIM_API_KEY": "wrong"}, expect="Invalid credentials")
     releases = daemon.api("GET", "/apps/valid-app/releases").json()
-    assert [r["version"] for r in releases] == [1]
+    assert [r["version"] for r in releases] == [1, 2]
     fails("apps", env={"HEROKUSIM_API_PORT": str(free_port())}, expect="herokusim up")

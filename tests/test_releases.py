@@ -10,7 +10,7 @@ import pytest
 from herokusim.api.ranges import BadRange, apply_range, parse_range
 from herokusim.clock import Clock
 from herokusim.errors import InvalidParams
-from herokusim.releases import config_description, deploy_description, validate_config
+from herokusim.releases import config_description, deploy_description, scaled_to, validate_config
 from herokusim.store import Store
 
 
@@ -27,7 +27,7 @@ def test_no_release_when_nothing_changes() -> None:
 
 
 def test_deploy_description_uses_short_sha() -> None:
-    assert deploy_description("1a2b3c4d5e6f") == "Deploy 1a2b3c4"
+    assert deploy_description("8477ac80e6f1") == "Deploy 8477ac80"
 
 
 def test_config_validation() -> None:
@@ -58,14 +58,16 @@ def test_store_versions_and_current_release(tmp_path: Path) -> None:
     async def scenario() -> None:
         store = await Store.open(tmp_path / "db.sqlite", Clock())
         try:
-            app, v1 = await store.create_app("demo", "heroku-24", "us", "dev@herokusim.local")
-            assert (v1.version, v1.description, v1.status) == (1, "Initial release", "succeeded")
-            v2 = await store.create_release(app.id, "Set A config vars", None, {"A": "1"}, "u")
+            app, first = await store.create_app("demo", "heroku-24", "us", "dev@herokusim.local")
+            # Heroku's new app: v1 and v2, so that a first deploy is v3
+            assert [(r.version, r.description, r.status, r.slug_id) for r in first] == [
+                (1, "Initial release", "succeeded", None), (2, "Enable Logplex", "succeeded", None)]
+            v3 = await store.create_release(app.id, "Set A config vars", None, {"A": "1"}, "u")
             failed = await store.create_release(app.id, "Deploy abc1234", None, {"A": "1"}, "u", status="failed")
-            assert (v2.version, failed.version) == (2, 3)
-            assert (await store.current_release(app.id)).version == 2, "a failed release is never current"
-            assert (await store.get_release(app.id, "v2")) == v2
-            assert (await store.get_release(app.id, v2.id)) == v2
+            assert (v3.version, failed.version) == (3, 4)
+            assert (await store.current_release(app.id)).version == 3, "a failed release is never current"
+            assert (await store.get_release(app.id, "v3")) == v3
+            assert (await store.get_release(app.id, v3.id)) == v3
             assert await store.get_release(app.id, "9") is None
             await store.delete_app(app.id)
             assert await store.list_apps() == []
@@ -96,11 +98,12 @@ def test_formation_follows_process_types(tmp_path: Path) -> None:
         store = await Store.open(tmp_path / "db.sqlite", Clock())
         try:
             app, _ = await store.create_app("demo", "heroku-24", "us", "u")
-            await store.sync_formation(app.id, {"web": "python app.py", "worker": "python w.py",
-                                                "release": "python migrate.py"})
+            started = await store.sync_formation(app.id, {"web": "python app.py", "worker": "python w.py",
+                                                          "release": "python migrate.py"})
+            assert scaled_to(started) == "web@1:Standard-1X", "a first deploy scales web, not worker"
             assert {(f.type, f.quantity) for f in await store.list_formation(app.id)} == {("web", 1), ("worker", 0)}
             await store.scale_formation(app.id, [("web", 3, None)])
-            await store.sync_formation(app.id, {"web": "gunicorn app"})
+            assert await store.sync_formation(app.id, {"web": "gunicorn app"}) == [], "web was already there"
             formation = await store.list_formation(app.id)
             assert [(f.type, f.quantity, f.command) for f in formation] == [("web", 3, "gunicorn app")]
         finally:

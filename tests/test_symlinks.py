@@ -239,7 +239,7 @@ def assert_refused(daemon: Daemon, output: str, app: str, name: str, secret: str
     assert "[remote rejected] main -> main" in output
     assert secret not in output, f"{app}: the secret reached the push output"
     assert secret not in everything_shown(daemon, app), f"{app}: the secret is kept or shown somewhere"
-    assert daemon.api("GET", f"/apps/{app}/releases").json()[-1]["version"] == 1, "nothing is released"
+    assert daemon.api("GET", f"/apps/{app}/releases").json()[-1]["version"] == 2, "nothing is released"
     assert [b["status"] for b in daemon.api("GET", f"/apps/{app}/builds").json()] == ["failed"]
 
 

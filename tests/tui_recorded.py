@@ -30,9 +30,9 @@ def _release(version: int, description: str, created: str, status: str = "succee
 
 RELEASES = [  # newest first, as the TUI asks (Range: version ..; order=desc)
     _release(5, "Set GREETING config vars", "2026-11-26T17:25:00Z", current=True),
-    _release(4, "Deploy 3f2a1bc", "2026-11-26T17:10:00Z", status="failed"),
-    _release(3, "Deploy 9c8d7e6", "2026-11-26T16:40:00Z"),
-    _release(2, "Deploy 1a2b3c4", "2026-11-26T15:00:00Z"),
+    _release(4, "Deploy 3f2a1bc0", "2026-11-26T17:10:00Z", status="failed"),
+    _release(3, "Deploy 9c8d7e6f", "2026-11-26T16:40:00Z"),
+    _release(2, "Deploy 1a2b3c4d", "2026-11-26T15:00:00Z"),
     _release(1, "Initial release", "2026-11-26T14:58:00Z"),
 ]
 

@@ -189,8 +189,8 @@ class ReleasesPane(Pane):
             marker = Text("✗", style="bold red") if failed else Text("●" if release.get("current") else " ",
                                                                      style="green")
             description = release.get("description") or ""
-            if failed:
-                description += " (failed)"
+            if failed:  # Heroku's words, as `releases:info` prints them
+                description += " (release command failed)"
             elif release.get("status") == "pending":
                 description += " (release command executing)"
             rows.append((release["id"], (

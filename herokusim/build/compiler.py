@@ -79,7 +79,8 @@ class BuildError(Exception):
 @dataclass(frozen=True)
 class _Buildpack:
     source: Path
-    name: str
+    name: str  # the framework bin/detect printed: `Python`
+    ref: str  # how the app names it, as `buildpacks` lists it: `heroku/python`, or its URL or path
 
 
 class _Deadline:
@@ -107,7 +108,7 @@ def compile_slug(
     """Build `source_dir` in place (it is BUILD_DIR) and write its slug to `slug_path`."""
     deadline = _Deadline(timeout)
     build_dir = source_dir.resolve()
-    emit(f"-----> Building on the {STACK} stack")
+    emit(f"-----> Building on the {STACK.capitalize()} stack")  # Heroku's display name: Heroku-24
     try:
         apply_slugignore(build_dir)
     except AppFileError as e:
@@ -121,6 +122,7 @@ def compile_slug(
             chosen = [_detect_builtin(build_dir, deadline, emit, spawn)]
         else:
             chosen = [_detect_explicit(Path(bp), build_dir, deadline, emit, spawn) for bp in buildpacks]
+        _announce_buildpacks(chosen, emit)
         work = Path(tmp)
         # Each build gets private copies: bin/compile may write `export` next to itself.
         copies = [
@@ -145,7 +147,7 @@ def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spa
     for source in candidates:
         name = _detect_name(source, build_dir, deadline, spawn)
         if name is not None:
-            return _Buildpack(source, name)
+            return _Buildpack(source, name, f"heroku/{source.name}")  # built-in: Heroku's official names
     emit(" !     No default language could be detected for this app.")
     emit("\t\t\tHINT: This occurs when herokusim cannot detect the buildpack to use for this application.")
     # Only a fix herokusim supports: it has no command or setting that picks another buildpack.
@@ -161,7 +163,16 @@ def _detect_explicit(source: Path, build_dir: Path, deadline: _Deadline, emit: E
         emit(f"-----> App not compatible with buildpack: {source}")
         emit("       bin/detect exited non-zero for this app.")
         raise BuildError("App not compatible with buildpack")
-    return _Buildpack(source, name)
+    return _Buildpack(source, name, str(source))
+
+
+def _announce_buildpacks(chosen: list[_Buildpack], emit: Emit) -> None:
+    if len(chosen) == 1:
+        emit(f"-----> Using buildpack: {chosen[0].ref}")
+        return
+    emit("-----> Using buildpacks:")
+    for number, bp in enumerate(chosen, 1):
+        emit(f"       {number}. {bp.ref}")
 
 
 def _detect_name(source: Path, build_dir: Path, deadline: _Deadline, spawn: Spawn) -> str | None:
@@ -253,10 +264,11 @@ def _discover_process_types(build_dir: Path, defaults: dict[str, str], emit: Emi
         raise BuildError(str(e)) from None
     extra = {name: command for name, command in defaults.items() if name not in declared}
     rows = []
+    # alphabetical, as Heroku lists them, whatever the Procfile's order
     if declared or not extra:
-        rows.append(("Procfile declares types", ", ".join(declared) or "(none)"))
+        rows.append(("Procfile declares types", ", ".join(sorted(declared)) or "(none)"))
     if extra:
-        rows.append(("Default types for buildpack", ", ".join(extra)))
+        rows.append(("Default types for buildpack", ", ".join(sorted(extra))))
     width = max(len(label) for label, _ in rows)
     for label, names in rows:
         emit(f"       {label.ljust(width)} -> {names}")

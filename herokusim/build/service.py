@@ -191,6 +191,7 @@ class BuildService:
         release = self._call(self.ledger.deploy(app, slug, self.user, on_line=phase_lines.put))
         out(f"       Released v{release.version}")
         out(f"       {self.settings.web_url(app.name)} deployed to herokusim")
+        out("Verifying deploy... done.")
         if has_phase:
             self._follow_release_phase(release.id, phase_lines, out)
         return release
@@ -267,8 +268,7 @@ class BuildService:
         if status == 0:
             out("Waiting for release.... done.")
         else:
-            out("Waiting for release.... failed.")
-            out(f" !     Release command exited with status {status}: the previous release keeps serving.")
+            out("Waiting for release.... failed.")  # as on Heroku, nothing follows: `releases` shows why
 
     def remove_app_files(self, app_id: str) -> None:
         """apps:destroy: the app's slugs and build cache go with it."""

@@ -42,7 +42,6 @@ from herokusim.cli.output import (
     scale_summary,
     scale_updates,
     shell_lines,
-    since,
     timestamp,
     version_ref,
 )
@@ -276,10 +275,12 @@ def apps_info(app: str | None, as_json: bool) -> None:
     name = _resolve_app(app)
     api = _api()
     data = api.get(app_path(name))
-    if as_json:
-        _json(data)
-        return
     dynos = api.get(app_path(name, "dynos"))
+    if as_json:
+        # Heroku's shape: the app among what `apps:info` gathers about it (herokusim has no add-ons,
+        # collaborators or pipelines: empty, as on an app that has none)
+        _json({"addons": [], "app": data, "collaborators": [], "dynos": dynos, "pipeline_coupling": None})
+        return
     released = data.get("released_at")
     fields = [
         ("Dynos", dyno_counts(dynos)),
@@ -501,9 +502,11 @@ def releases_info(release: str | None, app: str | None, as_json: bool) -> None:
     version = found["version"]
     _header(f"Release v{version}")
     _lines(align_object([
+        ("Add-ons", ", ".join(found.get("addon_plan_names") or [])),
         ("By", (found.get("user") or {}).get("email", "")),
-        ("Change", release_description(found)),
-        ("When", since(parse_time(found["created_at"]), _now())),
+        ("Change", release_description(found, bracketed=True)),
+        ("Eligible for Rollback?", "Yes" if found.get("eligible_for_rollback") else "No"),
+        ("When", found["created_at"]),  # as the API gives it: Heroku's CLI prints the ISO timestamp
     ]))
     click.echo()
     _header(f"v{version} Config vars")
@@ -530,7 +533,7 @@ def rollback(release: str | None, app: str | None) -> None:
     with _action(f"Rolling back {HEXAGON} {name} to v{target['version']}") as step:
         made = api.post(app_path(name, "releases"), {"release": str(target["version"])})
         step.suffix = f", v{made['version']}"
-    _warn("Warning: rollback affects code and config vars; it doesn't add or remove addons.")
+    _warn("Warning: Rollback affects code and config vars; it doesn't add or remove addons.")
     if current:
         _warn(f"To undo, run: herokusim rollback v{current['version']}")
 

@@ -119,14 +119,17 @@ def names_list(keys: list[str]) -> str:
 # --- releases -----------------------------------------------------------------------------------------------
 
 
-def release_description(release: dict[str, Any]) -> str:
+RELEASE_PHASE_STATUS = {"failed": "release command failed", "pending": "release command executing"}
+
+
+def release_description(release: dict[str, Any], bracketed: bool = False) -> str:
+    """The description with its release phase's status: after it in `releases`, in brackets in
+    `releases:info`, as Heroku's CLI prints them."""
     description = release.get("description") or ""
-    status = release.get("status")
-    if status == "failed":
-        return f"{description} release command failed".strip()
-    if status == "pending":
-        return f"{description} release command executing".strip()
-    return description
+    status = RELEASE_PHASE_STATUS.get(release.get("status") or "")
+    if status is None:
+        return description
+    return f"{description} ({status})" if bracketed else f"{description} {status}".strip()
 
 
 def release_row(release: dict[str, Any], now: datetime, tz: tzinfo | None = None) -> list[str]:

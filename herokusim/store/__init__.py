@@ -294,8 +294,10 @@ class Store:
             return list(await cur.fetchall())
 
     # apps
-    async def create_app(self, name: str, stack: str, region: str, user_email: str) -> tuple[App, Release]:
-        """The app and its `v1 Initial release`, in one transaction."""
+    async def create_app(self, name: str, stack: str, region: str, user_email: str
+                         ) -> tuple[App, list[Release]]:
+        """The app with Heroku's first two releases, `v1 Initial release` and `v2 Enable Logplex`, in one
+        transaction: a first push is v3, as tutorials count on."""
         now = self.now()
         app = App(new_id(), name, stack, region, False, now, now)
         async with self.transaction() as db:
@@ -305,9 +307,9 @@ class Store:
                     " VALUES (?, ?, ?, ?, 0, ?, ?)", (app.id, name, stack, region, now, now))
             except sqlite3.IntegrityError:  # another create of that name landed first
                 raise Conflict(f"Name {name} is already taken.") from None
-            release = await self._insert_release(db, app.id, "Initial release", None, {}, "succeeded",
-                                                 user_email)
-        return app, release
+            releases = [await self._insert_release(db, app.id, description, None, {}, "succeeded", user_email)
+                        for description in ("Initial release", "Enable Logplex")]
+        return app, releases
 
     async def get_app(self, id_or_name: str) -> App | None:
         row = await self._one("SELECT * FROM apps WHERE id = ? OR name = ?", id_or_name, id_or_name)
@@ -451,11 +453,14 @@ class Store:
         rows = await self._all("SELECT * FROM formation WHERE app_id = ? ORDER BY type", app_id)
         return [_formation(r) for r in rows]
 
-    async def sync_formation(self, app_id: str, process_types: dict[str, str]) -> None:
+    async def sync_formation(self, app_id: str, process_types: dict[str, str]) -> list[Formation]:
         """Make the formation match a release's process types: new types start at 0 (web at 1),
-        commands follow the slug, and types the slug no longer declares leave the formation."""
+        commands follow the slug, and types the slug no longer declares leave the formation.
+        Returns the new types that start above 0: what the release scaled up."""
         now = self.now()
         async with self.transaction() as db:
+            async with db.execute("SELECT type FROM formation WHERE app_id = ?", (app_id,)) as cur:
+                before = {row[0] for row in await cur.fetchall()}
             await db.execute(
                 f"DELETE FROM formation WHERE app_id = ? AND type NOT IN ({','.join('?' * len(process_types))})",
                 (app_id, *process_types))
@@ -467,6 +472,7 @@ class Store:
                     " VALUES (?, ?, ?, ?, 'standard-1X', ?, ?)"
                     " ON CONFLICT (app_id, type) DO UPDATE SET command = excluded.command",
                     (new_id(), app_id, ptype, 1 if ptype == "web" else 0, command, now))
+        return [f for f in await self.list_formation(app_id) if f.type not in before and f.quantity]
 
     async def scale_formation(self, app_id: str, updates: list[tuple[str, int | None, str | None]]) -> None:
         """Apply (type, quantity, size) updates in one transaction; None keeps the current value."""
