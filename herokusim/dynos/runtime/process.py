@@ -209,15 +209,20 @@ def app_root_argv(root: Path, app: Path, command: list[str], uid: int, gid: int)
             str(root), str(app), *ids, *command]
 
 
-def app_root_works() -> bool:
+def app_root_works(scratch: Path | None = None) -> bool:
     """Whether dynos can get their own /app here: Linux, an `unshare` that can do all APP_ROOT_SETUP does as
     this user (tried once on an empty slug, so a kernel, a container or a policy that refuses a step is found
-    before a dyno is started)."""
+    before a dyno is started). The daemon probes in a fixed `scratch` dir under its home, so a daemon killed
+    mid-probe leaves nothing in TMPDIR and its successor's probe reclaims the dir."""
     if not sys.platform.startswith("linux") or shutil.which("unshare") is None:
         return False
-    with tempfile.TemporaryDirectory(prefix="herokusim-app-root-") as scratch:
-        root, app = Path(scratch, "root").resolve(), Path(scratch, "app").resolve()
-        root.mkdir()
+    if scratch is None:
+        with tempfile.TemporaryDirectory(prefix="herokusim-app-root-") as tmp:
+            return app_root_works(Path(tmp) / "probe")
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        root, app = (scratch / "root").resolve(), (scratch / "app").resolve()
+        root.mkdir(parents=True)
         app.mkdir()
         (app / "probe").touch()
         try:
@@ -226,6 +231,8 @@ def app_root_works() -> bool:
         except (OSError, subprocess.TimeoutExpired):
             return False
         return done.returncode == 0
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class ProcessRuntime:
@@ -241,7 +248,7 @@ class ProcessRuntime:
     async def app_root(self) -> bool:
         async with self._app_root_lock:
             if self._app_root is None:
-                self._app_root = await asyncio.to_thread(app_root_works)
+                self._app_root = await asyncio.to_thread(app_root_works, self.dynos_dir.parent / "app-root-probe")
         return self._app_root
 
     async def start(self, spec: DynoSpec) -> ProcessDyno:
