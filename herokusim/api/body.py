@@ -17,7 +17,7 @@ from aiohttp import web
 from herokusim.errors import InvalidParams, PlatformError
 
 # The largest body the API reads. The largest real one is a config-var update, at most 32 kB of keys and
-# values (releases.MAX_CONFIG_BYTES) plus JSON escaping (\u0000 is six bytes for one): 1 MiB leaves room.
+# values (config_vars.MAX_CONFIG_BYTES) plus JSON escaping (\u0000 is six bytes for one): 1 MiB leaves room.
 MAX_BODY_BYTES = 1024 * 1024
 
 

@@ -33,7 +33,6 @@ from herokusim.cli.output import (
     formation_summary,
     group_dynos,
     human_bytes,
-    names_list,
     parse_config_args,
     parse_scale_args,
     parse_time,
@@ -46,6 +45,7 @@ from herokusim.cli.output import (
     version_ref,
 )
 from herokusim.config import Settings, SettingsError
+from herokusim.config_vars import config_description, names
 
 ARROW = " ▸    "  # Heroku's prefix for errors and warnings
 LOG_LINE = re.compile(r"^(\S+ )([\w-]+)\[([^\]]*)\]:(.*)$", re.DOTALL)
@@ -414,9 +414,6 @@ def _config_unchanged(api: ApiClient, app: str, changes: dict[str, str | None]) 
     """True when these changes made no release (so there is no version to claim). Where the vars read say
     so, the changes are sent all the same: another client may have changed the vars since they were read,
     and the user's values must still win; the latest release before and after tells whether they did."""
-    # Imported here: the ledger's own rule, without loading it for every other command.
-    from herokusim.releases import config_description
-
     if config_description(api.get(app_path(app, "config-vars")), changes) is not None:
         return False
     before = api.latest_release(app)
@@ -435,9 +432,9 @@ def config_set(assignments: tuple[str, ...], app: str | None) -> None:
     api = _api()
     if _config_unchanged(api, name, dict(changes)):
         have = "has that value" if len(changes) == 1 else "have those values"
-        click.echo(f"{names_list(list(changes))} already {have} on {HEXAGON} {name}: nothing changed")
+        click.echo(f"{names(list(changes))} already {have} on {HEXAGON} {name}: nothing changed")
         return
-    with _action(f"Setting {names_list(list(changes))} and restarting {HEXAGON} {name}") as step:
+    with _action(f"Setting {names(list(changes))} and restarting {HEXAGON} {name}") as step:
         values = api.patch(app_path(name, "config-vars"), changes)
         step.suffix = _release_suffix(api, name)
     _lines(config_lines({key: values.get(key, value) for key, value in changes.items()}))
@@ -453,10 +450,10 @@ def config_unset(keys: tuple[str, ...], app: str | None) -> None:
     name = _resolve_app(app)
     api = _api()
     if _config_unchanged(api, name, dict.fromkeys(keys)):
-        click.echo(f"{names_list(list(keys))} {'is' if len(keys) == 1 else 'are'} not set on {HEXAGON} {name}: "
+        click.echo(f"{names(list(keys))} {'is' if len(keys) == 1 else 'are'} not set on {HEXAGON} {name}: "
                    "nothing changed")
         return
-    with _action(f"Unsetting {names_list(list(keys))} and restarting {HEXAGON} {name}") as step:
+    with _action(f"Unsetting {names(list(keys))} and restarting {HEXAGON} {name}") as step:
         api.patch(app_path(name, "config-vars"), {key: None for key in keys})
         step.suffix = _release_suffix(api, name)
 

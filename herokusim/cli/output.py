@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from herokusim.config_vars import CONFIG_KEY
+
 HEXAGON = "⬢"
-CONFIG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch, as the API checks it
 SCALE_ARG = re.compile(r"(?P<type>[-\w]{1,128})(?P<op>[=+-])(?P<qty>\d+)(?::(?P<size>[-\w]+))?", re.ASCII)
 
 
@@ -110,10 +111,6 @@ def parse_config_args(args: tuple[str, ...] | list[str]) -> dict[str, str]:
                               "not starting with a digit.")
         changes[key] = value
     return changes
-
-
-def names_list(keys: list[str]) -> str:
-    return ", ".join(keys)
 
 
 # --- releases -----------------------------------------------------------------------------------------------
