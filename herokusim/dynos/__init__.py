@@ -544,9 +544,9 @@ class DynoManager:
                 await dyno.exited.wait()
         except TimeoutError:
             seconds = f"{self.settings.stop_grace:g}"
-            self._log(dyno, f"Error R12 (Exit timeout) -> Process failed to exit within {seconds} seconds "
-                            "of SIGTERM")
-            self._log(dyno, "Stopping process with SIGKILL")
+            self._log(dyno, f"Error R12 (Exit timeout) -> At least one process failed to exit within {seconds} "
+                            "seconds of SIGTERM")
+            self._log(dyno, "Stopping remaining processes with SIGKILL")
             if dyno.running is not None:
                 dyno.running.kill()
             await dyno.exited.wait()
