@@ -382,3 +382,36 @@ def test_run_attaches_a_terminal(daemon: Daemon, tmp_path: Path) -> None:
         os.close(controller)
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_largest_sizes_with_r15_at_1_2x_their_quota(tmp_path: Path) -> None:
+    # standard-1X's quota of 1 MB makes performance-l-RAM's 60 x 512 MB quota 60 MB here
+    daemon = start_daemon(tmp_path / "home", **{**FAST, "HEROKUSIM_MEMORY_QUOTA_MB": "1"})
+    try:
+        deploy(daemon, tmp_path, "python-hello", "roomy")
+        scaled = daemon.cli("ps:scale", "web=1:performance-xl", "-a", "roomy")
+        assert scaled.returncode == 0, scaled.stderr
+        assert "now running web at 1:Performance-XL" in scaled.stdout
+        web = wait_for(lambda: (d := all_up(daemon, "roomy", {"web.1"})) and d["web.1"], message="web.1 up")
+        assert web["size"] == "performance-XL" and web["memory_quota_mb"] == 124  # 62 GB = 124 x 512 MB
+        assert daemon.cli("ps:scale", "web=0", "-a", "roomy").returncode == 0
+        for size, quota in (("performance-2xl", 252), ("performance-l-ram", 60)):  # 126 GB, 30 GB
+            assert daemon.cli("run:detached", "--size", size, "-a", "roomy", "sleep 30").returncode == 0
+            assert quota in [d["memory_quota_mb"] for d in dynos(daemon, "roomy").values()]
+
+        # 90 MB written is 150 % of performance-l-RAM's quota: over its R15 limit (1.2 x), under 2 x
+        hog = "python -c 'import time; x = b\"x\" * (90 << 20); time.sleep(60)'"
+        detached = daemon.cli("run:detached", "--size", "performance-l-RAM", "-a", "roomy", hog)
+        assert detached.returncode == 0, detached.stderr
+        name = re.search(r"(run\.\d{4}) \(Performance-L-RAM\)", detached.stdout)
+        assert name, detached.stdout
+        wait_for(lambda: "Error R15" in logs(daemon, "roomy", "--dyno", name[1]), message="R15")
+        text = logs(daemon, "roomy", "--dyno", name[1])
+        usage = re.search(rf"heroku\[{re.escape(name[1])}\]: Process running mem=(\d+)M\((\d+\.\d)%\)\n"
+                          rf".*heroku\[{re.escape(name[1])}\]: Error R15 \(Memory quota vastly exceeded\)", text)
+        assert usage, text
+        assert 120 <= float(usage[2]) < 200, "R15 at 1.2 x the quota (the hard limit on Docker), not twice it"
+        wait_for(lambda: f"heroku[{name[1]}]: Process exited with status 137" in logs(daemon, "roomy"),
+                 message="the one-off killed")
+    finally:
+        stop_daemon(daemon)

@@ -31,9 +31,12 @@ from herokusim.store import DynoRecord, Release, Store, new_id
 # 320 and every 320 after that (simulated clock).
 CRASH_COOLOFFS = (0, 20, 40, 60, 180, 320)
 CRASH_STABLE_MINUTES = 10  # up this long (simulated) before a crash: the schedule starts afresh
-# Memory quota of each size, in multiples of standard-1X's (512 MB; Settings.memory_quota_mb).
+# Memory quota of each size, in multiples of standard-1X's (512 MB; Settings.memory_quota_mb): 2.5 GB
+# performance-m, 14 GB performance-l, 30 GB performance-l-RAM, 62 GB performance-XL, 126 GB performance-2XL.
 SIZES = {"eco": 1.0, "basic": 1.0, "standard-1X": 1.0, "standard-2X": 2.0, "performance-m": 5.0,
-         "performance-l": 28.0}
+         "performance-l": 28.0, "performance-l-RAM": 60.0, "performance-XL": 124.0, "performance-2XL": 252.0}
+R15_FACTOR = 2.0  # R15 and SIGKILL above twice the quota...
+R15_FACTORS = {"performance-l-RAM": 1.2, "performance-XL": 1.2, "performance-2XL": 1.2}  # ...these at 1.2x
 MEMORY_SAMPLE = 1.0  # real seconds between memory samples of a running dyno
 R14_INTERVAL = 20.0  # real seconds between two R14 reports of one dyno
 ATTACH_TIMEOUT = 60.0  # real seconds an attached one-off waits for its terminal before it is stopped
@@ -49,6 +52,11 @@ def crash_cooloff(crashes: int) -> float:
 
 def memory_quota_mb(settings: Settings, size: str) -> float:
     return settings.memory_quota_mb * SIZES.get(size, 1.0)
+
+
+def r15_limit_mb(settings: Settings, size: str) -> float:
+    """Memory above which the dyno manager kills the dyno with R15."""
+    return memory_quota_mb(settings, size) * R15_FACTORS.get(size, R15_FACTOR)
 
 
 def free_port() -> int:
@@ -364,10 +372,11 @@ class DynoManager:
 
     async def _run(self, dyno: Dyno) -> None:
         quota = self.memory_quota_mb(dyno)
+        limit = r15_limit_mb(self.settings, dyno.size)
         spec = DynoSpec(dyno.id, dyno.app_id, dyno.app_name, dyno.name, dyno.command,
                         {**dyno.release.config, **dyno.env, "PORT": str(dyno.port), "DYNO": dyno.name},
                         dyno.slug_path, dyno.port, release_version=dyno.release.version,
-                        memory_limit_mb=int(2 * quota) + 1, interactive=dyno.tty,
+                        memory_limit_mb=int(limit) + 1, interactive=dyno.tty,
                         stdin=dyno.attachment is not None and not dyno.tty)
         try:
             dyno.running = running = await self.runtime.start(spec)
@@ -385,7 +394,7 @@ class DynoManager:
             running.terminate()
         pump = asyncio.create_task(self._pump(dyno, running))
         exit_wait = asyncio.create_task(running.wait())
-        watch = asyncio.create_task(self._watch_memory(dyno, running, quota))
+        watch = asyncio.create_task(self._watch_memory(dyno, running, quota, limit))
         status: int | None = None
         try:
             if dyno.type == "web" and dyno.kind == FORMATION:
@@ -397,7 +406,7 @@ class DynoManager:
                 async with asyncio.timeout(OUTPUT_DRAIN):
                     await asyncio.shield(pump)
             if running.oom_killed() and not watch.done():  # the backend's hard limit struck first
-                self._report_r15(dyno, None, quota)
+                self._report_r15(dyno, limit, quota)
             self._log(dyno, f"Process exited with status {status}")
         finally:
             pump.cancel()
@@ -442,8 +451,8 @@ class DynoManager:
                 return
             await asyncio.sleep(PORT_POLL)
 
-    async def _watch_memory(self, dyno: Dyno, running: RunningDyno, quota: float) -> None:
-        """R14 above the size's quota (at most every 20 s), R15 and SIGKILL above twice the quota."""
+    async def _watch_memory(self, dyno: Dyno, running: RunningDyno, quota: float, limit: float) -> None:
+        """R14 above the size's quota (at most every 20 s), R15 and SIGKILL above its R15 limit."""
         last_r14 = -R14_INTERVAL
         loop = asyncio.get_running_loop()
         while True:
@@ -452,7 +461,7 @@ class DynoManager:
             if used is None:
                 continue
             dyno.memory_mb = used
-            if used > 2 * quota:
+            if used > limit:
                 self._report_r15(dyno, used, quota)
                 running.kill()
                 return
@@ -461,9 +470,9 @@ class DynoManager:
                 self._log(dyno, _usage(used, quota))
                 self._log(dyno, "Error R14 (Memory quota exceeded)")
 
-    def _report_r15(self, dyno: Dyno, used: float | None, quota: float) -> None:
-        """R15: measured above twice the quota, or killed at the backend's hard limit (2 x quota)."""
-        self._log(dyno, _usage(used if used is not None else 2 * quota, quota))
+    def _report_r15(self, dyno: Dyno, used: float, quota: float) -> None:
+        """R15: measured above the size's R15 limit, or killed by the backend at that hard limit."""
+        self._log(dyno, _usage(used, quota))
         self._log(dyno, "Error R15 (Memory quota vastly exceeded)")
         self._log(dyno, "Stopping process with SIGKILL")
 
