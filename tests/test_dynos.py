@@ -208,9 +208,9 @@ def test_daily_cycling_under_a_warped_clock(daemon: Daemon, tmp_path: Path) -> N
     deploy(daemon, tmp_path, "python-hello", "cycled")
     assert daemon.cli("ps:scale", "web=2", "-a", "cycled").returncode == 0
     started = wait_for(lambda: all_up(daemon, "cycled", {"web.1", "web.2"}), message="two up")
-    for dyno in started.values():
-        cycle = datetime.fromisoformat(dyno["cycle_at"]) - datetime.fromisoformat(dyno["created_at"])
-        assert timedelta(hours=24) <= cycle <= timedelta(hours=24, minutes=216, seconds=2)
+    for dyno in started.values():  # 24 h + 0-216 min after it came up (stamps in whole seconds)
+        cycle = datetime.fromisoformat(dyno["cycle_at"]) - datetime.fromisoformat(dyno["state_since"])
+        assert timedelta(hours=24) - timedelta(seconds=1) <= cycle <= timedelta(hours=24, minutes=216, seconds=1)
     before = datetime.fromisoformat(daemon.api("GET", "/clock").json()["now"])
 
     day = "1d3h36m"  # 24 h + 216 min: every dyno is due exactly once
@@ -415,3 +415,64 @@ def test_the_largest_sizes_with_r15_at_1_2x_their_quota(tmp_path: Path) -> None:
                  message="the one-off killed")
     finally:
         stop_daemon(daemon)
+
+
+def _stamped(text: str, pattern: str) -> list[tuple[datetime, str]]:
+    """The log lines matching `pattern`, each with its timestamp."""
+    return [(datetime.fromisoformat(line.split(" ", 1)[0]), line) for line in text.splitlines()
+            if re.search(pattern, line)]
+
+
+def _in_cooloff(daemon: Daemon, tmp_path: Path, app: str) -> None:
+    deploy(daemon, tmp_path, "crasher", app, config={"CRASH_AFTER": "1"})
+    wait_for(lambda: (d := dynos(daemon, app).get("web.1")) and d["restart_at"], message="web.1 in its cool-off")
+
+
+def test_a_one_off_cycles_too(daemon: Daemon, tmp_path: Path) -> None:
+    deploy(daemon, tmp_path, "python-hello", "longrun")
+    detached = daemon.cli("run:detached", "-a", "longrun", "sleep 200000")
+    assert detached.returncode == 0, detached.stderr
+    name = re.search(r"(run\.\d{4}) \(Standard-1X\)", detached.stdout)
+    assert name, detached.stdout
+    up = wait_for(lambda: (d := dynos(daemon, "longrun").get(name[1])) and d["state"] == "up" and d,
+                  message="the one-off up")
+    assert daemon.cli("clock:warp", "28h").returncode == 0  # past 24 h + 216 min
+    wait_for(lambda: name[1] not in dynos(daemon, "longrun"), message="the one-off cycled away")
+    text = logs(daemon, "longrun", "--dyno", name[1])
+    ((cycled, _),) = _stamped(text, rf"heroku\[{re.escape(name[1])}\]: Cycling$")
+    ran = cycled - datetime.fromisoformat(up["state_since"])
+    assert timedelta(hours=24) - timedelta(seconds=1) <= ran <= timedelta(hours=24, minutes=216, seconds=1)
+    stop = text[text.index("Cycling"):]
+    assert stop.index(f"heroku[{name[1]}]: Stopping all processes with SIGTERM") \
+        < stop.index(f"heroku[{name[1]}]: Process exited with status 143") \
+        < stop.index(f"heroku[{name[1]}]: State changed from up to complete")
+    assert text.count("Starting process") == 1, "a cycled one-off is not started again"
+
+
+def test_a_crashed_dyno_does_not_cycle(daemon: Daemon, tmp_path: Path) -> None:
+    _in_cooloff(daemon, tmp_path, "crashloop")
+    before = dynos(daemon, "crashloop")["web.1"]["id"]
+    # the cool-off restart falls in the warp; a day later that dyno has long crashed again
+    assert daemon.cli("clock:warp", "28h").returncode == 0
+    wait_for(lambda: (d := dynos(daemon, "crashloop").get("web.1")) and d["id"] != before and d["restart_at"],
+             message="the restarted dyno crashed again")
+    text = logs(daemon, "crashloop", "--dyno", "web.1")
+    assert "Cycling" not in text, text
+    assert not re.search(r"State changed from (\w+) to \1$", text, re.MULTILINE), text
+    # each start follows the end of the dyno before it: never two processes at once
+    events = re.findall(r"heroku\[web\.1\]: (Starting process|Process exited)", text)
+    assert events == ["Starting process", "Process exited"] * (len(events) // 2), events
+
+
+def test_a_warp_logs_a_cooloff_restart_at_its_own_time(daemon: Daemon, tmp_path: Path) -> None:
+    _in_cooloff(daemon, tmp_path, "cooled")
+    assert daemon.cli("clock:warp", "5h").returncode == 0
+    wait_for(lambda: (d := dynos(daemon, "cooled").get("web.1")) and d["crashes"] >= 3,
+             message="the cool-off restart to crash again")
+    text = logs(daemon, "cooled", "--dyno", "web.1")
+    restarts = _stamped(text, r"heroku\[web\.1\]: State changed from crashed to starting$")
+    starts = _stamped(text, r"heroku\[web\.1\]: Starting process")
+    restarted, _ = restarts[-1]
+    started = next(when for when, line in starts if when >= restarted)
+    assert started - restarted < timedelta(minutes=1), "its Starting process line is not at the warp's end"
+    assert text.index(restarts[-1][1]) < text.index(next(line for when, line in starts if when == started))

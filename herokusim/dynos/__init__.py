@@ -317,6 +317,11 @@ class DynoManager:
         dyno.state = state
         dyno.state_since = self.clock.now()
         dyno.up_since = self.clock.time() if state == "up" else None
+        if state == "up" and not dyno.stopping:
+            # every dyno, one-offs too, cycles 24 h (+ jitter) after it came up; only a running dyno cycles:
+            # crashing or stopping cancels the timer
+            delay = CYCLE_HOURS * 3600 + random.uniform(0, CYCLE_JITTER_MINUTES * 60)
+            dyno.cycle_timer = self.clock.call_later(delay, lambda: self._cycle(dyno))
         if not dyno.stopping:
             self._publish(dyno.app_id)
         self._persist(dyno)
@@ -328,10 +333,11 @@ class DynoManager:
                             dyno.created_at.isoformat(), (dyno.state_since or dyno.created_at).isoformat())
         self._spawn(self.store.save_dyno(record))
 
-    def _spawn(self, coro: object) -> None:
+    def _spawn(self, coro: object) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
         self._timers.add(task)
         task.add_done_callback(self._timers.discard)
+        return task
 
     def _publish(self, app_id: str) -> None:
         dynos = [d for d in self._dynos.get(app_id, {}).values() if d.type == "web"]
@@ -342,9 +348,6 @@ class DynoManager:
     def _launch(self, dyno: Dyno, from_state: str) -> None:
         dyno.state = from_state
         self._set_state(dyno, "starting")
-        if dyno.kind == FORMATION:
-            delay = CYCLE_HOURS * 3600 + random.uniform(0, CYCLE_JITTER_MINUTES * 60)
-            dyno.cycle_timer = self.clock.call_later(delay, lambda: self._cycle(dyno))
         dyno.task = asyncio.create_task(self._run(dyno), name=f"dyno {dyno.app_name} {dyno.name}")
 
     def _replace(self, old: Dyno, new: Dyno) -> Coroutine[None, None, None]:
@@ -356,14 +359,33 @@ class DynoManager:
         return self._retire(old, scale_down=False)
 
     async def _cycle(self, dyno: Dyno) -> None:
-        """The daily cycle: `Cycling`, then a restart in a fresh dyno."""
+        """The daily cycle: `Cycling`, then a formation dyno restarts in a fresh dyno; a one-off just stops.
+        Returns once that is done, so a warp logs it all at the cycle's own simulated time."""
         async with self._lock(dyno.app_id):
-            if self._closing or self._dynos.get(dyno.app_id, {}).get(dyno.name) is not dyno or dyno.stopping:
+            if self._closing or self.find(dyno.app_id, dyno.name) is not dyno or dyno.stopping \
+                    or dyno.state != "up":
                 return
-            fresh = Dyno(new_id(), dyno.app_id, dyno.app_name, dyno.name, dyno.type, dyno.command, dyno.size,
-                         dyno.release, dyno.slug_path, free_port(), self.clock.now())
             self._log(dyno, "Cycling")
-            self._spawn(self._replace(dyno, fresh))
+            fresh = None
+            if dyno.kind == FORMATION:
+                fresh = Dyno(new_id(), dyno.app_id, dyno.app_name, dyno.name, dyno.type, dyno.command,
+                             dyno.size, dyno.release, dyno.slug_path, free_port(), self.clock.now())
+                stop = self._spawn(self._replace(dyno, fresh))
+            else:
+                stop = self._spawn(self._retire(dyno, scale_down=False))
+        if fresh is not None:
+            await self._process_started(fresh)
+        await asyncio.shield(stop)  # a daemon stopping meanwhile still lets the dyno finish stopping
+
+    async def _process_started(self, dyno: Dyno) -> None:
+        """Wait until the dyno's process exists (or failed to start): a timer that starts a dyno returns only
+        then, so during a warp its `Starting process` line carries the timer's simulated time."""
+        assert dyno.task is not None
+        started = asyncio.ensure_future(dyno.started.wait())
+        try:
+            await asyncio.wait({started, dyno.task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()
 
     def _cancel_timers(self, dyno: Dyno) -> None:
         for timer in (dyno.restart_timer, dyno.cycle_timer):
@@ -531,6 +553,7 @@ class DynoManager:
                         crashes=crashed.crashes)
             current[dyno.name] = dyno
             self._launch(dyno, "crashed")
+        await self._process_started(dyno)
 
     async def _retire(self, dyno: Dyno, scale_down: bool) -> None:
         """Stop a dyno: SIGTERM to all its processes, the grace period, then SIGKILL (R12)."""
