@@ -444,6 +444,7 @@ class DynoManager:
     def _ended(self, dyno: Dyno, status: int | None) -> None:
         if dyno.kind != FORMATION:
             self._set_state(dyno, "complete")
+            self._cancel_timers(dyno)  # its cycle
             one_offs = self._one_offs.get(dyno.app_id, {})
             if one_offs.get(dyno.name) is dyno:
                 del one_offs[dyno.name]
