@@ -119,8 +119,9 @@ class Clock:
 
     # timers
     def call_at(self, when: float, callback: Callable[[], Awaitable[None]]) -> Timer:
-        """Run `await callback()` when simulated time reaches `when`. Callbacks should be short: they run
-        one after another, and a warp waits for each."""
+        """Run `await callback()` when simulated time reaches `when`. Callbacks run one after another and a
+        warp waits for each, so a callback that returns once its event is done (a dyno started or stopped)
+        has every line of it logged at the timer's simulated time; keep them short."""
         timer = Timer(when, callback)
         heapq.heappush(self._heap, (when, next(self._seq), timer))
         if self._changed is not None:

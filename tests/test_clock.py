@@ -184,7 +184,8 @@ def test_a_warp_survives_a_daemon_restart(tmp_path: Path, how: str) -> None:
         clock = second.api("GET", "/clock").json()
         assert clock["time_scale"] == 60, "the saved scale, when none is given"
         # reconcile starts the formation afresh on the resumed clock: born after the warp, cycling ahead
-        (web,) = wait_for(lambda: second.api("GET", "/apps/warped/dynos").json(), message="web.1 back")
+        (web,) = wait_for(lambda: [d for d in second.api("GET", "/apps/warped/dynos").json() if d["state"] == "up"],
+                          message="web.1 back up")  # its cycle is set once it is up
         now = _clock_now(second)
         assert warped <= parse_time(web["created_at"]) <= now
         assert now < parse_time(web["cycle_at"]) <= now + timedelta(hours=24, minutes=216, seconds=60)

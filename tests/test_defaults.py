@@ -9,7 +9,7 @@ import pytest
 from herokusim import config
 from herokusim.clock import TIME_SCALE
 from herokusim.config import Settings, SettingsError
-from herokusim.dynos import CRASH_COOLOFFS, SIZES, crash_cooloff, memory_quota_mb
+from herokusim.dynos import CRASH_COOLOFFS, SIZES, crash_cooloff, memory_quota_mb, r15_limit_mb
 from herokusim.logplex import MAX_LINE_BYTES
 
 ENV = ("HEROKUSIM_HOME", "HEROKUSIM_ROUTER_PORT", "HEROKUSIM_API_PORT", "HEROKUSIM_GIT_PORT",
@@ -59,7 +59,11 @@ def test_memory_quota_is_512_mb_for_standard_1x_and_scales_by_size(clean_env: No
     assert settings.memory_quota_mb == 512
     quotas = {size: memory_quota_mb(settings, size) for size in SIZES}
     assert quotas == {"eco": 512, "basic": 512, "standard-1X": 512, "standard-2X": 1024, "performance-m": 2560,
-                      "performance-l": 14336}
+                      "performance-l": 14336, "performance-l-RAM": 30 * 1024, "performance-XL": 62 * 1024,
+                      "performance-2XL": 126 * 1024}
+    # R15 at twice the quota, at 1.2 times it for the three largest sizes
+    assert {size: r15_limit_mb(settings, size) / quota for size, quota in quotas.items()} \
+        == {**dict.fromkeys(SIZES, 2.0), "performance-l-RAM": 1.2, "performance-XL": 1.2, "performance-2XL": 1.2}
 
 
 def test_simulated_clock_runs_at_real_time_by_default(clean_env: None) -> None:

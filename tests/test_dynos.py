@@ -136,9 +136,10 @@ def test_sigterm_ignored_is_r12_and_sigkill(fast_daemon: Daemon, tmp_path: Path)
     text = logs(fast_daemon, "stubborn")
     stop = text[text.index("heroku[web.1]: Stopping all processes with SIGTERM"):]
     assert "app[web.1]: Got SIGTERM; ignoring it" in stop
-    assert ("heroku[web.1]: Error R12 (Exit timeout) -> Process failed to exit within 2 seconds of SIGTERM"
-            in stop)
-    assert stop.index("Error R12") < stop.index("heroku[web.1]: Stopping process with SIGKILL") \
+    # Heroku's current wording (the 2012 form said `Process failed to exit` / `Stopping process with SIGKILL`)
+    assert ("heroku[web.1]: Error R12 (Exit timeout) -> At least one process failed to exit within 2 seconds "
+            "of SIGTERM" in stop)
+    assert stop.index("Error R12") < stop.index("heroku[web.1]: Stopping remaining processes with SIGKILL") \
         < stop.index("heroku[web.1]: Process exited with status 137")
     wait_for(lambda: states(fast_daemon, "stubborn") == {"web.1": "up"}, message="the replacement up")
 
@@ -210,9 +211,9 @@ def test_daily_cycling_under_a_warped_clock(daemon: Daemon, tmp_path: Path) -> N
     deploy(daemon, tmp_path, "python-hello", "cycled")
     assert daemon.cli("ps:scale", "web=2", "-a", "cycled").returncode == 0
     started = wait_for(lambda: all_up(daemon, "cycled", {"web.1", "web.2"}), message="two up")
-    for dyno in started.values():
-        cycle = datetime.fromisoformat(dyno["cycle_at"]) - datetime.fromisoformat(dyno["created_at"])
-        assert timedelta(hours=24) <= cycle <= timedelta(hours=24, minutes=216, seconds=2)
+    for dyno in started.values():  # 24 h + 0-216 min after it came up (stamps in whole seconds)
+        cycle = datetime.fromisoformat(dyno["cycle_at"]) - datetime.fromisoformat(dyno["state_since"])
+        assert timedelta(hours=24) - timedelta(seconds=1) <= cycle <= timedelta(hours=24, minutes=216, seconds=1)
     before = datetime.fromisoformat(daemon.api("GET", "/clock").json()["now"])
 
     day = "1d3h36m"  # 24 h + 216 min: every dyno is due exactly once
@@ -390,3 +391,97 @@ def test_run_attaches_a_terminal(daemon: Daemon, tmp_path: Path) -> None:
         os.close(controller)
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_largest_sizes_with_r15_at_1_2x_their_quota(tmp_path: Path) -> None:
+    # standard-1X's quota of 1 MB makes performance-l-RAM's 60 x 512 MB quota 60 MB here
+    daemon = start_daemon(tmp_path / "home", **{**FAST, "HEROKUSIM_MEMORY_QUOTA_MB": "1"})
+    try:
+        deploy(daemon, tmp_path, "python-hello", "roomy")
+        scaled = daemon.cli("ps:scale", "web=1:performance-xl", "-a", "roomy")
+        assert scaled.returncode == 0, scaled.stderr
+        assert "now running web at 1:Performance-XL" in scaled.stdout
+        web = wait_for(lambda: (d := all_up(daemon, "roomy", {"web.1"})) and d["web.1"], message="web.1 up")
+        assert web["size"] == "performance-XL" and web["memory_quota_mb"] == 124  # 62 GB = 124 x 512 MB
+        assert daemon.cli("ps:scale", "web=0", "-a", "roomy").returncode == 0
+        for size, quota in (("performance-2xl", 252), ("performance-l-ram", 60)):  # 126 GB, 30 GB
+            assert daemon.cli("run:detached", "--size", size, "-a", "roomy", "sleep 30").returncode == 0
+            assert quota in [d["memory_quota_mb"] for d in dynos(daemon, "roomy").values()]
+
+        # 90 MB written is 150 % of performance-l-RAM's quota: over its R15 limit (1.2 x), under 2 x
+        hog = "python -c 'import time; x = b\"x\" * (90 << 20); time.sleep(60)'"
+        detached = daemon.cli("run:detached", "--size", "performance-l-RAM", "-a", "roomy", hog)
+        assert detached.returncode == 0, detached.stderr
+        name = re.search(r"(run\.\d{4}) \(Performance-L-RAM\)", detached.stdout)
+        assert name, detached.stdout
+        wait_for(lambda: "Error R15" in logs(daemon, "roomy", "--dyno", name[1]), message="R15")
+        text = logs(daemon, "roomy", "--dyno", name[1])
+        usage = re.search(rf"heroku\[{re.escape(name[1])}\]: Process running mem=(\d+)M\((\d+\.\d)%\)\n"
+                          rf".*heroku\[{re.escape(name[1])}\]: Error R15 \(Memory quota vastly exceeded\)", text)
+        assert usage, text
+        assert 120 <= float(usage[2]) < 200, "R15 at 1.2 x the quota (the hard limit on Docker), not twice it"
+        wait_for(lambda: f"heroku[{name[1]}]: Process exited with status 137" in logs(daemon, "roomy"),
+                 message="the one-off killed")
+    finally:
+        stop_daemon(daemon)
+
+
+def _stamped(text: str, pattern: str) -> list[tuple[datetime, str]]:
+    """The log lines matching `pattern`, each with its timestamp."""
+    return [(datetime.fromisoformat(line.split(" ", 1)[0]), line) for line in text.splitlines()
+            if re.search(pattern, line)]
+
+
+def _in_cooloff(daemon: Daemon, tmp_path: Path, app: str) -> None:
+    deploy(daemon, tmp_path, "crasher", app, config={"CRASH_AFTER": "1"})
+    wait_for(lambda: (d := dynos(daemon, app).get("web.1")) and d["restart_at"], message="web.1 in its cool-off")
+
+
+def test_a_one_off_cycles_too(daemon: Daemon, tmp_path: Path) -> None:
+    deploy(daemon, tmp_path, "python-hello", "longrun")
+    detached = daemon.cli("run:detached", "-a", "longrun", "sleep 200000")
+    assert detached.returncode == 0, detached.stderr
+    name = re.search(r"(run\.\d{4}) \(Standard-1X\)", detached.stdout)
+    assert name, detached.stdout
+    up = wait_for(lambda: (d := dynos(daemon, "longrun").get(name[1])) and d["state"] == "up" and d,
+                  message="the one-off up")
+    assert daemon.cli("clock:warp", "28h").returncode == 0  # past 24 h + 216 min
+    wait_for(lambda: name[1] not in dynos(daemon, "longrun"), message="the one-off cycled away")
+    text = logs(daemon, "longrun", "--dyno", name[1])
+    ((cycled, _),) = _stamped(text, rf"heroku\[{re.escape(name[1])}\]: Cycling$")
+    ran = cycled - datetime.fromisoformat(up["state_since"])
+    assert timedelta(hours=24) - timedelta(seconds=1) <= ran <= timedelta(hours=24, minutes=216, seconds=1)
+    stop = text[text.index("Cycling"):]
+    assert stop.index(f"heroku[{name[1]}]: Stopping all processes with SIGTERM") \
+        < stop.index(f"heroku[{name[1]}]: Process exited with status 143") \
+        < stop.index(f"heroku[{name[1]}]: State changed from up to complete")
+    assert text.count("Starting process") == 1, "a cycled one-off is not started again"
+
+
+def test_a_crashed_dyno_does_not_cycle(daemon: Daemon, tmp_path: Path) -> None:
+    _in_cooloff(daemon, tmp_path, "crashloop")
+    before = dynos(daemon, "crashloop")["web.1"]["id"]
+    # the cool-off restart falls in the warp; a day later that dyno has long crashed again
+    assert daemon.cli("clock:warp", "28h").returncode == 0
+    wait_for(lambda: (d := dynos(daemon, "crashloop").get("web.1")) and d["id"] != before and d["restart_at"],
+             message="the restarted dyno crashed again")
+    text = logs(daemon, "crashloop", "--dyno", "web.1")
+    assert "Cycling" not in text, text
+    assert not re.search(r"State changed from (\w+) to \1$", text, re.MULTILINE), text
+    # each start follows the end of the dyno before it: never two processes at once
+    events = re.findall(r"heroku\[web\.1\]: (Starting process|Process exited)", text)
+    assert events == ["Starting process", "Process exited"] * (len(events) // 2), events
+
+
+def test_a_warp_logs_a_cooloff_restart_at_its_own_time(daemon: Daemon, tmp_path: Path) -> None:
+    _in_cooloff(daemon, tmp_path, "cooled")
+    assert daemon.cli("clock:warp", "5h").returncode == 0
+    wait_for(lambda: (d := dynos(daemon, "cooled").get("web.1")) and d["crashes"] >= 3,
+             message="the cool-off restart to crash again")
+    text = logs(daemon, "cooled", "--dyno", "web.1")
+    restarts = _stamped(text, r"heroku\[web\.1\]: State changed from crashed to starting$")
+    starts = _stamped(text, r"heroku\[web\.1\]: Starting process")
+    restarted, _ = restarts[-1]
+    started = next(when for when, line in starts if when >= restarted)
+    assert started - restarted < timedelta(minutes=1), "its Starting process line is not at the warp's end"
+    assert text.index(restarts[-1][1]) < text.index(next(line for when, line in starts if when == started))

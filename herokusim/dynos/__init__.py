@@ -31,9 +31,12 @@ from herokusim.store import DynoRecord, Release, Store, new_id
 # 320 and every 320 after that (simulated clock).
 CRASH_COOLOFFS = (0, 20, 40, 60, 180, 320)
 CRASH_STABLE_MINUTES = 10  # up this long (simulated) before a crash: the schedule starts afresh
-# Memory quota of each size, in multiples of standard-1X's (512 MB; Settings.memory_quota_mb).
+# Memory quota of each size, in multiples of standard-1X's (512 MB; Settings.memory_quota_mb): 2.5 GB
+# performance-m, 14 GB performance-l, 30 GB performance-l-RAM, 62 GB performance-XL, 126 GB performance-2XL.
 SIZES = {"eco": 1.0, "basic": 1.0, "standard-1X": 1.0, "standard-2X": 2.0, "performance-m": 5.0,
-         "performance-l": 28.0}
+         "performance-l": 28.0, "performance-l-RAM": 60.0, "performance-XL": 124.0, "performance-2XL": 252.0}
+R15_FACTOR = 2.0  # R15 and SIGKILL above twice the quota...
+R15_FACTORS = {"performance-l-RAM": 1.2, "performance-XL": 1.2, "performance-2XL": 1.2}  # ...these at 1.2x
 MEMORY_SAMPLE = 1.0  # real seconds between memory samples of a running dyno
 R14_INTERVAL = 20.0  # real seconds between two R14 reports of one dyno
 ATTACH_TIMEOUT = 60.0  # real seconds an attached one-off waits for its terminal before it is stopped
@@ -49,6 +52,11 @@ def crash_cooloff(crashes: int) -> float:
 
 def memory_quota_mb(settings: Settings, size: str) -> float:
     return settings.memory_quota_mb * SIZES.get(size, 1.0)
+
+
+def r15_limit_mb(settings: Settings, size: str) -> float:
+    """Memory above which the dyno manager kills the dyno with R15."""
+    return memory_quota_mb(settings, size) * R15_FACTORS.get(size, R15_FACTOR)
 
 
 def free_port() -> int:
@@ -322,6 +330,11 @@ class DynoManager:
         dyno.state = state
         dyno.state_since = self.clock.now()
         dyno.up_since = self.clock.time() if state == "up" else None
+        if state == "up" and not dyno.stopping:
+            # every dyno, one-offs too, cycles 24 h (+ jitter) after it came up; only a running dyno cycles:
+            # crashing or stopping cancels the timer
+            delay = CYCLE_HOURS * 3600 + random.uniform(0, CYCLE_JITTER_MINUTES * 60)
+            dyno.cycle_timer = self.clock.call_later(delay, lambda: self._cycle(dyno))
         if not dyno.stopping:
             self._publish(dyno.app_id)
         self._persist(dyno)
@@ -333,10 +346,11 @@ class DynoManager:
                             dyno.created_at.isoformat(), (dyno.state_since or dyno.created_at).isoformat())
         self._spawn(self.store.save_dyno(record))
 
-    def _spawn(self, coro: object) -> None:
+    def _spawn(self, coro: object) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
         self._timers.add(task)
         task.add_done_callback(self._timers.discard)
+        return task
 
     def _publish(self, app_id: str) -> None:
         dynos = [d for d in self._dynos.get(app_id, {}).values() if d.type == "web"]
@@ -347,9 +361,6 @@ class DynoManager:
     def _launch(self, dyno: Dyno, from_state: str) -> None:
         dyno.state = from_state
         self._set_state(dyno, "starting")
-        if dyno.kind == FORMATION:
-            delay = CYCLE_HOURS * 3600 + random.uniform(0, CYCLE_JITTER_MINUTES * 60)
-            dyno.cycle_timer = self.clock.call_later(delay, lambda: self._cycle(dyno))
         dyno.task = asyncio.create_task(self._run(dyno), name=f"dyno {dyno.app_name} {dyno.name}")
 
     def _replace(self, old: Dyno, new: Dyno) -> Coroutine[None, None, None]:
@@ -361,14 +372,33 @@ class DynoManager:
         return self._retire(old, scale_down=False)
 
     async def _cycle(self, dyno: Dyno) -> None:
-        """The daily cycle: `Cycling`, then a restart in a fresh dyno."""
+        """The daily cycle: `Cycling`, then a formation dyno restarts in a fresh dyno; a one-off just stops.
+        Returns once that is done, so a warp logs it all at the cycle's own simulated time."""
         async with self._lock(dyno.app_id):
-            if self._closing or self._dynos.get(dyno.app_id, {}).get(dyno.name) is not dyno or dyno.stopping:
+            if self._closing or self.find(dyno.app_id, dyno.name) is not dyno or dyno.stopping \
+                    or dyno.state != "up":
                 return
-            fresh = Dyno(new_id(), dyno.app_id, dyno.app_name, dyno.name, dyno.type, dyno.command, dyno.size,
-                         dyno.release, dyno.slug_path, free_port(), self.clock.now())
             self._log(dyno, "Cycling")
-            self._spawn(self._replace(dyno, fresh))
+            fresh = None
+            if dyno.kind == FORMATION:
+                fresh = Dyno(new_id(), dyno.app_id, dyno.app_name, dyno.name, dyno.type, dyno.command,
+                             dyno.size, dyno.release, dyno.slug_path, free_port(), self.clock.now())
+                stop = self._spawn(self._replace(dyno, fresh))
+            else:
+                stop = self._spawn(self._retire(dyno, scale_down=False))
+        if fresh is not None:
+            await self._process_started(fresh)
+        await asyncio.shield(stop)  # a daemon stopping meanwhile still lets the dyno finish stopping
+
+    async def _process_started(self, dyno: Dyno) -> None:
+        """Wait until the dyno's process exists (or failed to start): a timer that starts a dyno returns only
+        then, so during a warp its `Starting process` line carries the timer's simulated time."""
+        assert dyno.task is not None
+        started = asyncio.ensure_future(dyno.started.wait())
+        try:
+            await asyncio.wait({started, dyno.task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()
 
     def _cancel_timers(self, dyno: Dyno) -> None:
         for timer in (dyno.restart_timer, dyno.cycle_timer):
@@ -377,10 +407,11 @@ class DynoManager:
 
     async def _run(self, dyno: Dyno) -> None:
         quota = self.memory_quota_mb(dyno)
+        limit = r15_limit_mb(self.settings, dyno.size)
         spec = DynoSpec(dyno.id, dyno.app_id, dyno.app_name, dyno.name, dyno.command,
                         {**dyno.release.config, **dyno.env, "PORT": str(dyno.port), "DYNO": dyno.name},
                         dyno.slug_path, dyno.port, release_version=dyno.release.version,
-                        memory_limit_mb=int(2 * quota) + 1, interactive=dyno.tty,
+                        memory_limit_mb=int(limit) + 1, interactive=dyno.tty,
                         stdin=dyno.attachment is not None and not dyno.tty)
         try:
             dyno.running = running = await self.runtime.start(spec)
@@ -398,7 +429,7 @@ class DynoManager:
             running.terminate()
         pump = asyncio.create_task(self._pump(dyno, running))
         exit_wait = asyncio.create_task(running.wait())
-        watch = asyncio.create_task(self._watch_memory(dyno, running, quota))
+        watch = asyncio.create_task(self._watch_memory(dyno, running, quota, limit))
         status: int | None = None
         try:
             if dyno.type == "web" and dyno.kind == FORMATION:
@@ -410,7 +441,7 @@ class DynoManager:
                 async with asyncio.timeout(OUTPUT_DRAIN):
                     await asyncio.shield(pump)
             if running.oom_killed() and not watch.done():  # the backend's hard limit struck first
-                self._report_r15(dyno, None, quota)
+                self._report_r15(dyno, limit, quota)
             self._log(dyno, f"Process exited with status {status}")
         finally:
             pump.cancel()
@@ -426,6 +457,7 @@ class DynoManager:
     def _ended(self, dyno: Dyno, status: int | None) -> None:
         if dyno.kind != FORMATION:
             self._set_state(dyno, "complete")
+            self._cancel_timers(dyno)  # its cycle
             one_offs = self._one_offs.get(dyno.app_id, {})
             if one_offs.get(dyno.name) is dyno:
                 del one_offs[dyno.name]
@@ -455,8 +487,8 @@ class DynoManager:
                 return
             await asyncio.sleep(PORT_POLL)
 
-    async def _watch_memory(self, dyno: Dyno, running: RunningDyno, quota: float) -> None:
-        """R14 above the size's quota (at most every 20 s), R15 and SIGKILL above twice the quota."""
+    async def _watch_memory(self, dyno: Dyno, running: RunningDyno, quota: float, limit: float) -> None:
+        """R14 above the size's quota (at most every 20 s), R15 and SIGKILL above its R15 limit."""
         last_r14 = -R14_INTERVAL
         loop = asyncio.get_running_loop()
         while True:
@@ -465,7 +497,7 @@ class DynoManager:
             if used is None:
                 continue
             dyno.memory_mb = used
-            if used > 2 * quota:
+            if used > limit:
                 self._report_r15(dyno, used, quota)
                 running.kill()
                 return
@@ -474,9 +506,9 @@ class DynoManager:
                 self._log(dyno, _usage(used, quota))
                 self._log(dyno, "Error R14 (Memory quota exceeded)")
 
-    def _report_r15(self, dyno: Dyno, used: float | None, quota: float) -> None:
-        """R15: measured above twice the quota, or killed at the backend's hard limit (2 x quota)."""
-        self._log(dyno, _usage(used if used is not None else 2 * quota, quota))
+    def _report_r15(self, dyno: Dyno, used: float, quota: float) -> None:
+        """R15: measured above the size's R15 limit, or killed by the backend at that hard limit."""
+        self._log(dyno, _usage(used, quota))
         self._log(dyno, "Error R15 (Memory quota vastly exceeded)")
         self._log(dyno, "Stopping process with SIGKILL")
 
@@ -535,6 +567,7 @@ class DynoManager:
                         crashes=crashed.crashes)
             current[dyno.name] = dyno
             self._launch(dyno, "crashed")
+        await self._process_started(dyno)
 
     async def _retire(self, dyno: Dyno, scale_down: bool) -> None:
         """Stop a dyno: SIGTERM to all its processes, the grace period, then SIGKILL (R12)."""
@@ -557,9 +590,9 @@ class DynoManager:
                 await dyno.exited.wait()
         except TimeoutError:
             seconds = f"{self.settings.stop_grace:g}"
-            self._log(dyno, f"Error R12 (Exit timeout) -> Process failed to exit within {seconds} seconds "
-                            "of SIGTERM")
-            self._log(dyno, "Stopping process with SIGKILL")
+            self._log(dyno, f"Error R12 (Exit timeout) -> At least one process failed to exit within {seconds} "
+                            "seconds of SIGTERM")
+            self._log(dyno, "Stopping remaining processes with SIGKILL")
             if dyno.running is not None:
                 dyno.running.kill()
             await dyno.exited.wait()

@@ -22,7 +22,8 @@ class DynoSpec:
     slug_path: Path  # the slug tar.gz to start from, fresh every start
     port: int  # the $PORT the dyno is given, reachable by the router on 127.0.0.1
     release_version: int = 0
-    memory_limit_mb: int = 0  # the R15 threshold (2 x quota); a backend that can enforce a hard limit does
+    # the R15 threshold (2 x quota, 1.2 x for the largest sizes); a backend that can enforce a hard limit does
+    memory_limit_mb: int = 0
     interactive: bool = False  # an attached one-off: a terminal (TTY) with stdin, as `herokusim run` gives
     stdin: bool = False  # an attached one-off without a terminal (input piped in): stdin open as a pipe
 
