@@ -373,7 +373,7 @@ def git_credentials(operation: str) -> None:
     """git's credential-helper protocol: answer `get` with the API token; ignore everything else."""
     if operation != "get":
         return
-    for line in click.get_text_stream("stdin"):
+    for line in sys.stdin:
         if not line.strip():
             break
     token = load_token(_settings())
