@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from conftest import HOME_LABEL, Daemon, git, start_daemon, stop_daemon, wait_for
 
-from herokusim.stack import DYNO_UID
-
 # A web app that answers with the text of version.txt; standard library only, so builds need no network.
 APP_PY = """\
 import os
@@ -148,13 +146,11 @@ def test_concurrent_force_pushes_leave_ref_build_and_release_in_agreement(daemon
 
 
 def leftovers(daemon: Daemon) -> list[str]:
-    """Files a build left behind: anything under builds/, slug files no release of the app uses (a used
-    slug's file, and the Docker runtime's copy of it owned by the dyno user, `<slug id>.dyno-<uid>.tar`)."""
+    """Files a build left behind: anything under builds/, slug files no release of the app uses."""
     left = [str(p) for p in (daemon.home / "builds").iterdir()]
     app_id = daemon.api("GET", "/apps/demo").json()["id"]
-    used = {r["slug"]["id"] for r in daemon.api("GET", "/apps/demo/releases").json() if r["slug"]}
-    left += [str(p) for p in (daemon.home / "slugs" / app_id).iterdir()
-             if p.name.split(".")[0] not in used or not p.name.endswith((".tar.gz", f".dyno-{DYNO_UID}.tar"))]
+    used = {f"{r['slug']['id']}.tar.gz" for r in daemon.api("GET", "/apps/demo/releases").json() if r["slug"]}
+    left += [str(p) for p in (daemon.home / "slugs" / app_id).iterdir() if p.name not in used]
     return left
 
 

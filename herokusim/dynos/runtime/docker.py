@@ -40,6 +40,7 @@ TCP_LISTEN = "0A"
 # An app's network outlives its last dyno this long, so a restart after a crash or a cycle does not pay to
 # make it again; a daemon that exits removes the idle ones, and one that is killed, on its next start.
 NETWORK_LINGER = 30.0
+SLUG_SPOOL = 64 * 2**20  # a slug being re-owned stays in memory up to this size, then goes to a temp file
 
 
 class RuntimeUnavailable(Exception):
@@ -390,22 +391,15 @@ class DockerRuntime:
 def _owned_by_dyno_user(slug_path: Path) -> IO[bytes]:
     """The slug as a tar whose files belong to the stack's dyno user, so the app can write its own files.
     The engine keeps a tar's owners as they are (its copyUIDGID looks the user up on the host, not in the
-    image: no use here), so the owners are rewritten, once per slug: the re-owned tar is kept beside the slug
-    (a large slug took seconds to rewrite, at every dyno start) and goes with the app's slugs."""
-    owned_path = slug_path.with_name(f"{slug_path.name.split('.')[0]}.dyno-{stack.DYNO_UID}.tar")
-    if not owned_path.exists():
-        with tempfile.NamedTemporaryFile(dir=slug_path.parent, prefix=".owning-", delete=False) as owned:
-            try:
-                with tarfile.open(slug_path, "r:gz") as slug, tarfile.open(fileobj=owned, mode="w") as out:
-                    for member in slug:
-                        member.uid = member.gid = stack.DYNO_UID
-                        member.uname = member.gname = ""
-                        out.addfile(member, slug.extractfile(member) if member.isreg() else None)
-            except BaseException:
-                Path(owned.name).unlink(missing_ok=True)
-                raise
-        Path(owned.name).replace(owned_path)  # whole or not at all: dynos starting at once may race here
-    return owned_path.open("rb")
+    image: no use here), so the owners are rewritten on the way in."""
+    owned = tempfile.SpooledTemporaryFile(max_size=SLUG_SPOOL)  # noqa: SIM115 - returned, closed by the caller
+    with tarfile.open(slug_path, "r:gz") as slug, tarfile.open(fileobj=owned, mode="w") as out:
+        for member in slug:
+            member.uid = member.gid = stack.DYNO_UID
+            member.uname = member.gname = ""
+            out.addfile(member, slug.extractfile(member) if member.isreg() else None)
+    owned.seek(0)
+    return owned
 
 
 def _set_result(future: asyncio.Future[int], status: int) -> None:
