@@ -22,8 +22,8 @@ from aiohttp import web
 from herokusim import auth
 from herokusim.api import create_api
 from herokusim.api.router_api import restore_domains
-from herokusim.build.compiler import LOCAL
-from herokusim.build.service import BuildService
+from herokusim.builds.compiler import LOCAL
+from herokusim.builds.service import BuildService
 from herokusim.clock import Clock
 from herokusim.config import DEFAULT_USER, STACK, Settings
 from herokusim.dynos import SIZES, Dyno, DynoManager, sim_datetime

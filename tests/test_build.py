@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from herokusim.build import BuildError, ProcfileError, compile_slug, compiler, parse_procfile
-from herokusim.build.compiler import format_size, parse_default_process_types
-from herokusim.build.slugignore import SlugIgnore, apply_slugignore
+from herokusim.builds import BuildError, ProcfileError, compile_slug, compiler, parse_procfile
+from herokusim.builds.compiler import format_size, parse_default_process_types
+from herokusim.builds.slugignore import SlugIgnore, apply_slugignore
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "python-hello"
 
@@ -466,7 +466,7 @@ def test_a_running_builds_output_reaches_readers_as_it_is_written() -> None:
     """output_stream_url streams a build while it runs: readers get each line before the build ends."""
     import asyncio
 
-    from herokusim.build.service import LiveOutput
+    from herokusim.builds.service import LiveOutput
 
     async def scenario() -> None:
         live = LiveOutput()

@@ -11,8 +11,8 @@ import docker
 import pytest
 from conftest import remove_docker_leftovers
 
-from herokusim.build.compiler import BuildError, compile_slug
-from herokusim.build.container import ContainerBuildHost, _outermost
+from herokusim.builds.compiler import BuildError, compile_slug
+from herokusim.builds.container import ContainerBuildHost, _outermost
 from herokusim.stack import StackImage
 
 PROBE_COMPILE = """#!/usr/bin/env bash

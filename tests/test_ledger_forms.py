@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon
 
-from herokusim.build import compile_slug
+from herokusim.builds import compile_slug
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import Daemon, git, wait_for
 
-from herokusim.build import pipconf
+from herokusim.builds import pipconf
 
 SIX_APP = '''
 import os

@@ -15,7 +15,7 @@ from conftest import Daemon, git
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herokusim.build.safefs import AppFileError, read_app_file
+from herokusim.builds.safefs import AppFileError, read_app_file
 from herokusim.dynos.runtime.process import _extract
 
 MARKER = "SECRET-MARKER-123"

@@ -254,7 +254,7 @@ class DockerRuntime:
 
     @property
     def build_host(self) -> Any:
-        from herokusim.build.container import ContainerBuildHost
+        from herokusim.builds.container import ContainerBuildHost
 
         return ContainerBuildHost(self.client, self.stack, self.home)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pathspec
 
-from herokusim.build.safefs import read_app_file
+from herokusim.builds.safefs import read_app_file
 
 SLUGIGNORE = ".slugignore"
 

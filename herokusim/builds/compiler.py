@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-from herokusim.build.procfile import ProcfileError, parse_procfile
-from herokusim.build.safefs import AppFileError, read_app_file
-from herokusim.build.slugignore import apply_slugignore
+from herokusim.builds.procfile import ProcfileError, parse_procfile
+from herokusim.builds.safefs import AppFileError, read_app_file
+from herokusim.builds.slugignore import apply_slugignore
 from herokusim.config import STACK
 
 BUILTIN_BUILDPACKS = Path(__file__).resolve().parents[2] / "buildpacks"

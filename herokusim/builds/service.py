@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from herokusim.build.compiler import LOCAL, BuildError, BuildHost, compile_slug
+from herokusim.builds.compiler import LOCAL, BuildError, BuildHost, compile_slug
 from herokusim.config import STACK, Settings
 from herokusim.git import ExportError, PushEvent, export_commit
 from herokusim.logplex import Logplex

@@ -1,7 +1,7 @@
 """Build room: the slug compiler, the Procfile parser, .slugignore, and safefs, through which every app file
 herokusim reads is read without leaving the app's tree."""
 
-from herokusim.build.compiler import BuildError, SlugResult, compile_slug
-from herokusim.build.procfile import ProcfileError, parse_procfile
+from herokusim.builds.compiler import BuildError, SlugResult, compile_slug
+from herokusim.builds.procfile import ProcfileError, parse_procfile
 
 __all__ = ["BuildError", "ProcfileError", "SlugResult", "compile_slug", "parse_procfile"]

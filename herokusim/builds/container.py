@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from herokusim import stack
-from herokusim.build import pipconf
-from herokusim.build.compiler import BuildError, Emit, Spawn
+from herokusim.builds import pipconf
+from herokusim.builds.compiler import BuildError, Emit, Spawn
 from herokusim.config import STACK
 from herokusim.dynos.runtime.docker import LABEL_HOME, LABEL_ROLE
 
