@@ -1,4 +1,4 @@
-"""Build room: the slug compiler, the Procfile parser, .slugignore, and safefs, through which every app file
+"""builds/: the slug compiler, the Procfile parser, .slugignore, and safefs, through which every app file
 herokusim reads is read without leaving the app's tree."""
 
 from herokusim.builds.compiler import BuildError, SlugResult, compile_slug

@@ -1,4 +1,4 @@
-"""build/container: buildpack scripts run in a build container from the stack image (the Docker runtime).
+"""builds/container: buildpack scripts run in a build container from the stack image (the Docker runtime).
 
 One container per build, with the build, cache, env and buildpack dirs mounted at the same paths as on
 the host (the buildpacks read-only), so the compiler's paths hold inside too; each script is a `docker exec`

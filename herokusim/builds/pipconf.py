@@ -1,4 +1,4 @@
-"""build/pipconf: the machine's pip settings, for builds in a container — pip's config files and the daemon's
+"""builds/pipconf: the machine's pip settings, for builds in a container — pip's config files and the daemon's
 PIP_* variables as one set of PIP_* variables, and the local files they name, to mount read-only.
 
 A build on the process runtime inherits all of this by running on the machine; a build container does not,

@@ -1,4 +1,4 @@
-"""build/safefs: read a file of an app's tree without ever leaving the tree.
+"""builds/safefs: read a file of an app's tree without ever leaving the tree.
 
 Every file herokusim itself reads from an app (Procfile, .slugignore, ...) is read here. A symlink is
 followed only while it stays inside the app; one that leads out (an absolute target, or `..` past the

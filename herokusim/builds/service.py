@@ -1,4 +1,4 @@
-"""build/service: from a pushed commit to a live release — export, compile the slug, store it, release.
+"""builds/service: from a pushed commit to a live release — export, compile the slug, store it, release.
 
 Runs in the git server's handler thread (blocking work stays off the event loop); every store, log and
 dyno action is handed to the daemon's loop.
