@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
+HEROKUSIM = [sys.executable, "-m", "herokusim"]  # this checkout's herokusim, run from pytest's cwd
 
 
 def free_port() -> int:
@@ -38,6 +39,8 @@ class Daemon:
     git_port: int
     proc: subprocess.Popen[str]
     log_path: Path
+    # how `herokusim` is run, for the daemon and for cli(): this checkout's, unless a test installed another
+    program: list[str] = field(default_factory=lambda: HEROKUSIM)
 
     @property
     def runtime(self) -> str:
@@ -51,7 +54,7 @@ class Daemon:
             input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `herokusim ARGS` as a user would; by default outside any git checkout (apps:create inside
         one adds a remote to it)."""
-        return subprocess.run([sys.executable, "-m", "herokusim", *args], cwd=cwd or self.home.parent,
+        return subprocess.run([*self.program, *args], cwd=cwd or self.home.parent,
                               env={**self.env, **(env or {})},
                               capture_output=True, text=True, input=input, timeout=timeout, check=False)
 
@@ -85,8 +88,11 @@ def _wait_until_up(daemon: Daemon, log: Path) -> None:
     raise RuntimeError(f"daemon did not answer in 30 s:\n{log.read_text()}")
 
 
-def start_daemon(home: Path, open_files: tuple[int, int] | None = None, **settings: str) -> Daemon:
-    """`open_files`: the daemon's (soft, hard) RLIMIT_NOFILE, to make running out of descriptors reachable."""
+def start_daemon(home: Path, open_files: tuple[int, int] | None = None, program: list[str] | None = None,
+                 cwd: Path | None = None, **settings: str) -> Daemon:
+    """`open_files`: the daemon's (soft, hard) RLIMIT_NOFILE, to make running out of descriptors reachable.
+    `program`: how to run `herokusim` (default: this checkout's, from pytest's cwd); `cwd`: where it runs."""
+    program = program or HEROKUSIM
     ports = {"router": free_port(), "api": free_port(), "git": free_port()}
     env = {
         **os.environ,
@@ -106,9 +112,9 @@ def start_daemon(home: Path, open_files: tuple[int, int] | None = None, **settin
     log = home.parent / f"{home.name}-daemon.log"
     handle = open(log, "w")  # noqa: SIM115 - the daemon writes it for its whole life
     limit = None if open_files is None else functools.partial(resource.setrlimit, resource.RLIMIT_NOFILE, open_files)
-    proc = subprocess.Popen([sys.executable, "-m", "herokusim", "up"], env=env, stdout=handle,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=limit)  # noqa: PLW1509 - setrlimit only
-    daemon = Daemon(home, env, ports["router"], ports["api"], ports["git"], proc, log)
+    proc = subprocess.Popen([*program, "up"], env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=limit)  # noqa: PLW1509 - setrlimit only
+    daemon = Daemon(home, env, ports["router"], ports["api"], ports["git"], proc, log, program)
     _wait_until_up(daemon, log)
     return daemon
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
+from herokusim.builds.builtin import builtin_buildpacks_dir
 from herokusim.builds.procfile import ProcfileError, parse_procfile
 from herokusim.builds.safefs import AppFileError, read_app_file
 from herokusim.builds.slugignore import apply_slugignore
 from herokusim.config import STACK
 
-BUILTIN_BUILDPACKS = Path(__file__).resolve().parents[2] / "buildpacks"
+BUILTIN_BUILDPACKS = builtin_buildpacks_dir()
 
 # Heroku's limits (HEROKU.md §4).
 BUILD_TIMEOUT = 15 * 60.0
