@@ -82,7 +82,13 @@ def test_a_dyno_is_a_labelled_container_with_its_port_on_loopback(home: Path, do
         s = spec(tmp_path, 'echo "home=$HOME dyno=$DYNO greeting=$GREETING"; ls /app; echo oops >&2; sleep 60',
                  memory=256)
         dyno = await runtime.start(s)
-        output = asyncio.create_task(collect(dyno))
+        seen = bytearray()
+
+        async def gather() -> None:
+            async for chunk in dyno.output():
+                seen.extend(chunk)
+
+        output = asyncio.create_task(gather())
         container = runtime.client.containers.get(dyno.handle)
         labels = container.labels
         assert labels[LABEL_HOME] == str(home) and labels[LABEL_APP] == "app-1"
@@ -95,20 +101,25 @@ def test_a_dyno_is_a_labelled_container_with_its_port_on_loopback(home: Path, do
         hosts = container.exec_run(["cat", "/etc/hosts"]).output.decode()
         assert "host.docker.internal" in hosts, "add-on services on the host are reachable by name"
         assert await dyno.memory_mb() is not None
-        await asyncio.sleep(1)
+        deadline = time.monotonic() + 30
+        while not all(word in seen for word in (b"greeting=hi", b"Procfile", b"oops")):  # then it sleeps
+            assert time.monotonic() < deadline, bytes(seen)
+            await asyncio.sleep(0.1)
         dyno.terminate()
         assert await asyncio.wait_for(dyno.wait(), 30) == 143
         assert not dyno.oom_killed()
-        text = (await asyncio.wait_for(output, 10)).decode()
+        await asyncio.wait_for(output, 10)
+        text = bytes(seen).decode()
         assert "home=/app dyno=web.1 greeting=hi" in text and "Procfile" in text and "oops" in text
         runtime.network_linger = 0.5
         await dyno.cleanup()
         assert not runtime.client.containers.list(all=True, filters={"id": dyno.handle})
         assert runtime.client.networks.list(names=[runtime.network_name("app-1")]), \
             "the network outlives the app's last dyno a little, for a restart"
-        await asyncio.sleep(1.5)
-        assert not runtime.client.networks.list(names=[runtime.network_name("app-1")]), \
-            "then it goes: an app's network lasts as long as its dynos"
+        deadline = time.monotonic() + 30
+        while runtime.client.networks.list(names=[runtime.network_name("app-1")]):
+            assert time.monotonic() < deadline, "then it goes: an app's network lasts as long as its dynos"
+            await asyncio.sleep(0.2)
 
     asyncio.run(main())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import os
 import socket
@@ -10,7 +11,6 @@ import stat
 import struct
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,20 +28,35 @@ TOKEN = "s3cret-token"
 
 
 class Deployer:
-    """A stand-in for the deploy room: records pushes, emits lines, accepts or rejects."""
+    """A stand-in for the deploy room: records pushes, emits lines, accepts or rejects.
+
+    With `hold` set, on_push stops after its first line until the test calls `release()` (or 60 s pass):
+    a test proves something happens *while* on_push runs by doing it before releasing."""
 
     def __init__(self) -> None:
         self.events: list[PushEvent] = []
         self.reject_with: str | None = None
         self.lines = ["-----> Building on the heroku-24 stack", "       step two"]
-        self.pause = 0.0
+        self.hold = False
+        self.held = threading.Event()  # on_push is waiting to be released
+        self.released_in_time: bool | None = None  # whether release() came before the 60 s ran out
+        self.returned = threading.Event()
+        self._release = threading.Event()
+
+    def release(self) -> None:
+        self._release.set()
 
     def __call__(self, event: PushEvent, emit) -> str | None:
         self.events.append(event)
-        for line in self.lines:
-            emit(line)
-            time.sleep(self.pause)
-        return self.reject_with
+        try:
+            for i, line in enumerate(self.lines):
+                emit(line)
+                if self.hold and i == 0:
+                    self.held.set()
+                    self.released_in_time = self._release.wait(60)
+            return self.reject_with
+        finally:
+            self.returned.set()
 
 
 @pytest.fixture
@@ -146,9 +161,9 @@ def test_push_to_main_runs_on_push_and_moves_the_ref(server, work, deployer):
 def test_emitted_lines_reach_the_client_while_on_push_runs(server, work, deployer):
     url = server.url
     deployer.lines = ["first line", "second line"]
-    deployer.pause = 1.5
+    deployer.hold = True  # on_push waits after the first line until the client has seen it
     helper = f"!f() {{ echo username=x; echo password={TOKEN}; }}; f"
-    seen_at: dict[str, float] = {}
+    seen: list[str] = []
     with subprocess.Popen(
         ["git", "-c", f"credential.helper={helper}", "push", "--progress", url, "main"],
         cwd=work,
@@ -160,10 +175,14 @@ def test_emitted_lines_reach_the_client_while_on_push_runs(server, work, deploye
         for line in proc.stderr:
             for wanted in deployer.lines:
                 if f"remote: {wanted}" in line:
-                    seen_at[wanted] = time.monotonic()
+                    seen.append(wanted)
+                    if wanted == "first line":
+                        assert not deployer.returned.is_set(), "the first line came only after on_push returned"
+                        deployer.release()
     assert proc.returncode == 0
-    # The first line arrived while on_push was still sleeping before returning.
-    assert seen_at["second line"] - seen_at["first line"] > 1.0
+    assert seen == ["first line", "second line"]
+    # Buffered lines would have kept on_push waiting until the 60 s ran out.
+    assert deployer.released_in_time, "the first line did not reach the client while on_push ran"
 
 
 def test_rejected_push_leaves_the_ref_and_fails(server, work, deployer):
@@ -248,17 +267,19 @@ def test_clone_back_and_big_push(server, work, deployer, tmp_path):
 def test_other_requests_are_served_during_a_long_push(server, work, deployer, tmp_path):
     url = server.url
     deployer.lines = ["building..."]
-    deployer.pause = 3.0
-    pusher = threading.Thread(target=git, args=(work, "push", url, "main"))
-    pusher.start()
-    deadline = time.monotonic() + 10
-    while not deployer.events and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert deployer.events, "on_push was not called"
-    started = time.monotonic()
-    git(tmp_path, "ls-remote", url)
-    assert time.monotonic() - started < 2.5
-    pusher.join(timeout=30)
+    deployer.hold = True  # the push stays in on_push until the ls-remote below is answered
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            pushed = pool.submit(git, work, "push", url, "main")  # git() raises if the push fails
+            assert deployer.held.wait(60), "on_push was not called"
+            listed = git(tmp_path, "ls-remote", url)  # times out (60 s) if the server serves one at a time
+            assert not deployer.returned.is_set(), "ls-remote was answered while the push was in on_push"
+        finally:
+            deployer.release()
+        pushed.result(timeout=60)
+    assert deployer.released_in_time
+    assert remote_ref(server, "refs/heads/main") == head(work)
+    assert head(work) not in listed.stdout, "the ref moves only once on_push accepts the push"
 
 
 def test_export_commit_keeps_exec_bits_and_symlinks(server, work, tmp_path):

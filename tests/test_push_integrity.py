@@ -125,6 +125,7 @@ def test_concurrent_force_pushes_leave_ref_build_and_release_in_agreement(daemon
         thread.start()
     for thread in threads:
         thread.join()
+    assert sorted(results) == list(range(5)), "a push thread died without a result (see its exception above)"
 
     released: dict[int, str] = {}
     for i, result in results.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,12 +29,16 @@ def run(answers: dict[str, Any], body: Callable[[HerokusimTui, Pilot[None]], Cor
     asyncio.run(main())
 
 
+async def until(pilot: Pilot[None], predicate: Callable[[], object], message: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {message}"
+        await pilot.pause(0.05)
+
+
 async def shown(pilot: Pilot[None], table_id: str) -> DataTable[Any]:
     table = pilot.app.screen.query_one(f"#{table_id}", DataTable)
-    for _ in range(100):
-        if table.row_count:
-            break
-        await pilot.pause(0.05)
+    await until(pilot, lambda: table.row_count, f"rows in #{table_id}")
     await pilot.pause()
     return table
 
@@ -91,7 +96,7 @@ def test_formation_columns_refit_when_the_window_grows() -> None:
         table = await shown(pilot, "formation-table")
         assert "memory" not in row_of(table, "dyno:web.1")
         await pilot.resize_terminal(160, 48)
-        await pilot.pause(0.2)
+        await until(pilot, lambda: "memory" in row_of(table, "dyno:web.1"), "the memory column")
         assert row_of(table, "dyno:web.1")["memory"] == "142/512MB"
         assert table.virtual_size.width <= table.scrollable_content_region.width
 
@@ -118,7 +123,7 @@ def test_q_quits_on_the_app_screen_too() -> None:
         await shown(pilot, "formation-table")
         assert isinstance(tui.screen, AppScreen)
         await pilot.press("q")
-        await pilot.pause()
+        await until(pilot, lambda: tui.return_code is not None, "the app to exit")
         assert tui.return_code == 0, "q should quit, as it does on the apps screen"
 
     run(ANSWERS, body)

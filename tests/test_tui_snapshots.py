@@ -5,7 +5,9 @@ Update after an intended change with `python3 -m pytest tests/test_tui_snapshots
 
 from __future__ import annotations
 
+import time
 from collections import deque
+from collections.abc import Callable
 
 import pytest
 from textual.pilot import Pilot
@@ -18,12 +20,18 @@ from tui.panes import LogsPane, RouterPane
 SIZES = [(80, 24), (160, 48)]
 
 
+async def until(pilot: Pilot[None], predicate: Callable[[], object], message: str) -> None:
+    """Wait for what the snapshot shows (a deadline for a busy machine, not a fixed pause)."""
+    deadline = time.monotonic() + 30
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {message}"
+        await pilot.pause(0.05)
+
+
 async def app_screen_ready(pilot: Pilot[None]) -> None:
     screen = pilot.app.screen
-    for _ in range(100):
-        if screen.query_one("#formation-table", DataTable).row_count and screen.query_one(LogsPane).received:
-            break
-        await pilot.pause(0.05)
+    await until(pilot, lambda: screen.query_one("#formation-table", DataTable).row_count
+                and screen.query_one(LogsPane).received, "the formation and the logs")
     router = screen.query_one(RouterPane)
     router.rates = deque(RATES, maxlen=router.HISTORY)  # a minute of history, as a class would have seen
     router.render_body()
@@ -44,10 +52,7 @@ def test_app_screen_without_router_and_clock(snap_compare, size: tuple[int, int]
 
 
 async def apps_ready(pilot: Pilot[None]) -> None:
-    for _ in range(100):
-        if pilot.app.screen.query_one("#apps-table", DataTable).row_count:
-            break
-        await pilot.pause(0.05)
+    await until(pilot, lambda: pilot.app.screen.query_one("#apps-table", DataTable).row_count, "the apps")
     await pilot.pause()
 
 
@@ -59,10 +64,7 @@ async def release_details(pilot: Pilot[None]) -> None:
     await app_screen_ready(pilot)
     pilot.app.screen.query_one("#releases-table", DataTable).move_cursor(row=0)
     await pilot.press("i")
-    for _ in range(100):
-        if pilot.app.screen.query(".title"):
-            break
-        await pilot.pause(0.05)
+    await until(pilot, lambda: pilot.app.screen.query(".title"), "the release details")
     await pilot.pause()
 
 

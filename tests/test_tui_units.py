@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -146,33 +148,37 @@ def test_logs_pane_filter_search_and_pause_with_recorded_answers() -> None:
     async def main() -> None:
         tui = HerokusimTui(RecordedApi(), "demo")
         async with tui.run_test(size=(120, 40)) as pilot:
-            logs = tui.screen.query_one(LogsPane)
-            while logs.received < len(LOG_LINES):
-                await pilot.pause(0.05)
-
-            async def answer(key: str, text: str) -> None:
-                await pilot.press(key)
-                while not isinstance(tui.screen, PromptScreen):
+            async def wait(predicate: Callable[[], object], message: str) -> None:
+                deadline = time.monotonic() + 30
+                while not predicate():
+                    assert time.monotonic() < deadline, f"timed out waiting for {message}"
                     await pilot.pause(0.05)
+
+            logs = tui.screen.query_one(LogsPane)
+            await wait(lambda: logs.received == len(LOG_LINES), "the recorded log lines")
+
+            async def answer(key: str, text: str, applied: Callable[[], object]) -> None:
+                await pilot.press(key)
+                await wait(lambda: isinstance(tui.screen, PromptScreen), "the prompt")
                 tui.screen.query_one(Input).value = text
                 await pilot.press("enter")
-                await pilot.pause(0.1)
+                await wait(applied, f"{text!r} to apply")
 
             shown = lambda: logs.query_one(Log).lines
-            await answer("f", "router")
+            await answer("f", "router", lambda: logs.filter.where == "router")
             assert shown() and all("heroku[router]" in line for line in shown())
-            await answer("slash", "h12")
+            await answer("slash", "h12", lambda: logs.filter.search == "h12")
             assert len(shown()) == 1 and "code=H12" in shown()[0]
-            await answer("f", "")
-            await answer("slash", "")
+            await answer("f", "", lambda: logs.filter.where == "")
+            await answer("slash", "", lambda: logs.filter.search == "")
             assert len(shown()) == len(LOG_LINES)
             await pilot.press("p")
-            assert logs.paused
+            await wait(lambda: logs.paused, "the pane to pause")
             logs.add(["2026-11-26T17:30:01.000000+00:00 app[web.2]: GET /late 200"])
-            await pilot.pause(0.2)
+            await wait(lambda: logs.received == len(LOG_LINES) + 1, "the late line to be taken in")
             assert not any("/late" in line for line in shown()), "paused: nothing new on screen"
             await pilot.press("p")
-            await pilot.pause(0.1)
+            await wait(lambda: not logs.paused, "the pane to resume")
             assert "/late" in shown()[-1], "resumed: what arrived meanwhile is appended"
 
     asyncio.run(main())
