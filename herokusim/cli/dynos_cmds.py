@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import click
 
-from herokusim.cli.client import ClientError, app_path, load_token
 from herokusim.cli.main import (
     HEXAGON,
+    CommandError,
     _action,
     _api,
     _resolve_app,
@@ -24,7 +24,8 @@ from herokusim.cli.main import (
     app_option,
     main,
 )
-from herokusim.cli.output import display_size, parse_time, restart_message, stop_message, timestamp
+from herokusim.cli.output import display_size, restart_message, stop_message, timestamp
+from herokusim.client import app_path, load_token, parse_time
 from herokusim.clock import parse_duration
 
 
@@ -33,7 +34,7 @@ def _dyno_or_type(target: str | None, dyno_name: str | None, process_type: str |
     """(dyno, process type) from Heroku's flags, else from the positional argument Heroku's CLI still
     takes: `web.1` is a dyno, `web` (no number) the whole process type."""
     if dyno_name and process_type:
-        raise ClientError("--process-type cannot also be provided when using --dyno-name.")
+        raise CommandError("--process-type cannot also be provided when using --dyno-name.")
     if dyno_name or process_type:
         return dyno_name, process_type
     if target and "." not in target:
@@ -74,7 +75,7 @@ def ps_stop(target: str | None, app: str | None, dyno_name: str | None, process_
     dyno, kind = _dyno_or_type(target, dyno_name, process_type)
     which = dyno or kind
     if not which:
-        raise ClientError("Please specify a process type or dyno name to stop. See more help with --help")
+        raise CommandError("Please specify a process type or dyno name to stop. See more help with --help")
     name = _resolve_app(app)
     with _action(stop_message(name, dyno, kind)):
         _api().post(app_path(name, "dynos", which, "actions", "stop"))
@@ -108,7 +109,7 @@ def _command_line(command: tuple[str, ...]) -> str:
         line = " ".join('"' + word.replace('"', '\\"') + '"' if " " in word or '"' in word else word
                         for word in command).strip()
     if not line:
-        raise ClientError("Give a command to run, e.g. `herokusim run bash`.")
+        raise CommandError("Give a command to run, e.g. `herokusim run bash`.")
     return line
 
 
@@ -122,7 +123,7 @@ def _one_off(command: tuple[str, ...], app: str | None, size: str | None,
     for pair in env:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ClientError(f"{pair} is invalid: use -e KEY=value.")
+            raise CommandError(f"{pair} is invalid: use -e KEY=value.")
         body["env"][key] = value
     if size:
         body["size"] = size
@@ -250,9 +251,9 @@ def clock_warp(duration: str) -> None:
     try:
         seconds = parse_duration(duration)
     except ValueError as exc:
-        raise ClientError(str(exc)) from None
+        raise CommandError(str(exc)) from None
     if seconds <= 0:
-        raise ClientError(f"{duration!r} is not a forward warp: give a duration more than 0.")
+        raise CommandError(f"{duration!r} is not a forward warp: give a duration more than 0.")
     with _action(f"Warping the clock {duration} forward"):
         result = _api().post("/clock/warp", {"seconds": seconds})
     for line in _clock_lines(result):

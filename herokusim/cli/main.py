@@ -19,7 +19,6 @@ from rich.table import Table
 from rich.text import Text
 
 from herokusim.cli import gitremote
-from herokusim.cli.client import ApiClient, ClientError, DaemonNotRunning, app_path, load_token
 from herokusim.cli.gitremote import GitError
 from herokusim.cli.heroku_commands import unknown_command_message
 from herokusim.cli.output import (
@@ -35,7 +34,6 @@ from herokusim.cli.output import (
     human_bytes,
     parse_config_args,
     parse_scale_args,
-    parse_time,
     release_description,
     release_row,
     scale_summary,
@@ -44,12 +42,22 @@ from herokusim.cli.output import (
     timestamp,
     version_ref,
 )
+from herokusim.client import ApiError, Client, DaemonNotRunning, app_path, load_token, parse_time
 from herokusim.config import Settings, SettingsError
 from herokusim.config_vars import config_description, names
 
 ARROW = " ▸    "  # Heroku's prefix for errors and warnings
 LOG_LINE = re.compile(r"^(\S+ )([\w-]+)\[([^\]]*)\]:(.*)$", re.DOTALL)
 LOG_COLOURS = ("cyan", "yellow", "bright_magenta", "bright_blue", "bright_green", "bright_red", "bright_cyan")
+
+
+class CommandError(Exception):
+    """A command cannot go on (no app given, a confirmation that does not match, ...): the CLI says why in one
+    line and exits 1, as for an ApiError."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class HerokuGroup(click.Group):
@@ -79,7 +87,7 @@ class HerokuGroup(click.Group):
             return super().invoke(ctx)
         except DaemonNotRunning as exc:
             click.echo(exc.message, err=True)
-        except (ClientError, GitError, BadArgument, SettingsError) as exc:
+        except (ApiError, CommandError, GitError, BadArgument, SettingsError) as exc:
             click.echo(f"{ARROW}{exc}", err=True)
         ctx.exit(1)
 
@@ -150,8 +158,8 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _api() -> ApiClient:
-    api = ApiClient(_settings())
+def _api() -> Client:
+    api = Client(_settings())
     click.get_current_context().call_on_close(api.close)
     return api
 
@@ -159,12 +167,12 @@ def _api() -> ApiClient:
 def _resolve_app(app: str | None) -> str:
     name = app or gitremote.app_from_remotes()
     if not name:
-        raise ClientError("No app specified. Use -a APP or run inside a git checkout with a herokusim "
+        raise CommandError("No app specified. Use -a APP or run inside a git checkout with a herokusim "
                           "remote.")
     return name
 
 
-def _release_suffix(api: ApiClient, app: str) -> str:
+def _release_suffix(api: Client, app: str) -> str:
     latest = api.latest_release(app)
     return f", v{latest['version']}" if latest else ""
 
@@ -172,8 +180,8 @@ def _release_suffix(api: ApiClient, app: str) -> str:
 def _now() -> datetime:
     """The platform's simulated now (ages in `ps` and `releases` follow `clock:warp`)."""
     try:
-        return parse_time(_api().get("/clock")["now"])
-    except (ClientError, KeyError, TypeError, ValueError):
+        return parse_time(_api().get("/clock")["now"]) or datetime.now(UTC)
+    except (ApiError, KeyError, TypeError, ValueError):
         return datetime.now(UTC)
 
 
@@ -308,14 +316,14 @@ def apps_destroy(app_name: str | None, app: str | None, confirm: str | None) -> 
     name = app_name or _resolve_app(app)
     # Heroku's confirmApp: a wrong --confirm is named in the error, a wrong typed answer is not
     if confirm is not None and confirm != name:
-        raise ClientError(f"Confirmation {confirm} did not match {name}. Aborted.")
+        raise CommandError(f"Confirmation {confirm} did not match {name}. Aborted.")
     if confirm is None:
         ask = f"To proceed, type {name} or re-run this command with --confirm {name}"
         if not sys.stdin.isatty():  # nobody to type the answer
-            raise ClientError(ask)
+            raise CommandError(ask)
         _warn(f"WARNING: This will delete {HEXAGON} {name} including all add-ons.")
         if click.prompt(ask, default="", show_default=False, err=True) != name:
-            raise ClientError(f"Confirmation did not match {name}. Aborted.")
+            raise CommandError(f"Confirmation did not match {name}. Aborted.")
     api = _api()
     with _action(f"Destroying {HEXAGON} {name} (including all add-ons)"):
         gone = api.delete(app_path(name))
@@ -410,7 +418,7 @@ def config_get(key: str, app: str | None) -> None:
     click.echo(_api().get(app_path(name, "config-vars")).get(key, ""))
 
 
-def _config_unchanged(api: ApiClient, app: str, changes: dict[str, str | None]) -> bool:
+def _config_unchanged(api: Client, app: str, changes: dict[str, str | None]) -> bool:
     """True when these changes made no release (so there is no version to claim). Where the vars read say
     so, the changes are sent all the same: another client may have changed the vars since they were read,
     and the user's values must still win; the latest release before and after tells whether they did."""
@@ -446,7 +454,7 @@ def config_set(assignments: tuple[str, ...], app: str | None) -> None:
 def config_unset(keys: tuple[str, ...], app: str | None) -> None:
     """Unset config vars and restart the app."""
     if not keys:
-        raise ClientError("Usage: herokusim config:unset KEY1 [KEY2 ...]: must specify KEY to unset.")
+        raise CommandError("Usage: herokusim config:unset KEY1 [KEY2 ...]: must specify KEY to unset.")
     name = _resolve_app(app)
     api = _api()
     if _config_unchanged(api, name, dict.fromkeys(keys)):
@@ -492,7 +500,7 @@ def releases_info(release: str | None, app: str | None, as_json: bool) -> None:
     api = _api()
     found = api.get(app_path(name, "releases", version_ref(release))) if release else api.latest_release(name)
     if found is None:
-        raise ClientError(f"No releases found for {HEXAGON} {name}.")
+        raise CommandError(f"No releases found for {HEXAGON} {name}.")
     if as_json:
         _json(found)
         return
@@ -525,7 +533,7 @@ def rollback(release: str | None, app: str | None) -> None:
     else:
         earlier = [r for r in succeeded if current and r["version"] < current["version"]]
         if not earlier:
-            raise ClientError(f"No earlier release of {HEXAGON} {name} to roll back to.")
+            raise CommandError(f"No earlier release of {HEXAGON} {name} to roll back to.")
         target = earlier[0]
     with _action(f"Rolling back {HEXAGON} {name} to v{target['version']}") as step:
         made = api.post(app_path(name, "releases"), {"release": str(target["version"])})

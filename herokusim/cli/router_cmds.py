@@ -7,7 +7,6 @@ from typing import Any
 import click
 from rich.table import Table
 
-from herokusim.cli.client import app_path
 from herokusim.cli.main import (
     _action,
     _api,
@@ -22,6 +21,7 @@ from herokusim.cli.main import (
     main,
 )
 from herokusim.cli.output import HEXAGON, align_rows
+from herokusim.client import app_path
 
 
 @main.command()
