@@ -10,7 +10,7 @@ import time
 
 import click
 
-from herokusim.cli.main import CommandError, main
+from herokusim.cli.base import CommandError, main
 from herokusim.client import ApiError, Client
 from herokusim.config import Settings
 
