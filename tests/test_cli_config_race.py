@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from herokusim.cli import main as cli_main
+from herokusim.cli import config_cmds
+from herokusim.cli.main import main
 
 
 class RacedApi:
@@ -51,8 +52,8 @@ class RacedApi:
 
 def run_against(api: RacedApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str) -> str:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli_main, "_api", lambda: api)
-    result = CliRunner().invoke(cli_main.main, [*args, "-a", "demo"], catch_exceptions=False)
+    monkeypatch.setattr(config_cmds, "api_client", lambda: api)
+    result = CliRunner().invoke(main, [*args, "-a", "demo"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
 

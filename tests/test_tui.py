@@ -16,8 +16,9 @@ from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_f
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Log
 
+from herokusim.client import parse_time
 from tui.app import HerokusimTui
-from tui.client import Api, Target, parse_time
+from tui.client import Api, Target
 from tui.modals import ConfirmScreen, PromptScreen, TextScreen
 from tui.panes import LogsPane, RouterPane
 from tui.screens import AppScreen, AppsScreen

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from rich.text import Text
 
-from tui.client import Api, ApiError, Target, Unavailable, _error_of
+from herokusim.client import ApiError, Unavailable, error_of
+from tui.client import Api, Target
 from tui.format import (
     LogEntry,
     LogFilter,
@@ -109,12 +110,12 @@ def test_load_generator_targets_loopback_and_stops_by_itself() -> None:
 
 
 def test_api_errors_carry_the_api_message() -> None:
-    missing = _error_of(httpx.Response(404, json={"id": "not_found",
-                                                  "message": "The requested API endpoint /clock was not found."}))
+    missing = error_of(httpx.Response(404, json={"id": "not_found",
+                                                 "message": "The requested API endpoint /clock was not found."}))
     assert isinstance(missing, Unavailable)
-    no_app = _error_of(httpx.Response(404, json={"id": "not_found", "message": "Couldn't find that app."}))
+    no_app = error_of(httpx.Response(404, json={"id": "not_found", "message": "Couldn't find that app."}))
     assert not isinstance(no_app, Unavailable) and no_app.message == "Couldn't find that app."
-    assert _error_of(httpx.Response(500, text="boom")).message == "500 Internal Server Error"
+    assert error_of(httpx.Response(500, text="boom")).message == "500 Internal Server Error"
 
 
 def test_daemon_not_running_is_one_line() -> None:

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from tui.client import Api, ApiError, Target, Unavailable
+from herokusim.client import ApiError, Unavailable
+from tui.client import Api, Target
 
 NOW = datetime(2026, 11, 26, 17, 30, 0, tzinfo=UTC)
 APP_ID = "5d1c2a6e-9d4b-4f0a-8a43-6f0e4f2b1a10"

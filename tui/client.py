@@ -1,51 +1,22 @@
-"""TUI room: the asynchronous Platform API client — the only door from the TUI to the daemon.
+"""TUI room: the Platform API calls the TUI makes — the only door from the TUI to the daemon.
 
 Every screen talks to an `Api`; tests replace it with one that answers from recorded responses, so the
-screens never know whether a daemon is behind them.
+screens never know whether a daemon is behind them. The HTTP, the token, the errors and the streaming are
+herokusim.client's, shared with the CLI; this module adds only the TUI's calls and `Target`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
+from herokusim.client import AsyncClient, app_path, load_token
 from herokusim.config import Settings
-
-ACCEPT = "application/vnd.heroku+json; version=3"
-REQUEST_TIMEOUT = 30.0  # seconds; loopback, so only a stuck daemon takes this long
-STREAM_CONNECT_TIMEOUT = 10.0
-
-
-class ApiError(Exception):
-    """An answer the user should read: the API's own message, or what went wrong on the way."""
-
-    def __init__(self, message: str, status: int = 0, error_id: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.id = error_id
-
-
-class Unavailable(ApiError):
-    """The daemon does not offer this endpoint (yet): its pane stays empty and says so."""
-
-
-def app_path(app: str, *rest: str) -> str:
-    return "/".join(["/apps", *(quote(part, safe="") for part in (app, *rest))])
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    when = datetime.fromisoformat(value)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -58,38 +29,18 @@ class Target:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Target:
-        token = os.environ.get("HEROKUSIM_API_KEY", "").strip()
-        if not token:
-            try:
-                token = settings.token_path.read_text().strip()
-            except OSError:
-                raise ApiError(f"No API token at {settings.token_path}: start the daemon with `herokusim up`.") \
-                    from None
-        return cls(settings.api_url, settings.router_port, token)
+        """The daemon these settings name; ApiError when there is no token to reach it with."""
+        return cls(settings.api_url, settings.router_port, load_token(settings))
 
 
-def _error_of(response: httpx.Response) -> ApiError:
-    message, error_id = "", ""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        message = str(body.get("message") or "")
-        error_id = str(body.get("id") or "")
-    message = message or f"{response.status_code} {response.reason_phrase}"
-    missing_endpoint = (response.status_code == 404 and "API endpoint" in message) or response.status_code == 405
-    kind = Unavailable if missing_endpoint else ApiError
-    return kind(message, response.status_code, error_id)
-
-
-class Api:
+class Api(AsyncClient):
     """The Platform API calls the TUI makes. `request` and `log_lines` are the two seams tests replace."""
 
+    not_running = "The daemon is not answering at {api_url}; is `herokusim up` running?"
+
     def __init__(self, target: Target) -> None:
+        super().__init__(target.api_url, target.token)
         self.target = target
-        self._http = httpx.AsyncClient(base_url=target.api_url, timeout=REQUEST_TIMEOUT,
-                                       headers={"Accept": ACCEPT, "Authorization": f"Bearer {target.token}"})
 
     @property
     def router_port(self) -> int:
@@ -100,44 +51,12 @@ class Api:
         freeze it)."""
         return datetime.now(UTC)
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def request(self, method: str, path: str, json: Any = None, range_: str | None = None,
-                      text: bool = False) -> Any:
-        """One API call: the decoded JSON answer (or the body as text), or ApiError with the API's message."""
-        headers = {"Range": range_} if range_ else None
-        try:
-            response = await self._http.request(method, path, json=json, headers=headers)
-        except httpx.ConnectError:
-            raise ApiError(f"The daemon is not answering at {self.target.api_url}; is `herokusim up` running?") \
-                from None
-        except httpx.TimeoutException:
-            raise ApiError(f"The daemon at {self.target.api_url} did not answer within {REQUEST_TIMEOUT:.0f}s.") \
-                from None
-        except httpx.HTTPError as exc:
-            raise ApiError(f"Lost the connection to the daemon: {exc}") from None
-        if not response.is_success:
-            raise _error_of(response)
-        if text:
-            return response.text
-        try:
-            return response.json() if response.content else None
-        except ValueError:
-            raise ApiError(f"The daemon answered {method} {path} with something that is not JSON.") from None
-
     async def log_lines(self, app: str, lines: int = 200) -> AsyncIterator[list[str]]:
         """The app's merged log stream, history first, then live lines: each item is the lines that arrived
         together (one network read), so a flood costs one step per read, not one per line."""
         session = await self.request("POST", app_path(app, "log-sessions"), {"lines": lines, "tail": True})
-        timeout = httpx.Timeout(STREAM_CONNECT_TIMEOUT, read=None)
-        try:
-            async with httpx.AsyncClient(timeout=timeout) as http, \
-                    http.stream("GET", session["logplex_url"]) as response:
-                async for batch in _lines_of(response):
-                    yield batch
-        except httpx.HTTPError as exc:
-            raise ApiError(f"The log stream broke off: {exc}") from None
+        async for batch in self.stream_batches(session["logplex_url"]):
+            yield batch
 
     # --- apps ---------------------------------------------------------------------------------------------
 
@@ -214,28 +133,9 @@ class Api:
 
     async def build_output_lines(self, app: str, build_id: str) -> AsyncIterator[list[str]]:
         """A running build's output as it is written: the API streams it until the build ends."""
-        timeout = httpx.Timeout(STREAM_CONNECT_TIMEOUT, read=None)
-        try:
-            async with self._http.stream("GET", app_path(app, "builds", build_id, "result"),
-                                         timeout=timeout) as response:
-                async for batch in _lines_of(response):
-                    yield batch
-        except httpx.HTTPError as exc:
-            raise ApiError(f"The build output stream broke off: {exc}") from None
-
-
-async def _lines_of(response: httpx.Response) -> AsyncIterator[list[str]]:
-    """A streamed text answer as batches of whole lines, one batch per network read."""
-    if not response.is_success:
-        await response.aread()
-        raise _error_of(response)
-    rest = ""
-    async for chunk in response.aiter_text():
-        *complete, rest = (rest + chunk).split("\n")
-        if complete:
-            yield complete
-    if rest:
-        yield [rest]
+        async for batch in self.stream_path_batches(app_path(app, "builds", build_id, "result"),
+                                                    "build output stream"):
+            yield batch
 
 
 async def wait_closed(api: Api) -> None:

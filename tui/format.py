@@ -11,7 +11,7 @@ from typing import Any
 from rich.highlighter import Highlighter
 from rich.text import Text
 
-from tui.client import parse_time
+from herokusim.client import parse_time
 
 STATE_STYLES = {"starting": "yellow", "up": "green", "crashed": "bold red", "down": "dim", "complete": "blue",
                 "idle": "dim"}

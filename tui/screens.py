@@ -20,7 +20,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
 from herokusim.cli.output import restart_message, stop_message
-from tui.client import Api, ApiError, Unavailable, parse_time
+from herokusim.client import ApiError, Unavailable, parse_time
+from tui.client import Api
 from tui.format import config_diff, dynos_summary
 from tui.loadgen import LoadError, LoadGenerator, LoadPlan
 from tui.modals import ConfirmScreen, PromptScreen, TextScreen

@@ -1,5 +1,5 @@
-"""CLI: dyno and clock commands beyond `ps` and `ps:scale` — `ps:restart`, `ps:stop`, `run`,
-`run:detached`, `clock`, `clock:warp`."""
+"""CLI room: dyno and clock commands — `ps`, `ps:scale`, `ps:restart`, `ps:stop`, `run`, `run:detached`,
+`clock`, `clock:warp`."""
 
 from __future__ import annotations
 
@@ -14,18 +14,86 @@ from typing import Any
 import aiohttp
 import click
 
-from herokusim.cli.client import ClientError, app_path, load_token
-from herokusim.cli.main import (
-    HEXAGON,
-    _action,
-    _api,
-    _resolve_app,
-    _settings,
+from herokusim.cli.base import (
+    CommandError,
+    action,
+    api_client,
     app_option,
+    json_option,
+    load_settings,
     main,
+    platform_now,
+    print_header,
+    print_json,
+    print_lines,
+    resolve_app,
 )
-from herokusim.cli.output import display_size, parse_time, restart_message, stop_message, timestamp
+from herokusim.cli.output import (
+    HEXAGON,
+    align_rows,
+    display_size,
+    extended_rows,
+    formation_summary,
+    group_dynos,
+    parse_scale_args,
+    restart_message,
+    scale_summary,
+    scale_updates,
+    stop_message,
+    timestamp,
+)
+from herokusim.client import app_path, load_token, parse_time
 from herokusim.clock import parse_duration
+
+
+@main.command()
+@click.argument("types", nargs=-1, metavar="[TYPE|DYNO]...")
+@app_option
+@json_option
+@click.option("-x", "--extended", is_flag=True,
+              help="One row per dyno with its id, release and size, and when a crashed dyno restarts.")
+def ps(types: tuple[str, ...], app: str | None, as_json: bool, extended: bool) -> None:
+    """List the app's dynos, grouped by process type."""
+    name = resolve_app(app)
+    dynos = api_client().get(app_path(name, "dynos"))
+    if types:
+        dynos = [dyno for dyno in dynos if dyno["type"] in types or dyno["name"] in types]
+    if as_json:
+        print_json(dynos)
+        return
+    if extended:
+        print_lines(align_rows(extended_rows(dynos, platform_now())))
+        return
+    if not dynos:
+        click.echo(f"No dynos on {HEXAGON} {name}")
+        return
+    for i, group in enumerate(group_dynos(dynos, platform_now())):
+        if i:
+            click.echo()
+        print_header(group.heading)
+        print_lines(list(group.lines))
+
+
+@main.command("ps:scale")
+@click.argument("changes", nargs=-1, metavar="TYPE=N[:SIZE]...")
+@app_option
+def ps_scale(changes: tuple[str, ...], app: str | None) -> None:
+    """Scale process types: `web=2`, `worker+1`, `web=2:standard-2X`; no arguments shows the formation."""
+    parsed = parse_scale_args(changes)
+    name = resolve_app(app)
+    api = api_client()
+    if not parsed:
+        formation = api.get(app_path(name, "formation"))
+        if not formation:
+            click.echo(f"No process types on {HEXAGON} {name}.")
+            click.echo("Upload a Procfile to add process types.")
+            return
+        click.echo(formation_summary(formation))
+        return
+    updates = scale_updates(parsed)
+    with action("Scaling dynos") as step:
+        scaled = api.patch(app_path(name, "formation"), {"updates": updates})
+        step.suffix = f", now running {scale_summary(scaled, [c.type for c in parsed])}"
 
 
 def _dyno_or_type(target: str | None, dyno_name: str | None, process_type: str | None
@@ -33,7 +101,7 @@ def _dyno_or_type(target: str | None, dyno_name: str | None, process_type: str |
     """(dyno, process type) from Heroku's flags, else from the positional argument Heroku's CLI still
     takes: `web.1` is a dyno, `web` (no number) the whole process type."""
     if dyno_name and process_type:
-        raise ClientError("--process-type cannot also be provided when using --dyno-name.")
+        raise CommandError("--process-type cannot also be provided when using --dyno-name.")
     if dyno_name or process_type:
         return dyno_name, process_type
     if target and "." not in target:
@@ -61,9 +129,9 @@ def ps_restart(target: str | None, app: str | None, dyno_name: str | None, proce
     """Restart every dyno, the dynos of one process type (`-p web`), or one dyno (`-d web.1`)."""
     dyno, kind = _dyno_or_type(target, dyno_name, process_type)
     which = dyno or kind
-    name = _resolve_app(app)
-    with _action(restart_message(name, dyno, kind)):
-        _api().delete(app_path(name, "dynos", which) if which else app_path(name, "dynos"))
+    name = resolve_app(app)
+    with action(restart_message(name, dyno, kind)):
+        api_client().delete(app_path(name, "dynos", which) if which else app_path(name, "dynos"))
 
 
 @main.command("ps:stop")
@@ -74,10 +142,10 @@ def ps_stop(target: str | None, app: str | None, dyno_name: str | None, process_
     dyno, kind = _dyno_or_type(target, dyno_name, process_type)
     which = dyno or kind
     if not which:
-        raise ClientError("Please specify a process type or dyno name to stop. See more help with --help")
-    name = _resolve_app(app)
-    with _action(stop_message(name, dyno, kind)):
-        _api().post(app_path(name, "dynos", which, "actions", "stop"))
+        raise CommandError("Please specify a process type or dyno name to stop. See more help with --help")
+    name = resolve_app(app)
+    with action(stop_message(name, dyno, kind)):
+        api_client().post(app_path(name, "dynos", which, "actions", "stop"))
 
 
 def _split_app(command: tuple[str, ...], app: str | None) -> tuple[tuple[str, ...], str | None]:
@@ -108,7 +176,7 @@ def _command_line(command: tuple[str, ...]) -> str:
         line = " ".join('"' + word.replace('"', '\\"') + '"' if " " in word or '"' in word else word
                         for word in command).strip()
     if not line:
-        raise ClientError("Give a command to run, e.g. `herokusim run bash`.")
+        raise CommandError("Give a command to run, e.g. `herokusim run bash`.")
     return line
 
 
@@ -116,13 +184,13 @@ def _one_off(command: tuple[str, ...], app: str | None, size: str | None,
              env: tuple[str, ...]) -> tuple[str, str, dict[str, Any]]:
     """The app, the command line and the API body of `run` / `run:detached`."""
     command, app = _split_app(command, app)
-    name = _resolve_app(app)
+    name = resolve_app(app)
     line = _command_line(command)
     body: dict[str, Any] = {"command": line, "env": {}}
     for pair in env:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ClientError(f"{pair} is invalid: use -e KEY=value.")
+            raise CommandError(f"{pair} is invalid: use -e KEY=value.")
         body["env"][key] = value
     if size:
         body["size"] = size
@@ -156,12 +224,12 @@ def run(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[
     body.update(attach=True, tty=use_tty)
     click.echo(f"Running {line} on {HEXAGON} {name}... ", nl=False, err=True)
     try:
-        dyno = _api().post(app_path(name, "dynos"), body)
+        dyno = api_client().post(app_path(name, "dynos"), body)
     except BaseException:
         click.echo("!", err=True)
         raise
     click.echo(f"up, {dyno['name']} ({display_size(dyno['size'])})", err=True)
-    status = asyncio.run(_attach(dyno["attach_url"], load_token(_settings()), use_tty))
+    status = asyncio.run(_attach(dyno["attach_url"], load_token(load_settings()), use_tty))
     raise SystemExit(status)
 
 
@@ -225,8 +293,8 @@ def run_detached(command: tuple[str, ...], app: str | None, size: str | None, en
     """Run a one-off dyno in the background; its output goes to the app's logs."""
     name, line, body = _one_off(command, app, size, env)
     body["attach"] = False
-    with _action(f"Running {line} on {HEXAGON} {name}") as step:
-        dyno = _api().post(app_path(name, "dynos"), body)
+    with action(f"Running {line} on {HEXAGON} {name}") as step:
+        dyno = api_client().post(app_path(name, "dynos"), body)
         step.suffix = f", {dyno['name']} ({display_size(dyno['size'])})"
     click.echo(f"Run herokusim logs --app {name} --dyno {dyno['name']} to view the output.")
 
@@ -239,7 +307,7 @@ def _clock_lines(clock: dict[str, Any]) -> list[str]:
 @main.command("clock")
 def clock() -> None:
     """Show the platform's simulated time and time scale."""
-    for line in _clock_lines(_api().get("/clock")):
+    for line in _clock_lines(api_client().get("/clock")):
         click.echo(line)
 
 
@@ -250,11 +318,10 @@ def clock_warp(duration: str) -> None:
     try:
         seconds = parse_duration(duration)
     except ValueError as exc:
-        raise ClientError(str(exc)) from None
+        raise CommandError(str(exc)) from None
     if seconds <= 0:
-        raise ClientError(f"{duration!r} is not a forward warp: give a duration more than 0.")
-    with _action(f"Warping the clock {duration} forward"):
-        result = _api().post("/clock/warp", {"seconds": seconds})
+        raise CommandError(f"{duration!r} is not a forward warp: give a duration more than 0.")
+    with action(f"Warping the clock {duration} forward"):
+        result = api_client().post("/clock/warp", {"seconds": seconds})
     for line in _clock_lines(result):
         click.echo(line)
-

@@ -111,3 +111,9 @@ def configure_credentials(git_base_url: str, cwd: Path | None = None) -> None:
 def base_url(git_url: str) -> str:
     """`http://127.0.0.1:5002/demo.git` -> `http://127.0.0.1:5002`, the URL the credential helper serves."""
     return git_url.rstrip("/").rsplit("/", 1)[0]
+
+
+def add_remote(name: str, git_url: str, cwd: Path | None = None) -> None:
+    """Point remote `name` at an app's git URL, with the credential helper so a push needs no password."""
+    set_remote(name, git_url, cwd=cwd)
+    configure_credentials(base_url(git_url), cwd=cwd)

@@ -6,9 +6,10 @@ import math
 import re
 import shlex
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
+from herokusim.client import parse_time
 from herokusim.config_vars import CONFIG_KEY
 
 HEXAGON = "⬢"
@@ -20,12 +21,6 @@ class BadArgument(ValueError):
 
 
 # --- time ---------------------------------------------------------------------------------------------------
-
-
-def parse_time(value: str) -> datetime:
-    """An API timestamp; one without an offset is taken as UTC, as the API means it."""
-    when = datetime.fromisoformat(value)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def timestamp(when: datetime, tz: tzinfo | None = None) -> str:

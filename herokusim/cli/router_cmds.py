@@ -1,4 +1,4 @@
-"""cli/router_cmds: the router's commands — `domains`, `domains:add`, `domains:remove`, `router:stats`."""
+"""CLI room: the router's commands — `domains`, `domains:add`, `domains:remove`, `router:stats`."""
 
 from __future__ import annotations
 
@@ -7,21 +7,21 @@ from typing import Any
 import click
 from rich.table import Table
 
-from herokusim.cli.client import app_path
-from herokusim.cli.main import (
-    _action,
-    _api,
-    _console,
-    _header,
-    _json,
-    _lines,
-    _resolve_app,
-    _tty,
+from herokusim.cli.base import (
+    action,
+    api_client,
     app_option,
     json_option,
     main,
+    make_console,
+    on_terminal,
+    print_header,
+    print_json,
+    print_lines,
+    resolve_app,
 )
 from herokusim.cli.output import HEXAGON, align_rows
+from herokusim.client import app_path
 
 
 @main.command()
@@ -29,21 +29,21 @@ from herokusim.cli.output import HEXAGON, align_rows
 @json_option
 def domains(app: str | None, as_json: bool) -> None:
     """List the app's domains: its default <app>.localhost and any custom ones."""
-    name = _resolve_app(app)
-    data = _api().get(app_path(name, "domains"))
+    name = resolve_app(app)
+    data = api_client().get(app_path(name, "domains"))
     if as_json:
-        _json(data)
+        print_json(data)
         return
     default = [d for d in data if d["kind"] == "heroku"]
     custom = [d for d in data if d["kind"] != "heroku"]
-    _header(f"{name} Heroku Domain")
-    _lines([d["hostname"] for d in default])
+    print_header(f"{name} Heroku Domain")
+    print_lines([d["hostname"] for d in default])
     if custom:
         click.echo()
-        _header(f"{name} Custom Domains")
+        print_header(f"{name} Custom Domains")
         rows = [["Domain Name", "DNS Record Type", "DNS Target"]]
         rows += [[d["hostname"], "CNAME", d["cname"] or ""] for d in custom]
-        _lines(align_rows(rows))
+        print_lines(align_rows(rows))
 
 
 @main.command("domains:add")
@@ -51,9 +51,9 @@ def domains(app: str | None, as_json: bool) -> None:
 @app_option
 def domains_add(hostname: str, app: str | None) -> None:
     """Route a custom hostname to the app (point it at 127.0.0.1, e.g. in /etc/hosts)."""
-    name = _resolve_app(app)
-    api = _api()
-    with _action(f"Adding {hostname} to {HEXAGON} {name}"):
+    name = resolve_app(app)
+    api = api_client()
+    with action(f"Adding {hostname} to {HEXAGON} {name}"):
         domain = api.post(app_path(name, "domains"), {"hostname": hostname})
     port = api.settings.router_port
     click.echo(f"Requests for {domain['hostname']} now reach {name}: point the name at 127.0.0.1 (an /etc/hosts "
@@ -66,9 +66,9 @@ def domains_add(hostname: str, app: str | None) -> None:
 @app_option
 def domains_remove(hostname: str, app: str | None) -> None:
     """Stop routing a custom hostname to the app."""
-    name = _resolve_app(app)
-    api = _api()
-    with _action(f"Removing {hostname} from {HEXAGON} {name}"):
+    name = resolve_app(app)
+    api = api_client()
+    with action(f"Removing {hostname} from {HEXAGON} {name}"):
         api.delete(app_path(name, "domains", hostname))
 
 
@@ -95,23 +95,23 @@ STATS_COLUMNS = ["dyno", "in flight", "requests", "req/s", "connect ms p50/p95/p
 @json_option
 def router_stats(app: str | None, as_json: bool) -> None:
     """Show the router's metrics for the app: in flight per dyno, req/s, latency percentiles, H-codes."""
-    name = _resolve_app(app)
-    data = _api().get(app_path(name, "router-metrics"))
+    name = resolve_app(app)
+    data = api_client().get(app_path(name, "router-metrics"))
     if as_json:
-        _json(data)
+        print_json(data)
         return
-    _header(f"{name} router (rates and percentiles over the last {data['window_seconds']} s)")
+    print_header(f"{name} router (rates and percentiles over the last {data['window_seconds']} s)")
     status = "  ".join(f"{klass} {n}" for klass, n in data["status"].items())
     codes = "  ".join(f"{code} {n}" for code, n in data["codes"].items()) or "none"
-    if _tty():
+    if on_terminal():
         table = Table(*STATS_COLUMNS, box=None, pad_edge=False, header_style="bold")
         for index, column in enumerate(table.columns):
             if index:
                 column.justify = "right"
         for row in stats_rows(data):
             table.add_row(*row, style="bold" if row[0] == "all" else None)
-        _console().print(table)
+        make_console().print(table)
     else:
-        _lines(align_rows([STATS_COLUMNS, *stats_rows(data)]))
+        print_lines(align_rows([STATS_COLUMNS, *stats_rows(data)]))
     click.echo(f"Status since start: {status}")
     click.echo(f"H-codes since start: {codes}")

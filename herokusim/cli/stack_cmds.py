@@ -1,4 +1,4 @@
-"""CLI: `herokusim stack` and `stack:build` — the stack image the Docker runtime runs builds and dynos from.
+"""CLI room: `herokusim stack` and `stack:build` — the stack image the Docker runtime runs builds and dynos from.
 
 These talk to the Docker engine directly, not to the daemon: the image is the machine's, shared by every
 HEROKUSIM_HOME on it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from herokusim import stack
-from herokusim.cli.main import ARROW, main
+from herokusim.cli.base import ARROW, main
 from herokusim.config import STACK
 
 

@@ -9,27 +9,25 @@ import sys
 import time
 
 import click
-import httpx
 
-from herokusim.cli.client import ClientError, load_token
-from herokusim.cli.main import main
+from herokusim.cli.base import CommandError, main
+from herokusim.client import ApiError, Client
 from herokusim.config import Settings
 
+ANSWER_PATIENCE = 2.0  # seconds; a daemon that answers slower than this is not taken as ready
 START_PATIENCE = 30.0  # seconds a freshly started daemon may go without output before it must answer
 
 
 def _answers(settings: Settings) -> bool:
     """Whether a daemon with our token answers on the API port."""
+    api = Client(settings, timeout=ANSWER_PATIENCE)
     try:
-        token = load_token(settings)
-    except ClientError:
+        api.get("/account")
+    except ApiError:
         return False
-    try:
-        response = httpx.get(f"{settings.api_url}/account", headers={"Authorization": f"Bearer {token}"},
-                             timeout=2)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+    finally:
+        api.close()
+    return True
 
 
 def _start_daemon(settings: Settings) -> subprocess.Popen[bytes]:
@@ -50,12 +48,12 @@ def _start_daemon(settings: Settings) -> subprocess.Popen[bytes]:
             shown = len(output)
             last_progress = time.monotonic()
         if proc.poll() is not None:
-            raise ClientError(f"The daemon did not start (see {log_path}).")
+            raise CommandError(f"The daemon did not start (see {log_path}).")
         if _answers(settings):
             return proc
         time.sleep(0.1)
     _stop_daemon(proc)
-    raise ClientError(f"The daemon did not answer within {START_PATIENCE:.0f}s of its last output (see {log_path}).")
+    raise CommandError(f"The daemon did not answer within {START_PATIENCE:.0f}s of its last output (see {log_path}).")
 
 
 def _stop_daemon(proc: subprocess.Popen[bytes]) -> None:
@@ -73,7 +71,7 @@ def _stop_daemon(proc: subprocess.Popen[bytes]) -> None:
 def tui(app: str | None) -> None:
     """Watch and operate the platform in a terminal UI (starts a daemon for the session if none runs)."""
     from tui.app import HerokusimTui  # Textual loads only for this command
-    from tui.client import Api, ApiError, Target
+    from tui.client import Api, Target
 
     settings = Settings.from_env()
     started = None
@@ -81,11 +79,7 @@ def tui(app: str | None) -> None:
         click.echo(f"No daemon answers at {settings.api_url}; starting one for this session...", err=True)
         started = _start_daemon(settings)
     try:
-        try:
-            target = Target.from_settings(settings)
-        except ApiError as exc:
-            raise ClientError(exc.message) from None
-        HerokusimTui(Api(target), app).run()
+        HerokusimTui(Api(Target.from_settings(settings)), app).run()
     finally:
         if started is not None:
             click.echo("Stopping the daemon this session started...", err=True)
