@@ -1,6 +1,6 @@
-"""logplex/: per-app log channels — a 1500-line ring per app, live tails with filters.
+"""logplex/hub: per-app log channels — a 1500-line ring per app, and live tails with filters.
 
-Every part of the platform writes `LogLine`s here; the CLI and the TUI read them through api/.
+Publishing is synchronous and never blocks on a reader: a tail that falls behind loses lines.
 """
 
 from __future__ import annotations
@@ -8,50 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from datetime import datetime
 
 from herokusim.clock import Clock
 from herokusim.config import LOG_HISTORY
+from herokusim.logplex.lines import LogFilter, LogLine, split_message
 
-MAX_LINE_BYTES = 10_000  # a longer line is split into pieces of this size
 TAIL_QUEUE = 10_000  # lines a slow tail may fall behind before it drops
-
-
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    time: datetime
-    source: str  # "app" or "heroku"
-    process: str  # "web.1", "api", "router", "slug-compiler"
-    message: str
-
-    def render(self) -> str:
-        return f"{self.time.isoformat(timespec='microseconds')} {self.source}[{self.process}]: {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
-class LogFilter:
-    """What `logs` selects: `--source app|heroku`, `--dyno web.1`, `--ps web`."""
-
-    source: str | None = None
-    dyno: str | None = None
-    ps: str | None = None
-
-    def matches(self, line: LogLine) -> bool:
-        if self.source and line.source != self.source:
-            return False
-        if self.dyno and line.process != self.dyno:
-            return False
-        return not (self.ps and line.process.split(".", 1)[0] != self.ps)
-
-
-def split_message(message: str) -> list[str]:
-    data = message.encode("utf-8", "replace")
-    if len(data) <= MAX_LINE_BYTES:
-        return [message]
-    return [
-        data[i : i + MAX_LINE_BYTES].decode("utf-8", "replace") for i in range(0, len(data), MAX_LINE_BYTES)
-    ]
+EVERY_LINE = LogFilter()  # a plain `logs`: no filter
 
 
 class _Channel:
@@ -88,7 +51,7 @@ class Logplex:
                 continue  # a tail that cannot keep up loses lines rather than stalling the platform
             queue.put_nowait(line)
 
-    def history(self, app_id: str, num: int = 100, where: LogFilter = LogFilter()) -> list[LogLine]:
+    def history(self, app_id: str, num: int = 100, where: LogFilter = EVERY_LINE) -> list[LogLine]:
         channel = self._channels.get(app_id)
         if channel is None or num <= 0:
             return []
@@ -96,7 +59,7 @@ class Logplex:
         return selected[-num:]
 
     async def tail(
-        self, app_id: str, num: int = 100, where: LogFilter = LogFilter()
+        self, app_id: str, num: int = 100, where: LogFilter = EVERY_LINE
     ) -> AsyncIterator[LogLine]:
         """The last `num` matching lines, then every new matching line until the app is dropped."""
         channel = self._channel(app_id)
