@@ -1,5 +1,5 @@
-"""dynos/: the dyno manager — formation reconcile, the dyno state machine, restarts, crashes and cool-offs,
-daily cycling, memory quotas, one-off and release-phase dynos.
+"""dynos/manager: the DynoManager — formation reconcile, the dyno state machine, restarts, crashes and
+cool-offs, daily cycling, memory quotas, one-off and release-phase dynos.
 
 Behaviour (states, Heroku's log lines, the $PORT contract, SIGTERM/SIGKILL, R10/R12/R14/R15, the crash
 schedule) lives here; a runtime backend only starts, signals, waits and measures. Platform timers (cycling,
@@ -12,111 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import secrets
 import socket
 from collections.abc import Callable, Collection, Coroutine
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from herokusim.clock import Clock, Timer
+from herokusim.clock import Clock
 from herokusim.config import CYCLE_HOURS, CYCLE_JITTER_MINUTES, Settings
-from herokusim.dynos.runtime import DynoSpec, RunningDyno, Runtime
+from herokusim.dynos.dyno import FORMATION, ONE_OFF, RELEASE, Attachment, Dyno
+from herokusim.dynos.limits import CRASH_STABLE_MINUTES, SIZES, crash_cooloff, memory_quota_mb, r15_limit_mb
+from herokusim.dynos.runtime.backend import DynoSpec, RunningDyno, Runtime
 from herokusim.errors import InvalidParams, NotFound
-from herokusim.logplex import Logplex
+from herokusim.logplex.hub import Logplex
 from herokusim.router.table import Backend, RoutingTable
-from herokusim.store import DynoRecord, Release, Store, new_id
+from herokusim.store.models import DynoRecord, Release, new_id
+from herokusim.store.sqlite import Store
 
-# Minutes of cool-off before each restart of a crashed dyno: the first at once, then 20, 40, 60, 180,
-# 320 and every 320 after that (simulated clock).
-CRASH_COOLOFFS = (0, 20, 40, 60, 180, 320)
-CRASH_STABLE_MINUTES = 10  # up this long (simulated) before a crash: the schedule starts afresh
-# Memory quota of each size, in multiples of standard-1X's (512 MB; Settings.memory_quota_mb): 2.5 GB
-# performance-m, 14 GB performance-l, 30 GB performance-l-RAM, 62 GB performance-XL, 126 GB performance-2XL.
-SIZES = {"eco": 1.0, "basic": 1.0, "standard-1X": 1.0, "standard-2X": 2.0, "performance-m": 5.0,
-         "performance-l": 28.0, "performance-l-RAM": 60.0, "performance-XL": 124.0, "performance-2XL": 252.0}
-R15_FACTOR = 2.0  # R15 and SIGKILL above twice the quota...
-R15_FACTORS = {"performance-l-RAM": 1.2, "performance-XL": 1.2, "performance-2XL": 1.2}  # ...these at 1.2x
 MEMORY_SAMPLE = 1.0  # real seconds between memory samples of a running dyno
 R14_INTERVAL = 20.0  # real seconds between two R14 reports of one dyno
 ATTACH_TIMEOUT = 60.0  # real seconds an attached one-off waits for its terminal before it is stopped
 PORT_POLL = 0.05  # seconds between checks that a booting web dyno accepts on $PORT
 OUTPUT_DRAIN = 1.0  # seconds to finish reading a dyno's output after its process exited
-FORMATION, ONE_OFF, RELEASE = "formation", "run", "release"
-
-
-def crash_cooloff(crashes: int) -> float:
-    """Minutes to wait before restarting a dyno that has crashed `crashes` times in a row (>= 1)."""
-    return CRASH_COOLOFFS[min(crashes, len(CRASH_COOLOFFS)) - 1]
-
-
-def memory_quota_mb(settings: Settings, size: str) -> float:
-    return settings.memory_quota_mb * SIZES.get(size, 1.0)
-
-
-def r15_limit_mb(settings: Settings, size: str) -> float:
-    """Memory above which the dyno manager kills the dyno with R15."""
-    return memory_quota_mb(settings, size) * R15_FACTORS.get(size, R15_FACTOR)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@dataclass(eq=False)
-class Attachment:
-    """The terminal of an attached one-off (`herokusim run`): output waits here until the client reads it."""
-
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    output: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
-    attached: bool = False
-
-
-@dataclass(eq=False)
-class Dyno:
-    id: str
-    app_id: str
-    app_name: str
-    name: str
-    type: str
-    command: str
-    size: str
-    release: Release
-    slug_path: Path
-    port: int
-    created_at: datetime
-    kind: str = FORMATION  # or ONE_OFF / RELEASE: never restarted, they end `complete`
-    state: str = "down"
-    state_since: datetime | None = None
-    up_since: float | None = None  # simulated time it became up
-    crashes: int = 0  # consecutive crashes, for the cool-off schedule
-    stopping: bool = False
-    running: RunningDyno | None = None
-    started: asyncio.Event = field(default_factory=asyncio.Event)  # set once its process exists (or failed to)
-    exited: asyncio.Event = field(default_factory=asyncio.Event)
-    exit_status: int | None = None
-    task: asyncio.Task[None] | None = None
-    restart_timer: Timer | None = None  # a crashed dyno's next restart
-    cycle_timer: Timer | None = None  # the next daily cycle
-    memory_mb: float | None = None
-    env: dict[str, str] = field(default_factory=dict)  # extra env of a one-off
-    tty: bool = False
-    attachment: Attachment | None = None
-    on_line: Callable[[str], None] | None = None  # also gets each output line (release phase -> git push)
-
-    @property
-    def number(self) -> int:
-        return int(self.name.rsplit(".", 1)[1])
-
-    @property
-    def restart_at(self) -> float | None:
-        return self.restart_timer.when if self.restart_timer and self.restart_timer.pending else None
-
-    @property
-    def cycle_at(self) -> float | None:
-        return self.cycle_timer.when if self.cycle_timer and self.cycle_timer.pending else None
 
 
 class DynoManager:
@@ -596,10 +517,6 @@ class DynoManager:
             if dyno.running is not None:
                 dyno.running.kill()
             await dyno.exited.wait()
-
-
-def sim_datetime(when: float | None) -> datetime | None:
-    return datetime.fromtimestamp(when, UTC) if when is not None else None
 
 
 def _usage(used: float, quota: float) -> str:

@@ -1,5 +1,5 @@
-"""dynos/runtime: where a dyno actually runs. A backend only prepares, starts, signals, waits and
-measures; every decision about states, log lines and restarts belongs to dynos/."""
+"""dynos/runtime/backend: what every runtime backend offers — the DynoSpec it is given, the Runtime and
+RunningDyno protocols it implements — and the dyno boot script both backends run."""
 
 from __future__ import annotations
 
