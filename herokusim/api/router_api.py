@@ -22,7 +22,7 @@ from aiohttp import web
 from herokusim.api.body import read_body
 from herokusim.errors import InvalidParams, NotFound, PlatformError
 from herokusim.router.table import APP_HOST_SUFFIX
-from herokusim.store import App, Domain
+from herokusim.store.models import App, Domain
 
 if TYPE_CHECKING:
     from herokusim.platform import Platform
