@@ -204,9 +204,9 @@ def test_a_web_dyno_that_never_binds_port_gets_r10(runtime: str, tmp_path: Path,
                                                    request: pytest.FixtureRequest) -> None:
     import inspect
 
-    import herokusim.dynos
+    import herokusim.dynos.manager
 
-    if runtime == "docker" and ".listening()" not in inspect.getsource(herokusim.dynos):
+    if runtime == "docker" and ".listening()" not in inspect.getsource(herokusim.dynos.manager):
         # Docker's proxy accepts on the published port as soon as the container starts, so accepting on
         # 127.0.0.1:$PORT says nothing there; dynos/ must ask the backend (RunningDyno.listening()).
         request.applymarker(pytest.mark.xfail(reason="dynos/ decides `up` by accepting on 127.0.0.1:$PORT, "
