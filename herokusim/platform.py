@@ -13,8 +13,7 @@ import secrets
 import signal
 import sqlite3
 import sys
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -26,16 +25,18 @@ from herokusim.builds.compiler import LOCAL
 from herokusim.builds.service import BuildService
 from herokusim.clock import Clock
 from herokusim.config import DEFAULT_USER, STACK, Settings
-from herokusim.dynos import SIZES, Dyno, DynoManager, sim_datetime
+from herokusim.dynos.limits import SIZES
+from herokusim.dynos.manager import DynoManager
 from herokusim.dynos.runtime.docker import DockerRuntime, RuntimeUnavailable, choose_runtime
 from herokusim.dynos.runtime.process import ProcessRuntime
 from herokusim.errors import Conflict, InvalidParams, NotFound
 from herokusim.git import GitServer
-from herokusim.logplex import LogFilter, Logplex
+from herokusim.logplex.hub import Logplex
 from herokusim.releases import ReleaseLedger, scaled_to, validate_config
 from herokusim.router.server import Router, raise_open_file_limit
 from herokusim.router.table import RoutingTable
-from herokusim.store import App, Build, Release, Slug, Store
+from herokusim.store.models import App, Release
+from herokusim.store.sqlite import Store
 
 APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")  # fullmatch: `$` would let a trailing newline in
 DYNO_SIZES = {s.lower(): s for s in SIZES}
@@ -79,33 +80,6 @@ def read_or_create_token(settings: Settings) -> str:
     return token
 
 
-@dataclass
-class LogSession:
-    id: str
-    secret: str
-    app_id: str
-    lines: int
-    tail: bool
-    where: LogFilter
-
-
-@dataclass
-class LogSessions:
-    """Log sessions waiting for their one stream request (the URL is the secret, as on Heroku)."""
-
-    pending: dict[str, LogSession] = field(default_factory=dict)
-
-    def create(self, app_id: str, lines: int, tail: bool, where: LogFilter) -> LogSession:
-        session = LogSession(secrets.token_hex(8), secrets.token_urlsafe(24), app_id, lines, tail, where)
-        if len(self.pending) > 1000:  # sessions nobody streamed: forget the oldest
-            self.pending.pop(next(iter(self.pending)))
-        self.pending[session.secret] = session
-        return session
-
-    def take(self, secret: str) -> LogSession | None:
-        return self.pending.pop(secret, None)
-
-
 class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -115,7 +89,6 @@ class Platform:
         self.table = RoutingTable()
         self.runtime = ProcessRuntime(settings.dynos_dir)
         self.runtime_why = ""  # why this runtime, for the banner
-        self.log_sessions = LogSessions()
         self.ready = asyncio.Event()  # set once start() has reconciled: the API answers only from then on
         self.token = ""
         self._lock_file: Any = None
@@ -186,7 +159,7 @@ class Platform:
             await site.start()
         except OSError as exc:
             raise _port_taken("Platform API", "HEROKUSIM_API_PORT", settings.api_port, exc) from None
-        api_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        api_port = self._api_runner.addresses[0][1]
         # port 0 means "pick one": record what was picked so URLs in answers are right
         self.settings = replace(settings, router_port=router_port, api_port=api_port, git_port=git_port)
         self.dynos.settings = self.builds.settings = self.git.settings = self.settings
@@ -309,119 +282,6 @@ class Platform:
         summary = scaled_to(scaled[t] for t, _, _ in changes)
         self.logplex.publish(app.id, "app", "api", f"Scaled to {summary} by user {self.user}")
         await self.dynos.converge(app.id)
-
-    # JSON shapes of the Platform API
-    async def app_json(self, app: App) -> dict[str, Any]:
-        releases = await self.store.list_releases(app.id)
-        deployed = [r for r in releases if r.slug_id]
-        slug = await self.store.get_slug(app.id, deployed[-1].slug_id) if deployed else None  # type: ignore[arg-type]
-        return {
-            "id": app.id,
-            "name": app.name,
-            "stack": {"name": app.stack},
-            "build_stack": {"name": app.stack},
-            "region": {"name": app.region},
-            "maintenance": app.maintenance,
-            "web_url": self.settings.web_url(app.name),
-            "git_url": self.settings.git_url(app.name),
-            "owner": {"email": self.user},
-            "created_at": app.created_at,
-            "updated_at": app.updated_at,
-            "released_at": releases[-1].created_at if releases else None,
-            "slug_size": slug.size if slug else None,
-            "repo_size": None,
-            "runtime": self.runtime.name,
-        }
-
-    async def releases_json(self, app: App) -> list[dict[str, Any]]:
-        releases = await self.store.list_releases(app.id)
-        current = await self.store.current_release(app.id)
-        return [{
-            "id": r.id,
-            "version": r.version,
-            "description": r.description,
-            "status": r.status,
-            "current": r.id == current.id,
-            "slug": {"id": r.slug_id} if r.slug_id else None,
-            "addon_plan_names": [],  # herokusim has no add-ons yet
-            "eligible_for_rollback": r.slug_id is not None,  # what `rollback` accepts
-            "user": {"email": r.user_email},
-            "app": {"id": app.id, "name": app.name},
-            "created_at": r.created_at,
-            "updated_at": r.updated_at,
-        } for r in releases]
-
-    def slug_json(self, slug: Slug) -> dict[str, Any]:
-        return {
-            "id": slug.id,
-            "process_types": slug.process_types,
-            "checksum": slug.checksum,
-            "size": slug.size,
-            "commit": slug.commit_sha,
-            "stack": {"name": slug.stack},
-            "buildpack_provided_description": slug.buildpack,
-            "created_at": slug.created_at,
-        }
-
-    def build_json(self, app: App, build: Build) -> dict[str, Any]:
-        return {
-            "id": build.id,
-            "status": build.status,
-            "buildpacks": [{"name": build.buildpack, "url": build.buildpack}] if build.buildpack else [],
-            "slug": {"id": build.slug_id} if build.slug_id else None,
-            "release": {"id": build.release_id} if build.release_id else None,
-            "source_blob": {"version": build.commit_sha},
-            "output_stream_url": f"{self.settings.api_url}/apps/{app.name}/builds/{build.id}/result",
-            "user": {"email": build.user_email},
-            "created_at": build.created_at,
-            "updated_at": build.updated_at,
-        }
-
-    async def formation_json(self, app: App) -> list[dict[str, Any]]:
-        return [{
-            "id": f.id,
-            "type": f.type,
-            "quantity": f.quantity,
-            "size": f.size,
-            "command": f.command,
-            "app": {"id": app.id, "name": app.name},
-            "updated_at": f.updated_at,
-        } for f in await self.store.list_formation(app.id)]
-
-    def dyno_json(self, app: App, d: Dyno) -> dict[str, Any]:
-        return {
-            "id": d.id,
-            "name": d.name,
-            "type": d.type,
-            "state": d.state,
-            "command": d.command,
-            "size": d.size,
-            "release": {"id": d.release.id, "version": d.release.version},
-            "app": {"id": app.id, "name": app.name},
-            "attach_url": None,
-            "created_at": _stamp(d.created_at),
-            "updated_at": _stamp(d.state_since or d.created_at),
-            # herokusim's own: what Heroku shows only in logs and `ps`, for the CLI and the TUI
-            "state_since": _stamp(d.state_since or d.created_at),
-            "memory_mb": round(d.memory_mb, 1) if d.memory_mb is not None else None,
-            "memory_quota_mb": self.dynos.memory_quota_mb(d),
-            "crashes": d.crashes,
-            "restart_at": _stamp(sim_datetime(d.restart_at)),
-            "cycle_at": _stamp(sim_datetime(d.cycle_at)),
-            "exit_status": d.exit_status,
-        }
-
-    def dynos_json(self, app: App) -> list[dict[str, Any]]:
-        return [self.dyno_json(app, d) for d in self.dynos.list(app.id)]
-
-    def clock_json(self) -> dict[str, Any]:
-        return {"now": _stamp(self.clock.now()), "time_scale": self.clock.scale,
-                "timers": len(self.clock.upcoming())}
-
-
-def _stamp(when: datetime | None) -> str | None:
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when is not None else None
-
 
 def _banner(settings: Settings, runtime: str, why: str) -> str:
     if why:

@@ -15,10 +15,11 @@ from herokusim.config_vars import (
     MAX_CONFIG_KEY_LENGTH,
     config_description,
 )
-from herokusim.dynos import DynoManager
+from herokusim.dynos.manager import DynoManager
 from herokusim.errors import InvalidParams, NotFound
-from herokusim.logplex import Logplex
-from herokusim.store import App, Formation, Release, Slug, Store
+from herokusim.logplex.hub import Logplex
+from herokusim.store.models import App, Formation, Release, Slug
+from herokusim.store.sqlite import Store
 
 
 def deploy_description(commit_sha: str | None) -> str:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from herokusim.builds.safefs import AppFileError, read_app_file
-from herokusim.dynos.runtime.process import _extract
+from herokusim.dynos.runtime.process import extract_slug
 
 MARKER = "SECRET-MARKER-123"
 SECRET = f"web: {MARKER}\n"  # a line that would parse as a Procfile entry, and that pip refuses to parse
@@ -175,7 +175,7 @@ def test_a_slug_cannot_write_outside_the_dyno_dir(tmp_path: Path, attack: str) -
         "hardlink-dotdot": [(member("h", tarfile.LNKTYPE, "../../victim"), None), (member("h"), evil)],
     }[attack]
     with pytest.raises(tarfile.FilterError):
-        _extract(slug_of(tmp_path / "slug.tar.gz", members), dest)
+        extract_slug(slug_of(tmp_path / "slug.tar.gz", members), dest)
     assert victim.read_text() == "original\n"
     assert victim.stat().st_nlink == 1, "no link to the host's file was made"
 
@@ -188,7 +188,7 @@ def test_a_slug_keeps_its_links_when_unpacked(tmp_path: Path) -> None:
         (member("hard", tarfile.LNKTYPE, "Procfile.real"), None),
     ])
     dest = tmp_path / "dyno"
-    _extract(slug, dest)
+    extract_slug(slug, dest)
     assert os.readlink(dest / "Procfile") == "Procfile.real"
     assert os.readlink(dest / "python") == "/usr/bin/python3"
     assert (dest / "hard").read_text() == "web: python app.py\n"

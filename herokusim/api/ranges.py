@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from herokusim.errors import PlatformError
-from herokusim.store import sqlite_integer
+from herokusim.store.sqlite import sqlite_integer
 
 DEFAULT_MAX = 200
 LIMIT = 1000

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from herokusim.api.body import read_body
+from herokusim.api.responses import json_response, platform_of
 from herokusim.errors import InvalidParams, NotFound, PlatformError
 from herokusim.router.table import APP_HOST_SUFFIX
-from herokusim.store import App, Domain
+from herokusim.store.models import App, Domain
 
 if TYPE_CHECKING:
     from herokusim.platform import Platform
@@ -36,14 +37,6 @@ routes = web.RouteTableDef()
 class DomainTaken(PlatformError):
     status = 422
     id = "conflict"
-
-
-def _platform(request: web.Request) -> Platform:
-    return request.app["platform"]
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data), status=status, content_type="application/json")
 
 
 def default_hostname(app: App) -> str:
@@ -103,26 +96,26 @@ async def _find_domain(platform: Platform, app: App, id_or_hostname: str) -> Dom
 
 @routes.get("/apps/{app}/domains")
 async def list_domains(request: web.Request) -> web.Response:
-    platform = _platform(request)
+    platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
     custom = [_domain_json(app, d) for d in await platform.store.list_domains(app.id)]
-    return _json([_default_domain_json(app), *custom])
+    return json_response([_default_domain_json(app), *custom])
 
 
 @routes.get("/apps/{app}/domains/{domain}")
 async def get_domain(request: web.Request) -> web.Response:
-    platform = _platform(request)
+    platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
     wanted = request.match_info["domain"]
     default = _default_domain_json(app)
     if wanted.lower() in (default["id"], default["hostname"]):
-        return _json(default)
-    return _json(_domain_json(app, await _find_domain(platform, app, wanted)))
+        return json_response(default)
+    return json_response(_domain_json(app, await _find_domain(platform, app, wanted)))
 
 
 @routes.post("/apps/{app}/domains")
 async def add_domain(request: web.Request) -> web.Response:
-    platform = _platform(request)
+    platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
     hostname = _valid_hostname((await read_body(request)).get("hostname"))
     label, _, rest = hostname.partition(".")
@@ -145,12 +138,12 @@ async def add_domain(request: web.Request) -> web.Response:
                 raise DomainTaken(f"{hostname} is currently in use by another app.") from None
             raise
         platform.table.add_domain(app.id, hostname)
-    return _json(_domain_json(app, domain), 201)
+    return json_response(_domain_json(app, domain), 201)
 
 
 @routes.delete("/apps/{app}/domains/{domain}")
 async def remove_domain(request: web.Request) -> web.Response:
-    platform = _platform(request)
+    platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
     wanted = request.match_info["domain"]
     default = _default_domain_json(app)
@@ -160,7 +153,7 @@ async def remove_domain(request: web.Request) -> web.Response:
         domain = await _find_domain(platform, app, wanted)
         await platform.store.delete_domain(domain.id)
         platform.table.remove_domain(app.id, domain.hostname)
-    return _json(_domain_json(app, domain))
+    return json_response(_domain_json(app, domain))
 
 
 def _snapshot(platform: Platform, app: App) -> dict[str, Any]:
@@ -172,14 +165,14 @@ def _snapshot(platform: Platform, app: App) -> dict[str, Any]:
 
 @routes.get("/apps/{app}/router-metrics")
 async def router_metrics(request: web.Request) -> web.Response:
-    platform = _platform(request)
+    platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
-    return _json(_snapshot(platform, app))
+    return json_response(_snapshot(platform, app))
 
 
 @routes.get("/apps/{app}/router-metrics/stream")
 async def router_metrics_stream(request: web.Request) -> web.StreamResponse:
-    platform = _platform(request)
+    platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
     first = _snapshot(platform, app)
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"})

@@ -4,12 +4,12 @@ plus herokusim's own `image`: the Docker runtime's stack image and whether it is
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from herokusim.api.responses import json_response, platform_of
 from herokusim.config import STACK
 from herokusim.dynos.runtime.docker import DockerRuntime
 from herokusim.errors import NotFound
@@ -30,17 +30,13 @@ def stack_json(platform: Platform) -> dict[str, Any]:
     return {"id": STACK_ID, "name": STACK, "state": "public", "default": True, "image": image}
 
 
-def _json(data: Any) -> web.Response:
-    return web.Response(text=json.dumps(data), content_type="application/json")
-
-
 @routes.get("/stacks")
 async def list_stacks(request: web.Request) -> web.Response:
-    return _json([stack_json(request.app["platform"])])
+    return json_response([stack_json(platform_of(request))])
 
 
 @routes.get("/stacks/{stack}")
 async def get_stack(request: web.Request) -> web.Response:
     if request.match_info["stack"] not in (STACK, STACK_ID):
         raise NotFound(f"Couldn't find that stack ({request.match_info['stack']}).")
-    return _json(stack_json(request.app["platform"]))
+    return json_response(stack_json(platform_of(request)))

@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 from herokusim.builds.compiler import LOCAL, BuildError, BuildHost, compile_slug
 from herokusim.config import STACK, Settings
 from herokusim.git import ExportError, PushEvent, export_commit
-from herokusim.logplex import Logplex
+from herokusim.logplex.hub import Logplex
 from herokusim.releases import ReleaseLedger
-from herokusim.store import App, Build, Release, Slug, Store, new_id
+from herokusim.store.models import App, Build, Release, Slug, new_id
+from herokusim.store.sqlite import Store
 
 T = TypeVar("T")
 REJECTED = "pre-receive hook declined"

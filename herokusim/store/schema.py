@@ -1,4 +1,9 @@
-"""store/schema: the sqlite schema, one migration per PRAGMA user_version step."""
+"""store/schema: the sqlite schema, one migration per PRAGMA user_version step, and the step-by-step
+migration of a database to the newest version."""
+
+from __future__ import annotations
+
+import aiosqlite
 
 MIGRATIONS: list[str] = [
     # v1: the walking skeleton
@@ -93,3 +98,21 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+
+async def migrate(db: aiosqlite.Connection) -> None:
+    """Bring the database at `db` from its PRAGMA user_version to the newest schema."""
+    async with db.execute("PRAGMA user_version") as cur:
+        (version,) = await cur.fetchone()  # type: ignore[misc]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # one transaction per step, so a failed migration leaves the previous version intact
+        statements = [s for s in script.split(";") if s.strip()]
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {number}")
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from herokusim import stack
 from herokusim.config import Settings
-from herokusim.dynos.runtime import DynoSpec, Runtime, boot_command
+from herokusim.dynos.runtime.backend import DynoSpec, Runtime, boot_command
 from herokusim.dynos.runtime.process import ProcessRuntime
 
 LABEL_HOME = "herokusim.home"

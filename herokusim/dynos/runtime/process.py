@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from herokusim.dynos.runtime import DynoSpec, accepts, boot_command
+from herokusim.dynos.runtime.backend import DynoSpec, accepts, boot_command
 
 DYNO_ID_ENV = "HEROKUSIM_DYNO_ID"  # marks a dyno's processes so an orphan can be recognised as ours
 DYNOS_DIR_ENV = "HEROKUSIM_DYNOS_DIR"  # ... and as this HEROKUSIM_HOME's, not another daemon's
@@ -59,7 +59,8 @@ exec unshare --root "$root" --wd /app -- "$@"
 """
 
 
-def _extract(slug_path: Path, dest: Path) -> None:
+def extract_slug(slug_path: Path, dest: Path) -> None:
+    """Unpack a slug into `dest`, made afresh, refusing any member that would land or write outside it."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -70,7 +71,7 @@ def _extract(slug_path: Path, dest: Path) -> None:
 def _unpack(slug_path: Path, dyno_dir: Path, private: bool) -> None:
     """A dyno's directory: `app`, a fresh copy of the slug, and with a namespace `root`, the empty mount point
     of the dyno's own /."""
-    _extract(slug_path, dyno_dir / "app")
+    extract_slug(slug_path, dyno_dir / "app")
     if private:
         (dyno_dir / "root").mkdir()
 

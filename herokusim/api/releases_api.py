@@ -1,0 +1,118 @@
+"""api/releases_api: releases, slugs and builds in the Platform API — the release list, one release and its
+config, a new release (rollback, or a slug released), a slug, and builds with their output (streamed while
+the build runs)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from herokusim.api import shapes
+from herokusim.api.body import read_body
+from herokusim.api.responses import json_response, platform_of, ranged
+from herokusim.errors import InvalidParams, NotFound
+from herokusim.store.models import App
+
+if TYPE_CHECKING:
+    from herokusim.platform import Platform
+
+routes = web.RouteTableDef()
+
+
+async def _releases_json(platform: Platform, app: App) -> list[dict[str, Any]]:
+    releases = await platform.store.list_releases(app.id)
+    current = await platform.store.current_release(app.id)
+    return shapes.releases_json(app, releases, current)
+
+
+# releases
+@routes.get("/apps/{app}/releases")
+async def list_releases(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app = await platform.find_app(request.match_info["app"])
+    items = await _releases_json(platform, app)
+    return ranged(request, items, "version", ("id", "version"))
+
+
+@routes.get("/apps/{app}/releases/{release}")
+async def get_release(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app = await platform.find_app(request.match_info["app"])
+    release = await platform.find_release(app, request.match_info["release"])
+    return json_response(next(r for r in await _releases_json(platform, app) if r["id"] == release.id))
+
+
+@routes.get("/apps/{app}/releases/{release}/config-vars")
+async def get_release_config(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app = await platform.find_app(request.match_info["app"])
+    return json_response((await platform.find_release(app, request.match_info["release"])).config)
+
+
+@routes.post("/apps/{app}/releases")
+async def create_release(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app = await platform.find_app(request.match_info["app"])
+    body = await read_body(request)
+    if isinstance(body.get("release"), (str, int)) and not isinstance(body["release"], bool):
+        release = await platform.ledger.rollback(app, str(body["release"]), platform.user)
+    elif isinstance(body.get("slug"), str):
+        slug = await platform.store.get_slug(app.id, body["slug"])
+        if slug is None:
+            raise NotFound(f"Couldn't find that slug ({body['slug']}).")
+        release = await platform.ledger.deploy(app, slug, platform.user)
+    else:
+        raise InvalidParams('Give {"release": <id or version>} to roll back or {"slug": <id>} to release.')
+    return json_response(next(r for r in await _releases_json(platform, app) if r["id"] == release.id), 201)
+
+
+# slugs and builds
+@routes.get("/apps/{app}/slugs/{slug}")
+async def get_slug(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app = await platform.find_app(request.match_info["app"])
+    slug = await platform.store.get_slug(app.id, request.match_info["slug"])
+    if slug is None:
+        raise NotFound(f"Couldn't find that slug ({request.match_info['slug']}).")
+    return json_response(shapes.slug_json(slug))
+
+
+@routes.get("/apps/{app}/builds")
+async def list_builds(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app = await platform.find_app(request.match_info["app"])
+    api_url = platform.settings.api_url
+    builds = [shapes.build_json(app, b, api_url) for b in await platform.store.list_builds(app.id)]
+    return ranged(request, builds, "created_at", ("id", "created_at"))
+
+
+@routes.get("/apps/{app}/builds/{build}")
+async def get_build(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app = await platform.find_app(request.match_info["app"])
+    build = await platform.store.get_build(app.id, request.match_info["build"])
+    if build is None:
+        raise NotFound(f"Couldn't find that build ({request.match_info['build']}).")
+    return json_response(shapes.build_json(app, build, platform.settings.api_url))
+
+
+@routes.get("/apps/{app}/builds/{build}/result")
+async def get_build_output(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app = await platform.find_app(request.match_info["app"])
+    build = await platform.store.get_build(app.id, request.match_info["build"])
+    if build is None:
+        raise NotFound(f"Couldn't find that build ({request.match_info['build']}).")
+    live = platform.builds.live.get(build.id)
+    if live is None:
+        return web.Response(text=build.output + ("\n" if build.output else ""), content_type="text/plain")
+    # still building: the output streams as it is written, as Heroku's output_stream_url does
+    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionError):  # the client left: the build goes on without it
+        async for lines in live.follow():
+            await response.write("".join(line + "\n" for line in lines).encode())
+        await response.write_eof()
+    return response

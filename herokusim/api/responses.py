@@ -1,0 +1,39 @@
+"""api/responses: what every handler of the Platform API shares — the platform a request is for, answers in
+JSON, Heroku's error shape, and lists paged by the `Range` header."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from herokusim.api.ranges import apply_range, parse_range
+
+if TYPE_CHECKING:
+    from herokusim.platform import Platform
+
+JSON_TYPE = "application/json"
+
+
+def platform_of(request: web.Request) -> Platform:
+    return request.app["platform"]
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(data), status=status, content_type=JSON_TYPE, headers=headers)
+
+
+def error_response(status: int, error_id: str, message: str) -> web.Response:
+    """Heroku's error shape: {"id": "not_found", "message": "..."}."""
+    return json_response({"id": error_id, "message": message}, status)
+
+
+def ranged(request: web.Request, items: list[dict[str, Any]], default_field: str,
+           fields: tuple[str, ...]) -> web.Response:
+    """A list answer, one page of it as the request's `Range` asks (206 and `Next-Range` when more follow)."""
+    rng = parse_range(request.headers.get("Range"), default_field, fields)
+    page, next_range = apply_range(items, rng)
+    if next_range:
+        return json_response(page, 206, {"Next-Range": next_range})
+    return json_response(page)

@@ -1,0 +1,103 @@
+"""store/models: the records herokusim keeps — apps, slugs, releases, builds, formation, dynos and domains —
+as frozen dataclasses, and the ids they are known by. Plain data: the store reads and writes them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class App:
+    id: str
+    name: str
+    stack: str
+    region: str
+    maintenance: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Slug:
+    id: str
+    app_id: str
+    checksum: str
+    size: int
+    process_types: dict[str, str]
+    commit_sha: str | None
+    stack: str
+    buildpack: str | None
+    path: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    app_id: str
+    version: int
+    description: str
+    slug_id: str | None
+    config: dict[str, str]
+    status: str  # pending | succeeded | failed
+    user_email: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Build:
+    id: str
+    app_id: str
+    status: str  # pending | succeeded | failed
+    commit_sha: str | None
+    buildpack: str | None
+    output: str
+    slug_id: str | None
+    release_id: str | None
+    user_email: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Formation:
+    id: str
+    app_id: str
+    type: str
+    quantity: int
+    size: str
+    command: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class DynoRecord:
+    id: str
+    app_id: str
+    name: str
+    type: str
+    state: str
+    command: str
+    size: str
+    release_id: str | None
+    runtime: str
+    handle: str  # the runtime's way to find the dyno again after a daemon crash (a pgid, a container id)
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A custom hostname routed to an app (the default `<app>.localhost` is implied, not stored)."""
+
+    id: str
+    app_id: str
+    hostname: str
+    kind: str  # custom
+    created_at: str

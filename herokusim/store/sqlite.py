@@ -1,0 +1,390 @@
+"""store/sqlite: the Store — herokusim's state in sqlite through aiosqlite (apps, slugs, releases, builds,
+formation, dynos, domains and the simulated clock), read and written as the records of store/models.
+
+One connection, one writer: every write goes through `transaction()`, which serialises writers with a
+lock and wraps them in BEGIN IMMEDIATE / COMMIT (tasks sharing a connection share its transaction).
+
+A change to one app reads before it writes (a config change is the newest release's config plus its own
+keys), so every such change also holds that app's lock through `app_writes()`: concurrent callers land
+one after another, each on what the one before wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from herokusim.clock import Clock, ClockState
+from herokusim.errors import Conflict, NotFound
+from herokusim.store.locks import AppLocks
+from herokusim.store.models import App, Build, Domain, DynoRecord, Formation, Release, Slug, new_id
+from herokusim.store.schema import migrate
+
+SQLITE_MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER is a signed 64-bit number: a larger one is OverflowError
+
+
+def sqlite_integer(text: str) -> int | None:
+    """`text` as a whole number SQLite can hold, or None: ASCII digits only (str.isdigit also takes '²' and
+    '١', which int() refuses or reads), and at most SQLITE_MAX_INTEGER."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(SQLITE_MAX_INTEGER)):
+        return None
+    number = int(text)
+    return number if number <= SQLITE_MAX_INTEGER else None
+
+
+def _app(row: aiosqlite.Row) -> App:
+    return App(row["id"], row["name"], row["stack"], row["region"], bool(row["maintenance"]),
+               row["created_at"], row["updated_at"])
+
+
+def _slug(row: aiosqlite.Row) -> Slug:
+    return Slug(row["id"], row["app_id"], row["checksum"], row["size"], json.loads(row["process_types"]),
+                row["commit_sha"], row["stack"], row["buildpack"], row["path"], row["created_at"])
+
+
+def _release(row: aiosqlite.Row) -> Release:
+    return Release(row["id"], row["app_id"], row["version"], row["description"], row["slug_id"],
+                   json.loads(row["config"]), row["status"], row["user_email"], row["created_at"],
+                   row["updated_at"])
+
+
+def _build(row: aiosqlite.Row) -> Build:
+    return Build(row["id"], row["app_id"], row["status"], row["commit_sha"], row["buildpack"], row["output"],
+                 row["slug_id"], row["release_id"], row["user_email"], row["created_at"], row["updated_at"])
+
+
+def _formation(row: aiosqlite.Row) -> Formation:
+    return Formation(row["id"], row["app_id"], row["type"], row["quantity"], row["size"], row["command"],
+                     row["updated_at"])
+
+
+def _dyno(row: aiosqlite.Row) -> DynoRecord:
+    return DynoRecord(row["id"], row["app_id"], row["name"], row["type"], row["state"], row["command"],
+                      row["size"], row["release_id"], row["runtime"], row["handle"], row["created_at"],
+                      row["updated_at"])
+
+
+def _gone(app_id: str) -> NotFound:
+    """Every app has v1: an app without releases was destroyed while the caller was looking at it."""
+    return NotFound(f"Couldn't find that app ({app_id}).")
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._write_lock = asyncio.Lock()
+        self._app_locks = AppLocks()
+        self._clock_resumed = False  # only a clock resumed from the store may be saved over it
+
+    @classmethod
+    async def open(cls, path: Path, clock: Clock) -> Store:
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await migrate(db)
+            store = cls(db, clock)
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        try:
+            if self._clock_resumed:
+                # a store that can no longer be written: the next daemon resumes as after a crash, which
+                # never goes back either
+                with contextlib.suppress(sqlite3.Error):
+                    await self.save_clock(running=False)
+        finally:
+            await self.db.close()
+
+    # the simulated clock
+    async def resume_clock(self, scale: float | None) -> None:
+        """Set the clock going on from where the last daemon left it (ClockState.resumed); `scale` given
+        explicitly wins over the saved one. Saved at once as running, so a crash is known as one."""
+        row = await self._one("SELECT * FROM clock WHERE id = 1")
+        saved = ClockState(row["sim"], row["real"], row["scale"], bool(row["running"])) if row else None
+        self.clock.resume(saved, scale)
+        await self.save_clock()
+        self._clock_resumed = True
+
+    async def save_clock(self, running: bool = True) -> None:
+        """Keep where the clock is now: after a warp, and when the daemon stops (`running=False`)."""
+        state = self.clock.state(running)
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO clock (id, sim, real, scale, running) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id)"
+                " DO UPDATE SET sim = excluded.sim, real = excluded.real, scale = excluded.scale,"
+                " running = excluded.running", (state.sim, state.real, state.scale, int(state.running)))
+
+    def now(self) -> str:
+        return self.clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+
+    @asynccontextmanager
+    async def app_writes(self, app: App) -> AsyncIterator[None]:
+        """Hold `app`'s lock for a change that reads, then writes. An app destroyed while the caller
+        waited is not found: nothing is written for it."""
+        async with self._app_locks.hold(app.id):
+            if await self.get_app(app.id) is None:
+                raise NotFound(f"Couldn't find that app ({app.name}).")
+            yield
+
+    async def _one(self, sql: str, *args: object) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, args) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, *args: object) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    # apps
+    async def create_app(self, name: str, stack: str, region: str, user_email: str
+                         ) -> tuple[App, list[Release]]:
+        """The app with Heroku's first two releases, `v1 Initial release` and `v2 Enable Logplex`, in one
+        transaction: a first push is v3, as tutorials count on."""
+        now = self.now()
+        app = App(new_id(), name, stack, region, False, now, now)
+        async with self.transaction() as db:
+            try:
+                await db.execute(
+                    "INSERT INTO apps (id, name, stack, region, maintenance, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, 0, ?, ?)", (app.id, name, stack, region, now, now))
+            except sqlite3.IntegrityError:  # another create of that name landed first
+                raise Conflict(f"Name {name} is already taken.") from None
+            releases = [await self._insert_release(db, app.id, description, None, {}, "succeeded", user_email)
+                        for description in ("Initial release", "Enable Logplex")]
+        return app, releases
+
+    async def get_app(self, id_or_name: str) -> App | None:
+        row = await self._one("SELECT * FROM apps WHERE id = ? OR name = ?", id_or_name, id_or_name)
+        return _app(row) if row else None
+
+    async def list_apps(self) -> list[App]:
+        return [_app(r) for r in await self._all("SELECT * FROM apps ORDER BY name")]
+
+    async def delete_app(self, app_id: str) -> None:
+        async with self.transaction() as db:
+            # builds and releases reference slugs: drop them first so no foreign key blocks the cascade
+            await db.execute("DELETE FROM builds WHERE app_id = ?", (app_id,))
+            await db.execute("DELETE FROM releases WHERE app_id = ?", (app_id,))
+            await db.execute("DELETE FROM apps WHERE id = ?", (app_id,))
+
+    async def set_maintenance(self, app_id: str, on: bool) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE apps SET maintenance = ?, updated_at = ? WHERE id = ?",
+                             (int(on), self.now(), app_id))
+
+    # slugs
+    async def create_slug(self, app_id: str, checksum: str, size: int, process_types: dict[str, str],
+                          commit_sha: str | None, stack: str, buildpack: str | None, path: str,
+                          slug_id: str | None = None) -> Slug:
+        slug = Slug(slug_id or new_id(), app_id, checksum, size, process_types, commit_sha, stack, buildpack,
+                    path, self.now())
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO slugs (id, app_id, checksum, size, process_types, commit_sha, stack, buildpack,"
+                " path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (slug.id, app_id, checksum, size, json.dumps(process_types), commit_sha, stack, buildpack,
+                 path, slug.created_at))
+        return slug
+
+    async def get_slug(self, app_id: str, slug_id: str) -> Slug | None:
+        row = await self._one("SELECT * FROM slugs WHERE app_id = ? AND id = ?", app_id, slug_id)
+        return _slug(row) if row else None
+
+    async def slug_paths(self, app_id: str) -> list[str]:
+        return [r["path"] for r in await self._all("SELECT path FROM slugs WHERE app_id = ?", app_id)]
+
+    # releases
+    async def _insert_release(self, db: aiosqlite.Connection, app_id: str, description: str,
+                              slug_id: str | None, config: dict[str, str], status: str,
+                              user_email: str) -> Release:
+        async with db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = ?",
+                              (app_id,)) as cur:
+            (version,) = await cur.fetchone()  # type: ignore[misc]
+        now = self.now()
+        release = Release(new_id(), app_id, version, description, slug_id, dict(config), status, user_email,
+                          now, now)
+        await db.execute(
+            "INSERT INTO releases (id, app_id, version, description, slug_id, config, status, user_email,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (release.id, app_id, version, description, slug_id, json.dumps(config), status, user_email,
+             now, now))
+        return release
+
+    async def create_release(self, app_id: str, description: str, slug_id: str | None,
+                             config: dict[str, str], user_email: str, status: str = "succeeded") -> Release:
+        async with self.transaction() as db:
+            return await self._insert_release(db, app_id, description, slug_id, config, status, user_email)
+
+    async def fail_pending_releases(self) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE releases SET status = 'failed', updated_at = ? WHERE status = 'pending'",
+                             (self.now(),))
+
+    async def set_release_status(self, release_id: str, status: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE releases SET status = ?, updated_at = ? WHERE id = ?",
+                             (status, self.now(), release_id))
+
+    async def latest_config(self, app_id: str) -> dict[str, str]:
+        """The app's config vars: those of its newest release, live or not (a config change whose release
+        phase failed is still the app's config; the dynos keep the live release's)."""
+        row = await self._one("SELECT config FROM releases WHERE app_id = ? ORDER BY version DESC LIMIT 1", app_id)
+        if row is None:
+            raise _gone(app_id)
+        return json.loads(row["config"])
+
+    async def latest_release(self, app_id: str) -> Release:
+        """The newest release that has not failed: its slug is the one the app runs, or is about to run
+        once a release phase in progress succeeds."""
+        row = await self._one(
+            "SELECT * FROM releases WHERE app_id = ? AND status != 'failed' ORDER BY version DESC LIMIT 1",
+            app_id)
+        if row is None:
+            raise _gone(app_id)
+        return _release(row)
+
+    async def current_release(self, app_id: str) -> Release:
+        """The newest succeeded release: the one whose slug and config the app runs."""
+        row = await self._one(
+            "SELECT * FROM releases WHERE app_id = ? AND status = 'succeeded' ORDER BY version DESC LIMIT 1",
+            app_id)
+        if row is None:
+            raise _gone(app_id)
+        return _release(row)
+
+    async def list_releases(self, app_id: str) -> list[Release]:
+        rows = await self._all("SELECT * FROM releases WHERE app_id = ? ORDER BY version", app_id)
+        return [_release(r) for r in rows]
+
+    async def get_release(self, app_id: str, id_or_version: str) -> Release | None:
+        version = sqlite_integer(id_or_version.removeprefix("v"))
+        if version is not None:
+            row = await self._one("SELECT * FROM releases WHERE app_id = ? AND version = ?", app_id, version)
+        else:
+            row = await self._one("SELECT * FROM releases WHERE app_id = ? AND id = ?", app_id, id_or_version)
+        return _release(row) if row else None
+
+    # builds
+    async def create_build(self, app_id: str, commit_sha: str | None, user_email: str) -> Build:
+        now = self.now()
+        build = Build(new_id(), app_id, "pending", commit_sha, None, "", None, None, user_email, now, now)
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO builds (id, app_id, status, commit_sha, user_email, created_at, updated_at)"
+                " VALUES (?, ?, 'pending', ?, ?, ?, ?)", (build.id, app_id, commit_sha, user_email, now, now))
+        return build
+
+    async def finish_build(self, build_id: str, status: str, output: str, buildpack: str | None = None,
+                           slug_id: str | None = None, release_id: str | None = None) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE builds SET status = ?, output = ?, buildpack = ?, slug_id = ?, release_id = ?,"
+                " updated_at = ? WHERE id = ?",
+                (status, output, buildpack, slug_id, release_id, self.now(), build_id))
+
+    async def list_builds(self, app_id: str) -> list[Build]:
+        rows = await self._all("SELECT * FROM builds WHERE app_id = ? ORDER BY created_at, rowid", app_id)
+        return [_build(r) for r in rows]
+
+    async def get_build(self, app_id: str, build_id: str) -> Build | None:
+        row = await self._one("SELECT * FROM builds WHERE app_id = ? AND id = ?", app_id, build_id)
+        return _build(row) if row else None
+
+    # formation
+    async def list_formation(self, app_id: str) -> list[Formation]:
+        rows = await self._all("SELECT * FROM formation WHERE app_id = ? ORDER BY type", app_id)
+        return [_formation(r) for r in rows]
+
+    async def sync_formation(self, app_id: str, process_types: dict[str, str]) -> list[Formation]:
+        """Make the formation match a release's process types: new types start at 0 (web at 1),
+        commands follow the slug, and types the slug no longer declares leave the formation.
+        Returns the new types that start above 0: what the release scaled up."""
+        now = self.now()
+        async with self.transaction() as db:
+            async with db.execute("SELECT type FROM formation WHERE app_id = ?", (app_id,)) as cur:
+                before = {row[0] for row in await cur.fetchall()}
+            await db.execute(
+                f"DELETE FROM formation WHERE app_id = ? AND type NOT IN ({','.join('?' * len(process_types))})",
+                (app_id, *process_types))
+            for ptype, command in process_types.items():
+                if ptype == "release":
+                    continue  # the release phase is not part of the formation
+                await db.execute(
+                    "INSERT INTO formation (id, app_id, type, quantity, size, command, updated_at)"
+                    " VALUES (?, ?, ?, ?, 'standard-1X', ?, ?)"
+                    " ON CONFLICT (app_id, type) DO UPDATE SET command = excluded.command",
+                    (new_id(), app_id, ptype, 1 if ptype == "web" else 0, command, now))
+        return [f for f in await self.list_formation(app_id) if f.type not in before and f.quantity]
+
+    async def scale_formation(self, app_id: str, updates: list[tuple[str, int | None, str | None]]) -> None:
+        """Apply (type, quantity, size) updates in one transaction; None keeps the current value."""
+        now = self.now()
+        async with self.transaction() as db:
+            for ptype, quantity, size in updates:
+                await db.execute(
+                    "UPDATE formation SET quantity = COALESCE(?, quantity), size = COALESCE(?, size),"
+                    " updated_at = ? WHERE app_id = ? AND type = ?", (quantity, size, now, app_id, ptype))
+
+    # dynos (their live state is owned by dynos/, persisted here so a restarted daemon can find them)
+    async def save_dyno(self, dyno: DynoRecord) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO dynos (id, app_id, name, type, state, command, size, release_id, runtime, handle,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, handle = excluded.handle,"
+                " updated_at = excluded.updated_at",
+                (dyno.id, dyno.app_id, dyno.name, dyno.type, dyno.state, dyno.command, dyno.size,
+                 dyno.release_id, dyno.runtime, dyno.handle, dyno.created_at, dyno.updated_at))
+
+    async def delete_dyno(self, dyno_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM dynos WHERE id = ?", (dyno_id,))
+
+    async def list_all_dynos(self) -> list[DynoRecord]:
+        return [_dyno(r) for r in await self._all("SELECT * FROM dynos")]
+
+    # domains (custom hostnames; the router learns them through the routing table)
+    async def list_domains(self, app_id: str | None = None) -> list[Domain]:
+        rows = (await self._all("SELECT * FROM domains WHERE app_id = ? ORDER BY hostname", app_id) if app_id
+                else await self._all("SELECT * FROM domains ORDER BY hostname"))
+        return [Domain(r["id"], r["app_id"], r["hostname"], r["kind"], r["created_at"]) for r in rows]
+
+    async def find_domain(self, hostname: str) -> Domain | None:
+        row = await self._one("SELECT * FROM domains WHERE hostname = ?", hostname)
+        return Domain(row["id"], row["app_id"], row["hostname"], row["kind"], row["created_at"]) if row else None
+
+    async def add_domain(self, app_id: str, hostname: str, kind: str = "custom") -> Domain:
+        domain = Domain(new_id(), app_id, hostname, kind, self.now())
+        async with self.transaction() as db:
+            await db.execute("INSERT INTO domains (id, app_id, hostname, kind, created_at) VALUES (?, ?, ?, ?, ?)",
+                             (domain.id, app_id, hostname, kind, domain.created_at))
+        return domain
+
+    async def delete_domain(self, domain_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM domains WHERE id = ?", (domain_id,))
