@@ -19,17 +19,9 @@ import uvloop
 from herokusim.clock import Clock
 from herokusim.config import Settings
 from herokusim.logplex import Logplex
-from herokusim.router.server import (
-    H10,
-    H12,
-    H18,
-    H80,
-    H81,
-    Router,
-    request_id_source,
-    route_error,
-    router_line,
-)
+from herokusim.router.errors import H10, H12, H18, H80, H81, route_error
+from herokusim.router.line import request_id_source, router_line
+from herokusim.router.server import Router
 from herokusim.router.table import AppRoute, Backend, RoutingTable
 
 APP_ID = "0b7f5e52-app"

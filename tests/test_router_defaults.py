@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from herokusim.config import Settings
-from herokusim.router import metrics, server
+from herokusim.router import limits, metrics
 
 ROUTER_ENV = ("HEROKUSIM_ROUTER_TIMEOUT", "HEROKUSIM_ROUTER_BOOT_WAIT", "HEROKUSIM_ROUTER_IDLE_TIMEOUT",
               "HEROKUSIM_ROUTER_CONNECT_TIMEOUT", "HEROKUSIM_ROUTER_QUARANTINE")
@@ -20,9 +20,9 @@ def test_router_defaults_are_herokus(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.router_idle_timeout == 55.0  # H15 / H28
     assert settings.router_connect_timeout == 5.0  # H19
     assert settings.router_quarantine == 5.0
-    assert server.MAX_CONNECT_ATTEMPTS == 10
-    assert server.BACKLOG_PER_DYNO == 200  # H11
-    assert (server.MAX_REQUEST_LINE, server.MAX_HEADER, server.MAX_HEADER_NAME, server.MAX_HEADERS) == \
+    assert limits.MAX_CONNECT_ATTEMPTS == 10
+    assert limits.BACKLOG_PER_DYNO == 200  # H11
+    assert (limits.MAX_REQUEST_LINE, limits.MAX_HEADER, limits.MAX_HEADER_NAME, limits.MAX_HEADERS) == \
         (8192, 8192, 1000, 1000)  # H25
     assert metrics.WINDOW == 60
 
