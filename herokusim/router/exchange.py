@@ -105,7 +105,7 @@ class Exchange:
         self.router = client.router
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.special: list[tuple[bytes, bytes]] = []  # (lower-cased name, value) of the SPECIAL_HEADERS headers
+        self.special: list[tuple[bytes, bytes]] = []  # (lower-cased name, value) of SPECIAL_HEADERS
         self.method = b""
         self.keep_alive = False
         self.upgrade = False
@@ -282,7 +282,7 @@ class Exchange:
         self.task = self.router.spawn(connect(self))
 
     def reuse(self, backend: Backend, now: float) -> None:
-        """Send the request on a kept-alive connection to this dyno."""
+        """Send the request on a kept-alive connection to this dyno (begin()'s hot path; upstream.connect)."""
         upstream: Upstream = backend.idle.pop()
         backend.inflight += 1
         self.backend = backend
@@ -457,14 +457,16 @@ class Exchange:
             publish(self)
         self.client.exchange_done(self, reuse)
 
-    # internals
+    # the in-flight count of the dyno being connected to (used by upstream.connect)
 
     def count(self, backend: Backend) -> None:
+        """Count this request on the dyno it is being sent to."""
         backend.inflight += 1
         self.backend = backend
         self.dyno = backend.dyno
 
     def uncount(self) -> None:
+        """That dyno will not get this request after all (it refused, or a kept-alive connection was gone)."""
         assert self.backend is not None
         self.backend.inflight -= 1
         self.backend = None
