@@ -14,7 +14,8 @@ daemon. Installs wrk and nginx with apt-get when they are missing. Writes its se
 With `--baseline`, the router of another checkout (say, the commit before a change) runs too, under the
 same load in the same rounds, alternating with this checkout's (A/B in one round, B/A in the next, so a
 busy spell on the machine hits both alike); the section then states both CPU-per-request figures and
-their difference.
+their difference, and the routers' Python work per request is compared too, in-process without sockets
+(`--python-side`: a deterministic figure, free of the kernel's share and of the machine's other load).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pathlib import Path
 from benchlib import ROOT, free_port, listening, machine, wait_until, write_section
 
 HOST = "demo.localhost"
+PYTHON_SIDE_RUNS = 7
+PYTHON_SIDE_REQUESTS = 200_000
 NGINX_CONF = """worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -164,6 +167,73 @@ def serve_router(dyno_port: int, port: int, code: str) -> None:
     uvloop.run(main())
 
 
+class _NullTransport:
+    """A transport that drops what is written: the router's Python side alone, no sockets."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def get_extra_info(self, name: str) -> object:
+        return ("127.0.0.1", 40000)
+
+    def pause_reading(self) -> None:
+        pass
+
+    resume_reading = close = abort = write_eof = pause_reading
+
+
+def python_side(code: str, requests: int) -> None:
+    """Print the CPU µs per request of the Router's Python side of the checkout at `code`: a keep-alive
+    client's GET parsed, routed, sent on a parked dyno connection, the response parsed and passed on, the
+    router line and metrics recorded, the connection parked again; transports that drop what they get."""
+    sys.path.insert(0, code)  # before anything imports herokusim
+    import types
+
+    from herokusim.clock import Clock
+    from herokusim.config import Settings
+    from herokusim.logplex import Logplex
+    from herokusim.router.server import Router
+    from herokusim.router.table import Backend, RoutingTable
+
+    try:
+        from herokusim.router.client import Client  # type: ignore[attr-defined]
+        from herokusim.router.upstream import Upstream  # type: ignore[attr-defined]
+    except ImportError:  # before the split of router/server.py
+        from herokusim.router.server import _Client as Client  # type: ignore[attr-defined, no-redef]
+        from herokusim.router.server import _Upstream as Upstream  # type: ignore[attr-defined, no-redef]
+
+    table = RoutingTable()
+    route = table.add_app("bench-app-id", "demo")
+    table.update(route.app_id, released=True, web_quantity=1)
+    backend = Backend("web.1", "127.0.0.1", 1)
+    table.set_backends(route.app_id, [backend], crashed=False)
+    router = Router(table, Logplex(Clock()), Settings(home=Path(tempfile.gettempdir())))
+    router.loop = asyncio.new_event_loop()  # for its clock only: nothing here awaits
+    router.port_header = b"X-Forwarded-Port: 80\r\n"
+    upstream = Upstream(types.SimpleNamespace(router=router), backend)
+    upstream.transport, upstream.exchange, upstream.reused = _NullTransport(), None, True
+    backend.idle.append(upstream)
+    client = Client(router)
+    client.connection_made(_NullTransport())
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n"
+    for n in (1000, requests):  # a warm-up, then the measured run
+        start = time.process_time()
+        for _ in range(n):
+            client.data_received(request)
+            upstream.data_received(response)
+        elapsed = time.process_time() - start
+    if route.metrics.requests != 1000 + requests or backend.idle != [upstream]:
+        sys.exit(f"the in-process router did not serve every request ({route.metrics.requests})")
+    print(f"{elapsed / requests * 1e6:.3f}")
+
+
+def python_side_us(checkout: Path, requests: int, core: int) -> float:
+    out = subprocess.run([*pin(core), sys.executable, __file__, "--python-side", str(checkout), str(requests)],
+                         capture_output=True, text=True, check=True, cwd=checkout).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def revision(checkout: Path) -> str:
     """The checkout's commit, short, marked when its tracked files have uncommitted changes."""
 
@@ -185,10 +255,14 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.md alone")
     parser.add_argument("--note", default="", help="a paragraph to add to the results section")
     parser.add_argument("--serve-router", nargs=3, metavar=("DYNO_PORT", "PORT", "CHECKOUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--python-side", nargs=2, metavar=("CHECKOUT", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_router:
         dyno, port, code = args.serve_router
         serve_router(int(dyno), int(port), code)
+        return
+    if args.python_side:
+        python_side(args.python_side[0], int(args.python_side[1]))
         return
     baseline: Path | None = args.baseline.resolve() if args.baseline else None
     if baseline is not None and not (baseline / "herokusim" / "router").is_dir():
@@ -263,7 +337,21 @@ def main() -> None:
             f"Router CPU per request, this checkout ({revision(ROOT)}) against the baseline "
             f"({revision(baseline)}), medians of the {args.rounds} rounds: {new:.1f} µs against {old:.1f} µs, "
             f"{(new / old - 1) * 100:+.1f} % (per round, alternating which ran first: "
-            f"{', '.join(f'{x * 100:+.1f} %' for x in per_round)}). Acceptance: within 3 %.")
+            f"{', '.join(f'{x * 100:+.1f} %' for x in per_round)}; their median {statistics.median(per_round) * 100:+.1f} %)."
+        )
+        print(comparison, flush=True)
+        # The Python side alone, in-process: alternating runs, as the kernel and the other load are left out
+        python: dict[str, list[float]] = {"router": [], "baseline": []}
+        for turn in range(PYTHON_SIDE_RUNS):
+            for name in (list(routers) if turn % 2 == 0 else list(reversed(routers))):
+                python[name].append(python_side_us(routers[name], PYTHON_SIDE_REQUESTS, router_core))
+        new_py, old_py = statistics.median(python["router"]), statistics.median(python["baseline"])
+        comparison += (
+            f" The routers' Python side per request, in-process without sockets (`--python-side`, "
+            f"{PYTHON_SIDE_RUNS} alternating runs of {PYTHON_SIDE_REQUESTS:,} keep-alive GETs each, medians): "
+            f"{new_py:.2f} µs against {old_py:.2f} µs, {(new_py / old_py - 1) * 100:+.1f} % (runs: "
+            f"{', '.join(f'{x:.2f}' for x in python['router'])} against "
+            f"{', '.join(f'{x:.2f}' for x in python['baseline'])}). Acceptance: within 3 %.")
         print(comparison)
     shutil.rmtree(workdir, ignore_errors=True)
     if args.no_write:
