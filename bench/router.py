@@ -363,7 +363,9 @@ def main() -> None:
     rows = [f"| {labels[k]} | {results[k]['rps']:,.0f} | {results[k]['p50']:.2f} ms | {results[k]['p99']:.2f} ms "
             f"| {results[k]['cpu_us']:.1f} µs |" for k in names]
     command = " ".join(["python3 bench/router.py", *(f"--rounds {args.rounds}",) * (args.rounds != 3),
-                        *(f"--baseline {baseline}",) * (baseline is not None)])
+                        *(f"--duration {args.duration}",) * (args.duration != 10),
+                        *(f"--connections {args.connections}",) * (args.connections != 50),
+                        *(f"--baseline {baseline}",) * (baseline is not None), *("--note …",) * bool(args.note)])
     section = f"""## Router: requests/s through herokusim's router next to nginx
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on {machine()}.
