@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tarfile
@@ -25,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, start_daemon, write_section
+from benchlib import free_port, listening, machine, start_daemon, wait_until, write_section
 
 from herokusim.dynos.runtime import DynoSpec, boot_command
 from herokusim.dynos.runtime.process import ProcessRuntime
@@ -35,15 +34,6 @@ POLL = 0.002
 
 def dynos(daemon, app: str) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
     return daemon.api("GET", f"/apps/{app}/dynos")
-
-
-def wait_until(predicate, timeout: float = 120) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    while not predicate():
-        if time.perf_counter() - start > timeout:
-            raise SystemExit("timed out")
-        time.sleep(0.02)
-    return time.perf_counter() - start
 
 
 def formation_figures(runs: int) -> tuple[list[float], float]:
@@ -89,27 +79,13 @@ def build_slug(work: Path) -> Path:
         daemon.stop()
 
 
-def accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def runtime_start(runtime: ProcessRuntime, slug: Path, n: int) -> float:
     port = free_port()
     spec = DynoSpec(f"bench{n}", "app", "bench", "web.1", "python app.py", {"PORT": str(port), "DYNO": "web.1"},
                     slug, port)
     start = time.perf_counter()
     dyno = await runtime.start(spec)
-    while not accepts(port):
+    while not listening(port):
         await asyncio.sleep(POLL)
     elapsed = time.perf_counter() - start
     dyno.terminate()
@@ -124,7 +100,7 @@ def by_hand(unpacked: Path) -> float:
     proc = subprocess.Popen(boot_command("python app.py"), cwd=unpacked,
                             env={"PATH": os.environ["PATH"], "HOME": str(unpacked), "PORT": str(port)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    while not accepts(port):
+    while not listening(port):
         if proc.poll() is not None:
             raise SystemExit(f"the command started by hand exited with {proc.returncode}")
         time.sleep(POLL)

@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from benchlib import machine, run, start_daemon, write_section
+from benchlib import commit_all, machine, start_daemon, write_section
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -35,13 +35,11 @@ def measure(size_mib: int, files: int) -> tuple[float, float, float]:
         repo = daemon.checkout("python-hello", "big")
         for i in range(files):
             (repo / f"blob{i}.bin").write_bytes(os.urandom(size_mib * 2**20 // files))
-        run(["git", "add", "-A"], daemon.env, repo)
-        run(["git", "commit", "-q", "-m", "big"], daemon.env, repo)
-        daemon.cli("apps:create", "big")
-        daemon.cli("git:remote", "-a", "big", cwd=repo)
+        commit_all(repo, daemon.env)
+        daemon.create_app("big", repo)
         before = peak_rss_mib(daemon.proc.pid)
         start = time.perf_counter()
-        run(["git", "push", "-q", "herokusim", "main"], daemon.env, repo)
+        daemon.push(repo)
         seconds = time.perf_counter() - start
         return before, peak_rss_mib(daemon.proc.pid), seconds
     finally:

@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from benchlib import machine, run, start_daemon, write_section
+from benchlib import machine, start_daemon, write_section
 
 
 def rss_kib(pid: int) -> int:
@@ -31,18 +31,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    daemon = start_daemon()  # the process runtime; bench/docker.py measures Docker
+    daemon = start_daemon()  # the process runtime; bench/docker_runtime.py measures Docker
     try:
         rss_idle = rss_kib(daemon.proc.pid)
         timings = []
         for i in range(args.runs):
             app = f"bench-{i + 1}"
             repo = daemon.checkout("python-hello", app)
-            daemon.cli("apps:create", app)
-            daemon.cli("git:remote", "-a", app, cwd=repo)
+            daemon.create_app(app, repo)
             with daemon.router(app) as client:
                 start = time.perf_counter()
-                run(["git", "push", "-q", "herokusim", "main"], daemon.env, repo)
+                daemon.push(repo)
                 while client.get("/").status_code != 200:
                     time.sleep(0.01)
                 timings.append(time.perf_counter() - start)

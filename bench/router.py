@@ -1,6 +1,7 @@
 """bench/router.py: requests/s and latency through herokusim's router, next to nginx, in one run.
 
-    python3 bench/router.py [--duration 10] [--connections 50] [--no-write]
+    python3 bench/router.py [--duration 10] [--connections 50] [--rounds 3] [--no-write]
+    python3 bench/router.py --baseline /path/to/other/checkout [--rounds 6]
 
 Starts fixtures/fast-dyno (a minimal keep-alive HTTP server answering 12 bytes), then measures with wrk at
 50 keep-alive connections for 10 s each: the dyno directly, herokusim's router in front of it, and nginx
@@ -9,6 +10,12 @@ pinned to the same core; wrk and the dyno share the other one. The router is the
 Router, routing table, logplex ring with a router line per request, metrics), run on uvloop like the
 daemon. Installs wrk and nginx with apt-get when they are missing. Writes its section of bench/results.md
 (between the router markers), including the line `router/nginx: 0.NN`.
+
+With `--baseline`, the router of another checkout (say, the commit before a change) runs too, under the
+same load in the same rounds, alternating with this checkout's (A/B in one round, B/A in the next, so a
+busy spell on the machine hits both alike); the section then states both CPU-per-request figures and
+their difference, and the routers' Python work per request is compared too, in-process without sockets
+(`--python-side`: a deterministic figure, free of the kernel's share and of the machine's other load).
 """
 
 from __future__ import annotations
@@ -16,11 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform as host_platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,10 +34,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results.md"
-BEGIN, END = "<!-- router:begin -->", "<!-- router:end -->"
+from benchlib import ROOT, free_port, listening, machine, wait_until, write_section
+
 HOST = "demo.localhost"
+PYTHON_SIDE_RUNS = 7
+PYTHON_SIDE_REQUESTS = 200_000
 NGINX_CONF = """worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -65,20 +71,8 @@ http {{
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_listening(port: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+    wait_until(lambda: listening(port), timeout=timeout, poll=0.05, what=f"a listener on 127.0.0.1:{port}")
 
 
 def ensure_tools() -> None:
@@ -138,8 +132,10 @@ def _ms(out: str, label: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def serve_router(dyno_port: int, port: int) -> None:
-    """The router process: herokusim's Router with app `demo` routed to the fast dyno, on uvloop."""
+def serve_router(dyno_port: int, port: int, code: str) -> None:
+    """The router process: the Router of the checkout at `code`, app `demo` routed to the fast dyno, on
+    uvloop."""
+    sys.path.insert(0, code)  # before anything imports herokusim
     from herokusim.clock import Clock
     from herokusim.config import Settings
     from herokusim.logplex import Logplex
@@ -161,7 +157,8 @@ def serve_router(dyno_port: int, port: int) -> None:
         lines = logplex.history(route.app_id, 1)
         metrics = router.metrics(route.app_id) or {}
         backend = route.backends[0]
-        print(f"router: {metrics.get('requests', 0)} requests, dyno connections kept alive: {backend.keep_alive}; "
+        print(f"router from {Router.__module__} in {sys.modules['herokusim'].__file__}: "
+              f"{metrics.get('requests', 0)} requests, dyno connections kept alive: {backend.keep_alive}; "
               f"last line: {lines[-1].message if lines else ''}", flush=True)
         await router.stop()
 
@@ -170,26 +167,82 @@ def serve_router(dyno_port: int, port: int) -> None:
     uvloop.run(main())
 
 
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
+class _NullTransport:
+    """A transport that drops what is written: the router's Python side alone, no sockets."""
+
+    def write(self, data: bytes) -> None:
         pass
-    return f"{os.cpu_count()} cores ({cpu}), Linux {host_platform.release()}, Python {host_platform.python_version()}"
+
+    def get_extra_info(self, name: str) -> object:
+        return ("127.0.0.1", 40000)
+
+    def pause_reading(self) -> None:
+        pass
+
+    resume_reading = close = abort = write_eof = pause_reading
 
 
-def write_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
+def python_side(code: str, requests: int) -> None:
+    """Print the CPU µs per request of the Router's Python side of the checkout at `code`: a keep-alive
+    client's GET parsed, routed, sent on a parked dyno connection, the response parsed and passed on, the
+    router line and metrics recorded, the connection parked again; transports that drop what they get."""
+    sys.path.insert(0, code)  # before anything imports herokusim
+    import types
+
+    from herokusim.clock import Clock
+    from herokusim.config import Settings
+    from herokusim.logplex import Logplex
+    from herokusim.router.server import Router
+    from herokusim.router.table import Backend, RoutingTable
+
+    try:
+        from herokusim.router.client import Client  # type: ignore[attr-defined]
+        from herokusim.router.upstream import Upstream  # type: ignore[attr-defined]
+    except ImportError:  # before the split of router/server.py
+        from herokusim.router.server import _Client as Client  # type: ignore[attr-defined, no-redef]
+        from herokusim.router.server import _Upstream as Upstream  # type: ignore[attr-defined, no-redef]
+
+    table = RoutingTable()
+    route = table.add_app("bench-app-id", "demo")
+    table.update(route.app_id, released=True, web_quantity=1)
+    backend = Backend("web.1", "127.0.0.1", 1)
+    table.set_backends(route.app_id, [backend], crashed=False)
+    router = Router(table, Logplex(Clock()), Settings(home=Path(tempfile.gettempdir())))
+    router.loop = asyncio.new_event_loop()  # for its clock only: nothing here awaits
+    router.port_header = b"X-Forwarded-Port: 80\r\n"
+    upstream = Upstream(types.SimpleNamespace(router=router), backend)
+    upstream.transport, upstream.exchange, upstream.reused = _NullTransport(), None, True
+    backend.idle.append(upstream)
+    client = Client(router)
+    client.connection_made(_NullTransport())
+    request = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n"
+    for n in (1000, requests):  # a warm-up, then the measured run
+        start = time.process_time()
+        for _ in range(n):
+            client.data_received(request)
+            upstream.data_received(response)
+        elapsed = time.process_time() - start
+    if route.metrics.requests != 1000 + requests or backend.idle != [upstream]:
+        sys.exit(f"the in-process router did not serve every request ({route.metrics.requests})")
+    print(f"{elapsed / requests * 1e6:.3f}")
+
+
+def python_side_us(checkout: Path, requests: int, core: int) -> float:
+    out = subprocess.run([*pin(core), sys.executable, __file__, "--python-side", str(checkout), str(requests)],
+                         capture_output=True, text=True, check=True, cwd=checkout).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def revision(checkout: Path) -> str:
+    """The checkout's commit, short, marked when its tracked files have uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True,
+                              check=False).stdout.strip()  # fmt: skip
+
+    rev = git("rev-parse", "--short", "HEAD") or "?"
+    return rev + (" + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def main() -> None:
@@ -197,62 +250,75 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also run the router of this checkout, alternating with this one's, and compare")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.md alone")
     parser.add_argument("--note", default="", help="a paragraph to add to the results section")
-    parser.add_argument("--serve-router", nargs=2, type=int, metavar=("DYNO_PORT", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-router", nargs=3, metavar=("DYNO_PORT", "PORT", "CHECKOUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--python-side", nargs=2, metavar=("CHECKOUT", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_router:
-        serve_router(*args.serve_router)
+        dyno, port, code = args.serve_router
+        serve_router(int(dyno), int(port), code)
         return
+    if args.python_side:
+        python_side(args.python_side[0], int(args.python_side[1]))
+        return
+    baseline: Path | None = args.baseline.resolve() if args.baseline else None
+    if baseline is not None and not (baseline / "herokusim" / "router").is_dir():
+        sys.exit(f"{baseline} is not a herokusim checkout")
 
     ensure_tools()
     router_core, load_core = 0, 1
-    dyno_port, router_port, nginx_port = free_port(), free_port(), free_port()
+    routers = {"router": ROOT, **({"baseline": baseline} if baseline else {})}
+    ports = {name: free_port() for name in ("dyno", "nginx", *routers)}
     load_before = os.getloadavg()
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="herokusim-bench-"))
     try:
-        procs.append(subprocess.Popen([*pin(load_core), sys.executable, str(ROOT / "fixtures/fast-dyno/app.py")],
-                                      env={**os.environ, "PORT": str(dyno_port)}, stdout=subprocess.DEVNULL))
-        wait_listening(dyno_port)
-        router_log = workdir / "router.log"
-        with open(router_log, "wb") as log:
-            procs.append(subprocess.Popen([*pin(router_core), sys.executable, __file__, "--serve-router",
-                                           str(dyno_port), str(router_port)], stdout=log, stderr=subprocess.STDOUT,
-                                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
-        (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, dyno_port=dyno_port, port=nginx_port))
-        procs.append(subprocess.Popen([*pin(router_core), nginx_binary(), "-c", str(workdir / "nginx.conf"),
-                                       "-p", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_listening(router_port)
-        wait_listening(nginx_port)
-        targets = (("dyno", dyno_port), ("router", router_port), ("nginx", nginx_port))
-        pids = {"dyno": procs[0].pid, "router": procs[1].pid, "nginx": procs[2].pid}
-        for _, port in targets:
-            wrk(port, 2, args.connections, load_core)  # warm up: connections, pools, caches
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in targets}
+        procs["dyno"] = subprocess.Popen([*pin(load_core), sys.executable, str(ROOT / "fixtures/fast-dyno/app.py")],
+                                         env={**os.environ, "PORT": str(ports["dyno"])}, stdout=subprocess.DEVNULL)
+        wait_listening(ports["dyno"])
+        for name, checkout in routers.items():
+            with open(workdir / f"{name}.log", "wb") as log:
+                procs[name] = subprocess.Popen(
+                    [*pin(router_core), sys.executable, __file__, "--serve-router", str(ports["dyno"]),
+                     str(ports[name]), str(checkout)], stdout=log, stderr=subprocess.STDOUT, cwd=checkout)
+        (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, dyno_port=ports["dyno"],
+                                                              port=ports["nginx"]))
+        procs["nginx"] = subprocess.Popen([*pin(router_core), nginx_binary(), "-c", str(workdir / "nginx.conf"),
+                                           "-p", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for port in ports.values():
+            wait_listening(port)
+        names = ["dyno", *routers, "nginx"]
+        for name in names:
+            wrk(ports[name], 2, args.connections, load_core)  # warm up: connections, pools, caches
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
 
-        def ours() -> float:  # CPU seconds of this script, wrk (reaped children) and the three servers
-            return sum(os.times()[:4]) + sum(cpu_seconds(pid) for pid in pids.values())
+        def ours() -> float:  # CPU seconds of this script, wrk (reaped children) and the servers
+            return sum(os.times()[:4]) + sum(cpu_seconds(proc.pid) for proc in procs.values())
 
         busy0, ours0, t0 = machine_busy(), ours(), time.monotonic()
-        for round_ in range(1, args.rounds + 1):  # interleaved, so a busy spell on the machine hits all three
-            for name, port in targets:
-                cpu = cpu_seconds(pids[name])
-                r = wrk(port, args.duration, args.connections, load_core)
-                # CPU time of the process serving (the dyno, the router, nginx's worker) per request answered
-                r["cpu_us"] = (cpu_seconds(pids[name]) - cpu) / max(1.0, r["rps"] * args.duration) * 1e6
+        for round_ in range(1, args.rounds + 1):  # interleaved, so a busy spell on the machine hits all
+            order = list(routers) if round_ % 2 else list(reversed(routers))  # A/B, then B/A
+            for name in ["dyno", *order, "nginx"]:
+                pid = procs[name].pid
+                cpu = cpu_seconds(pid)
+                r = wrk(ports[name], args.duration, args.connections, load_core)
+                # CPU time of the process serving (the dyno, a router, nginx's worker) per request answered
+                r["cpu_us"] = (cpu_seconds(pid) - cpu) / max(1.0, r["rps"] * args.duration) * 1e6
                 runs[name].append(r)
-                print(f"round {round_} {name:7} {r['rps']:>10.0f} req/s   p50 {r['p50']:.2f} ms   "
-                      f"p99 {r['p99']:.2f} ms   {r['cpu_us']:.0f} µs CPU/request"
+                print(f"round {round_} {name:8} {r['rps']:>10.0f} req/s   p50 {r['p50']:.2f} ms   "
+                      f"p99 {r['p99']:.2f} ms   {r['cpu_us']:.1f} µs CPU/request"
                       + (f"   non-2xx {r['non2xx']:.0f}" if r["non2xx"] else ""), flush=True)
         # CPU the rest of the machine used meanwhile, as a share of both cores over the rounds
         other = ((machine_busy() - busy0) - (ours() - ours0)) / ((time.monotonic() - t0) * (os.cpu_count() or 1))
         results = {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()}
         ratios = [r["rps"] / n["rps"] for r, n in zip(runs["router"], runs["nginx"], strict=True)]
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(procs.values()):
             proc.send_signal(signal.SIGTERM)
-        for proc in procs:
+        for proc in procs.values():
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -260,22 +326,53 @@ def main() -> None:
     load_after = os.getloadavg()
     ratio = results["router"]["rps"] / results["nginx"]["rps"]
     print(f"router/nginx: {ratio:.2f} (per round: {', '.join(f'{x:.2f}' for x in ratios)})")
-    print(Path(router_log).read_text().strip().splitlines()[-1] if router_log.exists() else "")
+    for name in routers:
+        log_lines = (workdir / f"{name}.log").read_text().strip().splitlines()
+        print(f"{name}: {log_lines[-1] if log_lines else '(no output)'}")
+    comparison = ""
+    if baseline is not None:
+        new, old = results["router"]["cpu_us"], results["baseline"]["cpu_us"]
+        per_round = [n["cpu_us"] / o["cpu_us"] - 1 for n, o in zip(runs["router"], runs["baseline"], strict=True)]
+        comparison = (
+            f"Router CPU per request, this checkout ({revision(ROOT)}) against the baseline "
+            f"({revision(baseline)}), medians of the {args.rounds} rounds: {new:.1f} µs against {old:.1f} µs, "
+            f"{(new / old - 1) * 100:+.1f} % (per round, alternating which ran first: "
+            f"{', '.join(f'{x * 100:+.1f} %' for x in per_round)}; their median {statistics.median(per_round) * 100:+.1f} %)."
+        )
+        print(comparison, flush=True)
+        # The Python side alone, in-process: alternating runs, as the kernel and the other load are left out
+        python: dict[str, list[float]] = {"router": [], "baseline": []}
+        for turn in range(PYTHON_SIDE_RUNS):
+            for name in (list(routers) if turn % 2 == 0 else list(reversed(routers))):
+                python[name].append(python_side_us(routers[name], PYTHON_SIDE_REQUESTS, router_core))
+        new_py, old_py = statistics.median(python["router"]), statistics.median(python["baseline"])
+        comparison += (
+            f" The routers' Python side per request, in-process without sockets (`--python-side`, "
+            f"{PYTHON_SIDE_RUNS} alternating runs of {PYTHON_SIDE_REQUESTS:,} keep-alive GETs each, medians): "
+            f"{new_py:.2f} µs against {old_py:.2f} µs, {(new_py / old_py - 1) * 100:+.1f} % (runs: "
+            f"{', '.join(f'{x:.2f}' for x in python['router'])} against "
+            f"{', '.join(f'{x:.2f}' for x in python['baseline'])}). Acceptance: within 3 %.")
+        print(comparison)
+    shutil.rmtree(workdir, ignore_errors=True)
     if args.no_write:
         return
     busy = other > 0.05
-    rows = "\n".join(
-        f"| {label} | {results[k]['rps']:,.0f} | {results[k]['p50']:.2f} ms | {results[k]['p99']:.2f} ms "
-        f"| {results[k]['cpu_us']:.0f} µs |"
-        for k, label in (("dyno", "fast-dyno directly"), ("router", "herokusim router → dyno"),
-                         ("nginx", "nginx (1 worker, upstream keep-alive) → dyno")))
+    labels = {"dyno": "fast-dyno directly", "router": f"herokusim router ({revision(ROOT)}) → dyno",
+              "baseline": f"herokusim router, baseline ({revision(baseline) if baseline else ''}) → dyno",
+              "nginx": "nginx (1 worker, upstream keep-alive) → dyno"}
+    rows = [f"| {labels[k]} | {results[k]['rps']:,.0f} | {results[k]['p50']:.2f} ms | {results[k]['p99']:.2f} ms "
+            f"| {results[k]['cpu_us']:.1f} µs |" for k in names]
+    command = " ".join(["python3 bench/router.py", *(f"--rounds {args.rounds}",) * (args.rounds != 3),
+                        *(f"--duration {args.duration}",) * (args.duration != 10),
+                        *(f"--connections {args.connections}",) * (args.connections != 50),
+                        *(f"--baseline {baseline}",) * (baseline is not None), *("--note …",) * bool(args.note)])
     section = f"""## Router: requests/s through herokusim's router next to nginx
 
-Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python3 bench/router.py` on {machine()}.
+Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on {machine()}.
 wrk, {args.connections} keep-alive connections, {args.duration} s per target (after a 2 s warm-up), `Host: {HOST}`,
-{args.rounds} interleaved rounds (dyno, router, nginx, …), medians below; router/nginx per round:
-{", ".join(f"{x:.2f}" for x in ratios)}.
-12-byte responses from fixtures/fast-dyno. Router and nginx pinned to core {router_core}; wrk and the dyno
+{args.rounds} interleaved rounds ({", ".join(["dyno", *routers, "nginx"])}, …{"; the two routers alternate which runs first" if baseline else ""}),
+medians below; router/nginx per round: {", ".join(f"{x:.2f}" for x in ratios)}.
+12-byte responses from fixtures/fast-dyno. Routers and nginx pinned to core {router_core}; wrk and the dyno
 share core {load_core}. The router runs with its router line per request, headers, keep-alive dyno pool and
 metrics, on uvloop. "CPU per request" is the user + system CPU time of the serving process (the dyno,
 the router, nginx's worker) during a run divided by the requests it answered: less swayed by other load
@@ -286,15 +383,15 @@ itself keeps about 2 busy): {load_before[0]:.2f} / {load_after[0]:.2f}.
 
 | target | req/s | p50 | p99 | CPU per request (the serving process) |
 |---|---|---|---|---|
-{rows}
+{chr(10).join(rows)}
 
 router/nginx: {ratio:.2f}
-
+{chr(10) + comparison + chr(10) if comparison else ""}
 Targets: router/nginx ≥ 0.5, router p99 < 2 ms at {args.connections} connections.
 {chr(10) + args.note if args.note else ""}
 """
-    write_results(section)
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_section("router", section.rstrip().splitlines())
+    print("wrote bench/results.md")
 
 
 if __name__ == "__main__":

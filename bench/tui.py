@@ -21,24 +21,17 @@ import argparse
 import asyncio
 import os
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import httpx
+from benchlib import ROOT, commit_all, machine, start_daemon, wait_until, write_section
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the recorded API answers of the snapshot tests
 
-from benchlib import free_port, machine, run
 from textual import events
 from tui_recorded import ANSWERS, RecordedApi
 
@@ -47,9 +40,6 @@ from tui.client import Api, Target
 from tui.format import LogEntry
 from tui.panes import LogsPane
 from tui.screens import AppScreen
-
-RESULTS = ROOT / "bench" / "results.md"
-BEGIN, END = "<!-- tui:begin -->", "<!-- tui:end -->"
 
 LOGGER_APP = '''\
 import os, sys, threading, time
@@ -254,68 +244,37 @@ def main() -> None:
     alone = asyncio.run(measure(FloodApi(args.dynos, offered), "demo", args.seconds, api_keys_too=False))
     alone_load = max(alone_load, os.getloadavg()[0])
 
-    work = Path(tempfile.mkdtemp(prefix="herokusim-bench-tui-"))
-    ports = {name: free_port() for name in ("router", "api", "git")}
-    env = {**os.environ, "HEROKUSIM_HOME": str(work / "home"), "HEROKUSIM_ROUTER_PORT": str(ports["router"]),
-           "HEROKUSIM_API_PORT": str(ports["api"]), "HEROKUSIM_GIT_PORT": str(ports["git"]),
-           "GIT_TERMINAL_PROMPT": "0", "HEROKUSIM_RUNTIME": "process",
-           "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
-    env.pop("HEROKUSIM_API_KEY", None)
-    cli = [sys.executable, "-m", "herokusim"]
-    log = open(work / "daemon.log", "w")  # noqa: SIM115 - for the daemon's whole life
-    daemon = subprocess.Popen([*cli, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    daemon = start_daemon(timeout=30)
     load = None
     try:
-        deadline = time.monotonic() + 30
-        while not (work / "home" / "token").exists() or run([*cli, "apps"], env).returncode:
-            if time.monotonic() > deadline or daemon.poll() is not None:
-                sys.exit(f"daemon did not start:\n{(work / 'daemon.log').read_text()}")
-            time.sleep(0.2)
-        token = (work / "home" / "token").read_text().strip()
-        api = httpx.Client(base_url=f"http://127.0.0.1:{ports['api']}", timeout=30,
-                           headers={"Authorization": f"Bearer {token}"})
-
-        repo = work / "logger"
+        repo = daemon.work / "logger"
         repo.mkdir()
         (repo / "app.py").write_text(LOGGER_APP)
         (repo / "Procfile").write_text("web: python app.py\n")
         (repo / "requirements.txt").write_text("# standard library only\n")
-        run(["git", "init", "-q", "-b", "main"], env, repo)
-        run(["git", "add", "-A"], env, repo)
-        run(["git", "commit", "-q", "-m", "bench"], env, repo)
-        run([*cli, "apps:create", "logger"], env, repo)
-        run([*cli, "git:remote", "-a", "logger"], env, repo)
-        run([*cli, "config:set", f"LINES_PER_SECOND={args.lines_per_dyno}", "-a", "logger"], env)
-        run(["git", "push", "-q", "herokusim", "main"], env, repo)
-        run([*cli, "ps:scale", f"web={args.dynos}", "-a", "logger"], env)
-        deadline = time.monotonic() + 120
-        while sum(d.get("state") == "up" for d in api.get("/apps/logger/dynos").json()) < args.dynos:
-            if time.monotonic() > deadline:
-                sys.exit("the dynos did not come up in 120 s")
-            time.sleep(0.5)
+        commit_all(repo, daemon.env)
+        daemon.create_app("logger", repo)
+        daemon.cli("config:set", f"LINES_PER_SECOND={args.lines_per_dyno}", "-a", "logger")
+        daemon.push(repo)
+        daemon.cli("ps:scale", f"web={args.dynos}", "-a", "logger")
+        wait_until(lambda: sum(d.get("state") == "up" for d in daemon.api("GET", "/apps/logger/dynos")) >= args.dynos,
+                   timeout=120, poll=0.5, what="the dynos to come up")  # fmt: skip
         print(f"{args.dynos} dynos up; load {args.rate:g} req/s for {args.seconds + 5:g} s", flush=True)
 
-        load = subprocess.Popen([sys.executable, "-c", LOAD_SCRIPT, str(ROOT), str(ports["router"]), "logger",
+        load = subprocess.Popen([sys.executable, "-c", LOAD_SCRIPT, str(ROOT), str(daemon.router_port), "logger",
                                  str(args.rate), str(args.seconds + 5)], stdout=subprocess.PIPE, text=True)
         load_avg = os.getloadavg()[0]
-        real_api = Api(Target(f"http://127.0.0.1:{ports['api']}", ports["router"], token))
+        real_api = Api(Target(daemon.api_url, daemon.router_port, daemon.token))
         result = asyncio.run(measure(real_api, "logger", args.seconds, api_keys_too=True))
         load_avg = max(load_avg, os.getloadavg()[0])
         load_summary = load.communicate(timeout=120)[0].strip()
     finally:
         if load is not None and load.poll() is None:
             load.kill()
-        daemon.send_signal(signal.SIGINT)
-        try:
-            daemon.wait(90)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        daemon.stop()
 
     full, solo = figures(result), figures(alone)
-    section = "\n".join([
-        BEGIN,
+    section = [
         "## TUI under load: log lag, key press to screen, CPU",
         "",
         (f"Measured {time.strftime('%Y-%m-%d')} by `python3 bench/tui.py --seconds {args.seconds:g} "
@@ -340,16 +299,10 @@ def main() -> None:
         "≤ 100 ms |"),
         f"| key press → screen through the API (`m`, maintenance), p50 / max | {full['api']} | — | |",
         f"| TUI process CPU, user + system | {full['cpu']} | {solo['cpu']} | |",
-        END,
-    ])
-    text = RESULTS.read_text()
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
-    print(section)
-    print(f"-> {RESULTS.relative_to(ROOT)}")
+    ]
+    write_section("tui", section)
+    print("\n".join(section))
+    print("-> bench/results.md")
 
 
 if __name__ == "__main__":

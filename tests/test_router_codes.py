@@ -31,7 +31,7 @@ from test_router import (
     websocket_echo,
 )
 
-from herokusim.router.server import BACKLOG_PER_DYNO
+from herokusim.router.limits import BACKLOG_PER_DYNO
 from herokusim.router.table import Backend
 
 

@@ -12,7 +12,7 @@ import random
 import time
 from pathlib import Path
 
-from test_router import APP_ID, Client, Dyno, Seen, hello, parse_line, platform
+from test_router import APP_ID, Client, Dyno, Seen, hello, parse_line, platform, until
 from test_router_codes import run_long
 
 from herokusim.logplex import LogLine
@@ -88,7 +88,9 @@ async def test_soak_200_clients_4_dynos_one_crashing(tmp_path: Path) -> None:
             p.table.set_backends(APP_ID, [d.backend() for d in p.dynos[:3]], crashed=False)
 
         await asyncio.gather(crash_one_dyno(), *(client_loop(n) for n in range(CLIENTS)))
-        await asyncio.sleep(0.2)  # the last router lines
+        # the last router lines: every request answered or cut has one once nothing is in flight
+        await until(lambda: p.route.metrics.inflight == 0 and all(rid in lines for rid in outcomes),
+                    "a router line for every request")
 
         assert len(outcomes) > CLIENTS * 20, f"only {len(outcomes)} requests in {DURATION} s"
         missing = [rid for rid in outcomes if rid not in lines]
@@ -106,5 +108,4 @@ async def test_soak_200_clients_4_dynos_one_crashing(tmp_path: Path) -> None:
         assert p.route.metrics.inflight == 0
         assert all(backend.inflight == 0 for backend in p.route.backends)
 
-    await asyncio.sleep(0.1)
-    assert open_sockets() == sockets_before, "sockets leaked"
+    await until(lambda: open_sockets() == sockets_before, "the sockets to close (else they leaked)")

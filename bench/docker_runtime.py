@@ -1,6 +1,6 @@
 """Benchmark (not a test): the Docker runtime — stack image build, push to first 200, scale to 10, dyno start.
 
-    python3 bench/docker.py [--runs 5] [--starts 10] [--skip-stack-build]
+    python3 bench/docker_runtime.py [--runs 5] [--starts 10] [--skip-stack-build]
 
 1. The stack image built from nothing (debootstrap + import) under a throwaway tag, once; removed after.
 2. `git push` start to the first 200 through the router on `--runtime docker` with the stack image warm,
@@ -18,10 +18,7 @@ import argparse
 import asyncio
 import io
 import os
-import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,44 +28,19 @@ import time
 from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
-# this file is bench/docker.py: its folder must not stand in for the `docker` package herokusim imports
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+from benchlib import free_port, machine, read_section, start_daemon, wait_until, write_section
 
 from herokusim import stack
 from herokusim.dynos.runtime import DynoSpec
 from herokusim.dynos.runtime.docker import DockerRuntime
 
-RESULTS = ROOT / "bench" / "results.md"
-BEGIN, END = "<!-- docker:begin -->", "<!-- docker:end -->"
 BENCH_LABEL = "herokusim.bench"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=600)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def machine(client: object) -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+def docker_engine(client: object) -> str:
     info = client.info()  # type: ignore[attr-defined]
-    return (f"{os.cpu_count()} cores ({cpu}), {mem_kib / 1024 / 1024:.0f} GiB RAM, {platform.system()} "
-            f"{platform.release()}, Docker {info.get('ServerVersion')} ({info.get('Driver')}, cgroup "
-            f"v{info.get('CgroupVersion')}), Python {platform.python_version()}")
+    return (f"Docker {info.get('ServerVersion')} ({info.get('Driver')}, cgroup "
+            f"v{info.get('CgroupVersion')})")
 
 
 def answers(port: int, host: str | None = None, path: str = "/") -> str | None:
@@ -89,58 +61,36 @@ def stack_build(client: object) -> float:
     return elapsed
 
 
-def platform_figures(runs: int, work: Path) -> tuple[list[float], float, float]:
-    ports = {name: free_port() for name in ("router", "api", "git")}
-    env = {**os.environ, "HEROKUSIM_HOME": str(work / "home"), "HEROKUSIM_ROUTER_PORT": str(ports["router"]),
-           "HEROKUSIM_API_PORT": str(ports["api"]), "HEROKUSIM_GIT_PORT": str(ports["git"]),
-           "HEROKUSIM_RUNTIME": "docker", "GIT_TERMINAL_PROMPT": "0",
-           "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
-    env.pop("HEROKUSIM_API_KEY", None)
-    cli = [sys.executable, "-m", "herokusim"]
-    log = open(work / "daemon.log", "w")  # noqa: SIM115 - for the daemon's whole life
-    daemon = subprocess.Popen([*cli, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    router = ports["router"]
+def platform_figures(runs: int) -> tuple[list[float], float, float]:
+    daemon = start_daemon(timeout=300, HEROKUSIM_RUNTIME="docker")
     try:
-        deadline = time.monotonic() + 300
-        while not (work / "home" / "token").exists() or subprocess.run(
-                [*cli, "apps"], env=env, capture_output=True, check=False).returncode:
-            if time.monotonic() > deadline or daemon.poll() is not None:
-                sys.exit(f"daemon did not start:\n{(work / 'daemon.log').read_text()}")
-            time.sleep(0.2)
         timings = []
         for i in range(runs):
             app = f"bench-{i + 1}"
-            repo = work / app
-            shutil.copytree(ROOT / "fixtures" / "python-hello", repo)
-            run(["git", "init", "-q", "-b", "main"], env, repo)
-            run(["git", "add", "-A"], env, repo)
-            run(["git", "commit", "-q", "-m", "bench"], env, repo)
-            run([*cli, "apps:create", app], env, repo)
-            run([*cli, "git:remote", "-a", app], env, repo)
+            repo = daemon.checkout("python-hello", app)
+            daemon.create_app(app, repo)
             start = time.perf_counter()
-            run(["git", "push", "-q", "herokusim", "main"], env, repo)
-            while answers(router, f"{app}.localhost") is None:
-                time.sleep(0.01)
+            daemon.push(repo)
+            wait_until(lambda app=app: daemon.answers(app) is not None, timeout=300, poll=0.01,
+                       what=f"{app} to answer")  # fmt: skip
             timings.append(time.perf_counter() - start)
             print(f"{app}: push to first 200 in {timings[-1]:.2f} s", flush=True)
             if i + 1 < runs:
-                run([*cli, "apps:destroy", app, "--confirm", app], env)
+                daemon.cli("apps:destroy", app, "--confirm", app)
 
         app = f"bench-{runs}"
         start = time.perf_counter()
-        run([*cli, "ps:scale", "web=10", "-a", app], env)
+        daemon.cli("ps:scale", "web=10", "-a", app)
         all_up = all_answered = 0.0
         seen: set[str] = set()
         while not (all_up and all_answered):
             if time.perf_counter() - start > 300:
                 sys.exit("ps:scale web=10 did not come up in 300 s")
             if not all_up:
-                ps = subprocess.run([*cli, "ps", "-a", app], env=env, capture_output=True, text=True,
-                                    check=False).stdout
+                ps = daemon.cli("ps", "-a", app).stdout
                 if sum(f"web.{n}: up" in ps for n in range(1, 11)) == 10:
                     all_up = time.perf_counter() - start
-            dyno = answers(router, f"{app}.localhost", "/dyno")
+            dyno = daemon.answers(app, "/dyno")
             if dyno:
                 seen.add(dyno.strip())
             if len(seen) == 10 and not all_answered:
@@ -148,8 +98,7 @@ def platform_figures(runs: int, work: Path) -> tuple[list[float], float, float]:
         print(f"ps:scale web=10: all up in ps after {all_up:.2f} s, all answered after {all_answered:.2f} s",
               flush=True)
     finally:
-        daemon.send_signal(signal.SIGINT)
-        daemon.wait(120)
+        daemon.stop()
     return timings, all_up, all_answered
 
 
@@ -164,11 +113,7 @@ def slug(work: Path) -> Path:
 
 
 def wait_http(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while answers(port) is None:
-        if time.monotonic() > deadline:
-            sys.exit(f"nothing answered on 127.0.0.1:{port} in 60 s")
-        time.sleep(0.005)
+    wait_until(lambda: answers(port) is not None, timeout=60, poll=0.005, what=f"an answer on 127.0.0.1:{port}")
 
 
 async def herokusim_start(runtime: DockerRuntime, slug_path: Path, n: int) -> float:
@@ -231,24 +176,22 @@ def main() -> None:
     build_seconds = None if args.skip_stack_build else stack_build(client)
     work = Path(tempfile.mkdtemp(prefix="herokusim-bench-docker-"))
     try:
-        pushes, all_up, all_answered = platform_figures(args.runs, work)
+        pushes, all_up, all_answered = platform_figures(args.runs)
         ours, bare = start_figures(client, image, args.starts, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     label = "| stack image from nothing (debootstrap + import), once |"
     build_row = f"{label} {build_seconds:.0f} s | |" if build_seconds is not None else f"{label} not measured | |"
-    if build_seconds is None and BEGIN in text:  # keep the figure of the last run that measured it
-        build_row = next((line for line in text[text.index(BEGIN):text.index(END)].splitlines()
-                          if line.startswith(label)), build_row)
+    if build_seconds is None:  # keep the figure of the last run that measured it
+        build_row = next((line for line in read_section("docker").splitlines() if line.startswith(label)),
+                         build_row)
     ratio = statistics.median(ours) / statistics.median(bare)
-    section = "\n".join([
-        BEGIN,
+    write_section("docker", [
         "## Docker runtime: stack image, push to first 200, scale to 10, dyno start",
         "",
-        (f"Measured {time.strftime('%Y-%m-%d')} by `python3 bench/docker.py --runs {args.runs} --starts "
-         f"{args.starts}{' --skip-stack-build' if build_seconds is None else ''}` on {machine(client)}. "
+        (f"Measured {time.strftime('%Y-%m-%d')} by `python3 bench/docker_runtime.py --runs {args.runs} --starts "
+         f"{args.starts}{' --skip-stack-build' if build_seconds is None else ''}` on {machine(docker_engine(client))}. "
          "Other engineers' test runs shared the machine."
          + (" The stack image figure is from the last run that built it." if build_seconds is None else "")),
         "fixtures/python-hello; each push is a first deploy to a new app (build in a build container).",
@@ -267,15 +210,9 @@ def main() -> None:
         (f"| bare `docker run` of the same image and command, median of {args.starts} | "
         f"{statistics.median(bare):.3f} s | |"),
         f"| ratio herokusim / bare | {ratio:.2f} | ≤ 1.3 |",
-        END,
     ])
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
     print(f"push median {statistics.median(pushes):.2f} s, scale to 10 {all_answered:.2f} s, start ratio "
-          f"{ratio:.2f} -> {RESULTS.relative_to(ROOT)}")
+          f"{ratio:.2f} -> bench/results.md")
 
 
 if __name__ == "__main__":
