@@ -55,7 +55,7 @@ def stack_build(client: object) -> float:
     mirror = stack.read_mirror()
     tag = f"{stack.IMAGE_REPOSITORY}:bench-{int(time.time())}"
     started = time.perf_counter()
-    stack._build(client, mirror, tag, lambda line: print(line, flush=True))
+    stack.build_image(client, mirror, tag, lambda line: print(line, flush=True))
     elapsed = time.perf_counter() - started
     client.images.remove(tag)  # type: ignore[attr-defined]
     return elapsed

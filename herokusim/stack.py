@@ -202,7 +202,7 @@ def _ensure(client: Any, mirror: Mirror, tag: str, progress: Progress, *, rebuil
             record(line)
             progress(line)
 
-        _build(client, mirror, tag, both, cancel)
+        build_image(client, mirror, tag, both, cancel)
 
 
 class StackImage:
@@ -344,7 +344,7 @@ def _machine_lock() -> Iterator[Progress]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(client: Any, mirror: Mirror, tag: str, progress: Progress, cancel: threading.Event | None = None
+def build_image(client: Any, mirror: Mirror, tag: str, progress: Progress, cancel: threading.Event | None = None
            ) -> None:
     if (blocker := build_blocker()) is not None:
         raise StackError(f"building the stack image {blocker}")

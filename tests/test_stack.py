@@ -49,7 +49,7 @@ def test_missing_debootstrap_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stack.os, "geteuid", lambda: 0)
     monkeypatch.setattr(stack.shutil, "which", lambda name: None)
     with pytest.raises(stack.StackError, match=r"needs debootstrap: apt-get install debootstrap"):
-        stack._build(object(), stack.Mirror("http://a.example/debian", "bookworm"), "t:x", print)
+        stack.build_image(object(), stack.Mirror("http://a.example/debian", "bookworm"), "t:x", print)
 
 
 def test_stack_command_shows_the_recipe() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -35,16 +36,18 @@ LOG_FLUSH_SECONDS = 0.075  # batch window: one widget update per window, never o
 
 Cell = str | Text
 Row = tuple[str, tuple[Cell, ...]]
+# what fill_table last put in each table: (key, cell texts) per row; a closed screen's tables drop out
+SHOWN: weakref.WeakKeyDictionary[DataTable[Cell], list[tuple[str, tuple[str, ...]]]] = weakref.WeakKeyDictionary()
 
 
 def fill_table(table: DataTable[Cell], rows: list[Row]) -> None:
     """Show these rows, keeping the cursor on the same key. Unchanged rows are left alone; when only some
     cells changed (ages tick every second) those cells are updated in place rather than the table rebuilt."""
     signature = [(key, tuple(str(c) for c in cells)) for key, cells in rows]
-    before = getattr(table, "_signature", None)
+    before = SHOWN.get(table)
     if before == signature:
         return
-    table._signature = signature  # type: ignore[attr-defined]
+    SHOWN[table] = signature
     if before is not None and [key for key, _ in before] == [key for key, _ in signature]:
         for row, ((_, old), (_, new), (_, cells)) in enumerate(zip(before, signature, rows, strict=True)):
             for column, (was, now) in enumerate(zip(old, new, strict=True)):
@@ -162,7 +165,7 @@ class FormationPane(Pane):
             self.columns = columns
             table.clear(columns=True)
             table.add_columns(*columns)
-            table._signature = None  # type: ignore[attr-defined]  # the rows are new to these columns
+            SHOWN.pop(table, None)  # the rows are new to these columns
         shown = [i for i, label in enumerate(self.COLUMNS) if label in keep]
         fill_table(table, [(key, tuple(cells[i] for i in shown)) for key, cells in self.rows])
 

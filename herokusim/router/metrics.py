@@ -54,7 +54,7 @@ class Series:
         """Count one request; a bucket of -1 means the latency does not apply (no dyno was reached)."""
         second = int(now)
         if second != self.second:
-            self._advance(second, now)
+            self.advance(second, now)
         slot = second % WINDOW
         self.counts[slot] += 1
         if connect_bucket >= 0:
@@ -64,7 +64,7 @@ class Series:
             hist = self.service[slot]
             hist[service_bucket] = hist.get(service_bucket, 0) + 1
 
-    def _advance(self, second: int, now: float) -> None:
+    def advance(self, second: int, now: float) -> None:
         if not self.first:
             self.first = now
         start = max(self.second + 1, second - WINDOW + 1)
@@ -86,7 +86,7 @@ def window_seconds(series: Iterable[Series], now: float) -> float:
         if not one.first:
             continue
         if second != one.second:
-            one._advance(second, now)
+            one.advance(second, now)
         first = one.first if not first else min(first, one.first)
     return min(float(WINDOW), max(1.0, now - first)) if first else 0.0
 
