@@ -193,7 +193,7 @@ def _ensure(client: Any, mirror: Mirror, tag: str, progress: Progress, *, rebuil
             cancel: threading.Event | None = None) -> None:
     if not rebuild and find_image(client, tag) is not None:
         return
-    with _machine_lock() as record:
+    with machine_lock() as record:
         # another herokusim (a parallel test run) may have built it while we waited
         if not rebuild and find_image(client, tag) is not None:
             return
@@ -328,7 +328,7 @@ def building() -> str | None:
 
 
 @contextlib.contextmanager
-def _machine_lock() -> Iterator[Progress]:
+def machine_lock() -> Iterator[Progress]:
     """Held for a build; the lock file records the build's progress lines, for `herokusim stack` to show."""
     with open(LOCK_PATH, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -12,7 +12,7 @@ import pytest
 from conftest import remove_docker_leftovers
 
 from herokusim.builds.compiler import BuildError, compile_slug
-from herokusim.builds.container import ContainerBuildHost, _outermost
+from herokusim.builds.container import ContainerBuildHost, outermost
 from herokusim.stack import StackImage
 
 PROBE_COMPILE = """#!/usr/bin/env bash
@@ -98,7 +98,7 @@ def test_a_failing_buildpack_fails_the_build_in_a_container(host: ContainerBuild
 
 def test_mounts_are_the_outermost_paths(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    assert _outermost([a / "x", a, b / "y", a / "x" / "z"]) == [a, b / "y"]
+    assert outermost([a / "x", a, b / "y", a / "x" / "z"]) == [a, b / "y"]
 
 
 def test_buildpacks_are_read_only_in_the_build_container(host: ContainerBuildHost, tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def test_building_only_reads_the_lock(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(stack, "LOCK_PATH", lock)
     assert stack.building() is None
     assert not lock.exists(), "asking made no lock file"
-    with stack._machine_lock() as record:  # a build, holding the lock
+    with stack.machine_lock() as record:  # a build, holding the lock
         record("-----> Building the heroku-24 stack image")
         record("       Retrieving Release ")
         assert stack.building() == "Retrieving Release"

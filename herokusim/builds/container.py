@@ -46,10 +46,10 @@ class ContainerBuildHost:
             image = self.stack.wait(emit)  # the first start's image may still be being built
         except stack.StackError as e:
             raise BuildError(f"No stack image to build in: {e}") from None
-        writable = _outermost(paths)
+        writable = outermost(paths)
         # the buildpacks read-only: code an app runs in its build must not change the scripts of later builds
         mounts = {p: "rw" for p in writable}
-        mounts.update({p: "ro" for p in _outermost(readonly) if not any(p.is_relative_to(w) for w in writable)})
+        mounts.update({p: "ro" for p in outermost(readonly) if not any(p.is_relative_to(w) for w in writable)})
         pip = pipconf.collect(os.environ, Path.home())
         container = self.client.containers.run(
             image, ["sleep", "infinity"], detach=True, init=True,
@@ -114,7 +114,7 @@ def _machine_mounts(pip: pipconf.PipSettings, mounted: list[Path]) -> list[Any]:
     return list(chosen.values())
 
 
-def _outermost(paths: list[Path]) -> list[Path]:
+def outermost(paths: list[Path]) -> list[Path]:
     """The paths to mount: each once, none inside another (a mount inside one of the same mode adds nothing)."""
     resolved = sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts))
     chosen: list[Path] = []
