@@ -17,9 +17,10 @@ from urllib.parse import quote
 
 import httpx
 
-from herokusim.config import Settings
+from herokusim.config import TUI_USER_AGENT, Settings
 
 ACCEPT = "application/vnd.heroku+json; version=3"
+CLI_USER_AGENT = "herokusim-cli"
 TOKEN_ENV = "HEROKUSIM_API_KEY"
 REQUEST_TIMEOUT = 30.0  # seconds; the daemon is on loopback, so only a stuck daemon takes this long
 STREAM_CONNECT_TIMEOUT = 10.0  # seconds; a stream may then stay silent for as long as it likes
@@ -204,7 +205,8 @@ class Client(ClientBase):
         super().__init__(settings.api_url, lambda: load_token(settings))
         self.settings = settings
         self.timeout = timeout
-        self._http = httpx.Client(base_url=settings.api_url, timeout=timeout, headers={"Accept": ACCEPT})
+        self._http = httpx.Client(base_url=settings.api_url, timeout=timeout,
+                                  headers={"Accept": ACCEPT, "User-Agent": CLI_USER_AGENT})
 
     def close(self) -> None:
         self._http.close()
@@ -251,7 +253,9 @@ class AsyncClient(ClientBase):
 
     def __init__(self, api_url: str, token: str) -> None:
         super().__init__(api_url, lambda: token)
-        self._http = httpx.AsyncClient(base_url=api_url, timeout=REQUEST_TIMEOUT, headers={"Accept": ACCEPT})
+        # the TUI polls several calls a second: its User-Agent keeps it out of the API's rate limit
+        self._http = httpx.AsyncClient(base_url=api_url, timeout=REQUEST_TIMEOUT,
+                                       headers={"Accept": ACCEPT, "User-Agent": TUI_USER_AGENT})
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -29,6 +29,13 @@ LOG_HISTORY = 1500  # lines kept per app
 MEMORY_QUOTA_MB = 512  # R14 above it, R15 above twice it: standard-1X (other sizes are multiples of it)
 CYCLE_HOURS = 24.0  # simulated hours from a dyno's start to its daily cycle ...
 CYCLE_JITTER_MINUTES = 216.0  # ... plus a random 0 to this many simulated minutes
+# The Platform API's rate limit, per account (this daemon is one): a bucket of 4500 tokens, refilled at 75 a
+# minute, each API request taking one (devcenter.heroku.com/articles/platform-api-reference#rate-limits, its
+# current text; older copies said 2400 at 20 a minute). 75 a minute is a full bucket an hour, which is how a
+# HEROKUSIM_API_RATE_LIMIT of another size refills.
+API_RATE_LIMIT = 4500
+API_RATE_REFILL_SECONDS = 3600.0  # an empty bucket is full again after this many (real) seconds
+TUI_USER_AGENT = "herokusim-tui"  # what the TUI's requests say they are: they do not count (api/account_api)
 
 DEFAULT_ROUTER_PORT = 5000
 DEFAULT_API_PORT = 5001
@@ -65,6 +72,15 @@ def _env_positive(name: str, default: float, what: str) -> float:
     return value
 
 
+def _env_count(name: str, default: int, what: str) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+        raise SettingsError(f"{name}={raw!r} is not {what} (a whole number, 0 or more)")
+    return int(raw)
+
+
 def _env_seconds(name: str, default: float) -> float:
     return _env_positive(name, default, "a number of seconds")
 
@@ -99,6 +115,7 @@ class Settings:
     stop_grace: float = STOP_GRACE
     time_scale: float | None = None  # simulated seconds per real second; None: the store's (1 at first)
     memory_quota_mb: float = MEMORY_QUOTA_MB
+    api_rate_limit: int = API_RATE_LIMIT  # tokens in the API's bucket; 0: no rate limit
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -119,6 +136,7 @@ class Settings:
             time_scale=_env_positive("HEROKUSIM_TIME_SCALE", 1.0, "a time scale (simulated seconds per second)")
             if os.environ.get("HEROKUSIM_TIME_SCALE") else None,
             memory_quota_mb=_env_positive("HEROKUSIM_MEMORY_QUOTA_MB", MEMORY_QUOTA_MB, "a number of MB"),
+            api_rate_limit=_env_count("HEROKUSIM_API_RATE_LIMIT", API_RATE_LIMIT, "a number of API requests"),
         )
 
     # Everything below is derived from home and the ports.

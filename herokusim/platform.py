@@ -29,7 +29,7 @@ from herokusim.dynos.limits import SIZES
 from herokusim.dynos.manager import DynoManager
 from herokusim.dynos.runtime.docker import DockerRuntime, RuntimeUnavailable, choose_runtime
 from herokusim.dynos.runtime.process import ProcessRuntime
-from herokusim.errors import Conflict, InvalidParams, NotFound
+from herokusim.errors import InvalidParams, NotFound
 from herokusim.git import GitServer
 from herokusim.logplex.hub import Logplex
 from herokusim.releases import ReleaseLedger, scaled_to, validate_config
@@ -213,7 +213,7 @@ class Platform:
                                 "digit, have 3 to 30 characters and only contain lowercase letters, digits and "
                                 "dashes.")
         if name in taken:
-            raise Conflict(f"Name {name} is already taken.")
+            raise InvalidParams(f"Name {name} is already taken.")
         app, releases = await self.store.create_app(name, STACK, "us", self.user)
         await asyncio.to_thread(self.git.create_repo, name)
         self.table.add_app(app.id, app.name)

@@ -102,6 +102,8 @@ def start_daemon(home: Path, open_files: tuple[int, int] | None = None, program:
         "HEROKUSIM_GIT_PORT": str(ports["git"]),
         # shortened through the documented settings only; test_defaults.py proves what ships
         "HEROKUSIM_STOP_GRACE": "3",
+        # the suite makes thousands of API calls a daemon (the fuzz tests): far more than Heroku's 4500 an hour
+        "HEROKUSIM_API_RATE_LIMIT": "100000000",
         "HEROKUSIM_RUNTIME": _daemon_runtime,  # process, unless the test is marked both_runtimes
         "GIT_TERMINAL_PROMPT": "0",
         **settings,

@@ -14,7 +14,7 @@ from herokusim.logplex import MAX_LINE_BYTES
 
 ENV = ("HEROKUSIM_HOME", "HEROKUSIM_ROUTER_PORT", "HEROKUSIM_API_PORT", "HEROKUSIM_GIT_PORT",
        "HEROKUSIM_ROUTER_TIMEOUT", "HEROKUSIM_ROUTER_BOOT_WAIT", "HEROKUSIM_BOOT_TIMEOUT", "HEROKUSIM_STOP_GRACE",
-       "HEROKUSIM_MEMORY_QUOTA_MB", "HEROKUSIM_TIME_SCALE")
+       "HEROKUSIM_MEMORY_QUOTA_MB", "HEROKUSIM_TIME_SCALE", "HEROKUSIM_API_RATE_LIMIT")
 
 
 @pytest.fixture
@@ -71,6 +71,22 @@ def test_simulated_clock_runs_at_real_time_by_default(clean_env: None) -> None:
     assert TIME_SCALE == 1.0, "what a first start runs at"
 
 
+def test_api_rate_limit_is_4500_requests_refilled_at_75_a_minute(clean_env: None) -> None:
+    from herokusim.api.account_api import RateLimit
+
+    settings = Settings.from_env()
+    assert settings.api_rate_limit == 4500
+    clock = [0.0]
+    bucket = RateLimit(settings.api_rate_limit, now=lambda: clock[0])
+    for _ in range(4500):
+        assert bucket.take()
+    assert not bucket.take() and bucket.remaining == 0
+    clock[0] += 60
+    assert bucket.remaining == 75
+    clock[0] += 3600
+    assert bucket.remaining == 4500, "never more than the bucket holds"
+
+
 def test_home_defaults_under_xdg_data_dir(clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert Settings.from_env().home == tmp_path / "herokusim"
@@ -86,7 +102,8 @@ def test_ports_and_loopback(clean_env: None) -> None:
 
 @pytest.mark.parametrize("name,value", [("HEROKUSIM_ROUTER_PORT", "http"), ("HEROKUSIM_API_PORT", "70000"),
                                         ("HEROKUSIM_STOP_GRACE", "-1"), ("HEROKUSIM_ROUTER_TIMEOUT", "soon"),
-                                        ("HEROKUSIM_TIME_SCALE", "0"), ("HEROKUSIM_MEMORY_QUOTA_MB", "lots")])
+                                        ("HEROKUSIM_TIME_SCALE", "0"), ("HEROKUSIM_MEMORY_QUOTA_MB", "lots"),
+                                        ("HEROKUSIM_API_RATE_LIMIT", "-1"), ("HEROKUSIM_API_RATE_LIMIT", "1e3")])
 def test_bad_settings_are_named(clean_env: None, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):

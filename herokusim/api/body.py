@@ -2,7 +2,8 @@
 
 Strict JSON in UTF-8: an object at the top; no NaN or Infinity, no number too long for Python's int or too big
 for a float; no lone surrogate (sqlite cannot store it and no dyno environment can hold it); nesting bounded
-by the parser's recursion limit and size by MAX_BODY_BYTES. Anything else is a clear 4xx, never a 500.
+by the parser's recursion limit and size by MAX_BODY_BYTES. Anything else is a clear 4xx, never a 500: 400
+bad_request for a body that is not JSON, 422 invalid_params for JSON that is not an object of valid text.
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+    # A body that cannot be read is Heroku's 400 bad_request; one that reads but holds the wrong thing, 422.
     except ValueError:  # not UTF-8, not JSON, or an int past Python's limit on digits
-        raise InvalidParams("Request body is not valid JSON.") from None
+        raise PlatformError("Request body is not valid JSON.") from None
     except RecursionError:
-        raise InvalidParams("Request body is nested too deeply.") from None
+        raise PlatformError("Request body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidParams("Request body must be a JSON object.")
     if _has_lone_surrogate(data):

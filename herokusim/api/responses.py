@@ -4,6 +4,7 @@ JSON, Heroku's error shape, and lists paged by the `Range` header."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -30,10 +31,19 @@ def error_response(status: int, error_id: str, message: str) -> web.Response:
 
 
 def ranged(request: web.Request, items: list[dict[str, Any]], default_field: str,
-           fields: tuple[str, ...]) -> web.Response:
-    """A list answer, one page of it as the request's `Range` asks (206 and `Next-Range` when more follow)."""
-    rng = parse_range(request.headers.get("Range"), default_field, fields)
+           fields: tuple[str, ...], presorted: bool = False) -> web.Response:
+    """A list answer, one page of it as the request's `Range` asks (206 and `Next-Range` when more follow),
+    with `Accept-Ranges` (the fields it sorts by) and `Content-Range` (what this page holds). `presorted`:
+    asked for without a Range, the list keeps the order `items` has (the default domain first, say)."""
+    header = request.headers.get("Range")
+    rng = parse_range(header, default_field, fields)
+    if presorted and not (header and header.strip()):
+        rng = replace(rng, sort=False)
     page, next_range = apply_range(items, rng)
+    headers = {"Accept-Ranges": ", ".join(fields)}
+    if page:
+        first, last = page[0].get(rng.field), page[-1].get(rng.field)
+        headers["Content-Range"] = f"{rng.field} {first}..{last}; max={rng.max}, order={rng.order}"
     if next_range:
-        return json_response(page, 206, {"Next-Range": next_range})
-    return json_response(page)
+        return json_response(page, 206, {**headers, "Next-Range": next_range})
+    return json_response(page, headers=headers)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from herokusim.api.body import read_body
-from herokusim.api.responses import json_response, platform_of
-from herokusim.errors import InvalidParams, NotFound, PlatformError
+from herokusim.api.responses import json_response, platform_of, ranged
+from herokusim.errors import InvalidParams, NotFound
 from herokusim.router.table import APP_HOST_SUFFIX
 from herokusim.store.models import App, Domain
 
@@ -34,9 +34,8 @@ _HOSTNAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.
 routes = web.RouteTableDef()
 
 
-class DomainTaken(PlatformError):
-    status = 422
-    id = "conflict"
+class DomainTaken(InvalidParams):
+    """Heroku answers a hostname in use 422 invalid_params (not 409 conflict)."""
 
 
 def default_hostname(app: App) -> str:
@@ -99,7 +98,7 @@ async def list_domains(request: web.Request) -> web.Response:
     platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
     custom = [_domain_json(app, d) for d in await platform.store.list_domains(app.id)]
-    return json_response([_default_domain_json(app), *custom])
+    return ranged(request, [_default_domain_json(app), *custom], "hostname", ("id", "hostname"), presorted=True)
 
 
 @routes.get("/apps/{app}/domains/{domain}")

@@ -1,25 +1,43 @@
 """api/server: the Platform API's aiohttp application — the middleware every request passes (readiness,
-credentials, API version, errors in Heroku's shape) and the routes of every resource, gathered from the
-api/*_api modules."""
+credentials, the rate limit, API version, errors in Heroku's shape), the headers every answer carries
+(`Request-Id`, `RateLimit-Remaining`) and the routes of every resource, gathered from the api/*_api modules."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from herokusim.api import apps_api, clock_api, dynos_api, logs_api, releases_api, router_api, stack_api
+from herokusim.api import (
+    account_api,
+    apps_api,
+    clock_api,
+    dynos_api,
+    logs_api,
+    releases_api,
+    router_api,
+    stack_api,
+)
+from herokusim.api.account_api import FREE_PATHS, RATE_LIMIT, RateLimit, rate_limit_of
 from herokusim.api.body import MAX_BODY_BYTES
 from herokusim.api.logs_api import LOG_SESSIONS, LogSessions
 from herokusim.api.responses import error_response, platform_of
 from herokusim.auth import basic_password
-from herokusim.errors import PlatformError, Unauthorized
+from herokusim.config import TUI_USER_AGENT
+from herokusim.errors import NotAcceptable, PlatformError, RateLimited, Unauthorized
 
 if TYPE_CHECKING:
     from herokusim.platform import Platform
 
 log = logging.getLogger(__name__)
+
+REQUEST_ID_MAX = 200  # the longest client Request-Id echoed back
+# Heroku's error ids by status, for the errors aiohttp raises itself (devcenter's "Error Responses")
+HEROKU_IDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 406: "not_acceptable",
+              409: "conflict", 410: "gone", 413: "request_entity_too_large", 416: "requested_range_not_satisfiable",
+              422: "invalid_params", 429: "rate_limit"}
 
 
 def _token_from(request: web.Request) -> bytes | None:
@@ -33,13 +51,45 @@ def _token_from(request: web.Request) -> bytes | None:
 
 
 def _check_accept(request: web.Request) -> None:
-    accept = request.headers.get("Accept", "")
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        if media.strip() == "application/vnd.heroku+json":
-            version = params.replace(" ", "").partition("version=")[2]
-            if version and not version.startswith("3"):
-                raise PlatformError(f"Unsupported API version {version!r}: herokusim speaks version=3.")
+    """Version 3 in any variant (`version=3`, `version=3.cedar-acm`), plain JSON, `*/*` or no Accept at all
+    pass; an Accept that offers only another version of Heroku's type is 406 not_acceptable."""
+    refused = None
+    for part in request.headers.get("Accept", "").split(","):
+        media, *params = part.split(";")
+        if media.strip().lower() != "application/vnd.heroku+json":
+            return
+        version = next((value.strip().strip('"') for key, _, value in (p.partition("=") for p in params)
+                        if key.strip().lower() == "version"), "")
+        if not version or version == "3" or version.startswith("3."):
+            return
+        refused = version
+    if refused is not None:
+        raise NotAcceptable(f"Unsupported API version {refused!r}: herokusim speaks version=3 "
+                            "(Accept: application/vnd.heroku+json; version=3).")
+
+
+def _charge(request: web.Request) -> None:
+    """One token of the account's rate limit for an authenticated request (429 rate_limit when none is left)."""
+    if request.path in FREE_PATHS or request.headers.get("User-Agent", "").startswith(TUI_USER_AGENT):
+        return
+    if not rate_limit_of(request).take():
+        raise RateLimited("Your account reached the API rate limit. Please wait a few minutes before making new "
+                          f"requests (the bucket holds {rate_limit_of(request).size} and refills over an hour).")
+
+
+def request_id(request: web.Request) -> str:
+    """The client's own Request-Id when it is a sane token (printable ASCII, at most 200 characters), else a
+    fresh UUID: the one id the answer carries."""
+    given = request.headers.get("Request-Id", "").strip()
+    if given and len(given) <= REQUEST_ID_MAX and given.isascii() and given.isprintable():
+        return given
+    return str(uuid.uuid4())
+
+
+async def _stamp(request: web.Request, response: web.StreamResponse) -> None:
+    """What every answer carries, errors and streams included."""
+    response.headers["Request-Id"] = request_id(request)
+    response.headers["RateLimit-Remaining"] = str(rate_limit_of(request).remaining)
 
 
 @web.middleware
@@ -52,18 +102,21 @@ async def platform_middleware(request: web.Request, handler: Any) -> web.StreamR
             token = _token_from(request)
             if not platform_of(request).authenticate(token):
                 raise Unauthorized("Invalid credentials provided.")
+            _charge(request)
             _check_accept(request)
         return await handler(request)
     except PlatformError as exc:
         return error_response(exc.status, exc.id, exc.message)
     except web.HTTPNotFound:
         return error_response(404, "not_found", f"The requested API endpoint {request.path} was not found.")
-    except web.HTTPMethodNotAllowed:
-        return error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
+    except web.HTTPMethodNotAllowed:  # Heroku answers a wrong verb as an endpoint it does not have
+        return error_response(404, "not_found", f"The requested API endpoint {request.method} {request.path} "
+                                                "was not found: is it the right HTTP verb?")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
+        error_id = HEROKU_IDS.get(exc.status) or exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, error_id, exc.text or exc.reason)
     except Exception as exc:
         if isinstance(exc, ConnectionError) and (request.transport is None or request.transport.is_closing()):
             # A client that goes away (a `logs --tail` or `run` ended mid-stream) is normal: nothing of ours
@@ -79,9 +132,12 @@ def create_api(platform: Platform) -> web.Application:
     app = web.Application(middlewares=[platform_middleware], client_max_size=MAX_BODY_BYTES)
     app["platform"] = platform
     app[LOG_SESSIONS] = LogSessions()
+    app[RATE_LIMIT] = RateLimit(platform.settings.api_rate_limit)
+    app.on_response_prepare.append(_stamp)
     # aiohttp tries routes in the order they are added: this is the order they always had
     for resource in (apps_api, releases_api, dynos_api, clock_api, logs_api):
         app.add_routes(resource.routes)
     app.add_routes(router_api.routes)  # domains and router metrics
     app.add_routes(stack_api.routes)  # the stack, and whether its image is built
+    app.add_routes(account_api.routes)  # the account's rate limit
     return app

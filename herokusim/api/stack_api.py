@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from herokusim.api.responses import json_response, platform_of
+from herokusim.api.responses import json_response, platform_of, ranged
 from herokusim.config import STACK
 from herokusim.dynos.runtime.docker import DockerRuntime
 from herokusim.errors import NotFound
@@ -32,7 +32,7 @@ def stack_json(platform: Platform) -> dict[str, Any]:
 
 @routes.get("/stacks")
 async def list_stacks(request: web.Request) -> web.Response:
-    return json_response([stack_json(platform_of(request))])
+    return ranged(request, [stack_json(platform_of(request))], "name", ("id", "name"))
 
 
 @routes.get("/stacks/{stack}")

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiosqlite
 
 from herokusim.clock import Clock, ClockState
-from herokusim.errors import Conflict, NotFound
+from herokusim.errors import InvalidParams, NotFound
 from herokusim.store.locks import AppLocks
 from herokusim.store.models import App, Build, Domain, DynoRecord, Formation, Release, Slug, new_id
 from herokusim.store.schema import migrate
@@ -173,7 +173,7 @@ class Store:
                     "INSERT INTO apps (id, name, stack, region, maintenance, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, 0, ?, ?)", (app.id, name, stack, region, now, now))
             except sqlite3.IntegrityError:  # another create of that name landed first
-                raise Conflict(f"Name {name} is already taken.") from None
+                raise InvalidParams(f"Name {name} is already taken.") from None
             releases = [await self._insert_release(db, app.id, description, None, {}, "succeeded", user_email)
                         for description in ("Initial release", "Enable Logplex")]
         return app, releases
