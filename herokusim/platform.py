@@ -59,6 +59,14 @@ def _port_taken(what: str, variable: str, port: int, exc: OSError) -> StartupErr
                         f"herokusim or program holds the port: stop it, or set {variable} to a free port")
 
 
+def check_app_name(name: str) -> None:
+    """Heroku's rule for an app's name, for apps:create and apps:rename."""
+    if not APP_NAME.fullmatch(name):
+        raise InvalidParams(f"Name {name!r} is invalid: it must start with a letter, end with a letter or "
+                            "digit, have 3 to 30 characters and only contain lowercase letters, digits and "
+                            "dashes.")
+
+
 def generate_app_name(taken: set[str]) -> str:
     while True:
         name = f"{random.choice(ADJECTIVES)}-{random.choice(NOUNS)}-{random.randint(10000, 99999)}"
@@ -208,10 +216,8 @@ class Platform:
         taken = {a.name for a in await self.store.list_apps()}
         if name is None:
             name = generate_app_name(taken)
-        elif not APP_NAME.fullmatch(name):
-            raise InvalidParams(f"Name {name!r} is invalid: it must start with a letter, end with a letter or "
-                                "digit, have 3 to 30 characters and only contain lowercase letters, digits and "
-                                "dashes.")
+        else:
+            check_app_name(name)
         if name in taken:
             raise InvalidParams(f"Name {name} is already taken.")
         app, releases = await self.store.create_app(name, STACK, "us", self.user)
@@ -232,6 +238,29 @@ class Platform:
             self.logplex.drop(app.id)
             await asyncio.to_thread(self.git.delete_repo, app.name)
             await asyncio.to_thread(self.builds.remove_app_files, app.id)
+
+    async def rename_app(self, app: App, name: str) -> App:
+        """`PATCH /apps/{app}` with a name: the router host, the git repo and its URL follow; dynos keep
+        running (nothing restarts, as on Heroku). Waits for a build of the app in progress to end."""
+        check_app_name(name)
+        async with self.builds.holding(app.id), self.store.app_writes(app):
+            current = await self.find_app(app.id)
+            if name == current.name:
+                return current
+            if await self.store.get_app(name) is not None:
+                raise InvalidParams("Name is already taken")
+            await self.store.rename_app(app.id, name)
+            try:
+                await asyncio.to_thread(self.git.rename_repo, current.name, name)
+            except BaseException as exc:
+                await self.store.rename_app(app.id, current.name)
+                if isinstance(exc, FileExistsError):  # a repo left at that name: the name is not free
+                    raise InvalidParams("Name is already taken") from None
+                raise
+            self.table.rename_app(app.id, name)
+            for dyno in self.dynos.list(app.id):
+                dyno.app_name = name  # what their restarts and one-offs are named after
+            return await self.find_app(app.id)
 
     async def set_maintenance(self, app: App, on: bool) -> App:
         async with self.store.app_writes(app):

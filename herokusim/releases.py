@@ -122,8 +122,9 @@ class ReleaseLedger:
         await self.store.fail_pending_releases()
 
     async def deploy(self, app: App, slug: Slug, user: str,
-                     on_line: Callable[[str], None] | None = None) -> Release:
-        description = deploy_description(slug.commit_sha)
+                     on_line: Callable[[str], None] | None = None, description: str | None = None) -> Release:
+        """`description`: the client's own (POST /releases); Heroku's `Deploy <commit>` by default."""
+        description = description or deploy_description(slug.commit_sha)
         async with self.store.app_writes(app):
             config = await self.store.latest_config(app.id)
             return await self._release(app, description, slug.id, config, user, description, on_line)

@@ -383,7 +383,7 @@ def test_colon_names_and_aliases() -> None:
     ("addons:create", "did you mean apps:create?"),
     ("buildpacks", "`herokusim --help` lists the commands it has."),
     ("pg:psql", "`herokusim --help` lists the commands it has."),
-    ("apps:rename", "did you mean apps:create?"),
+    ("apps:transfer", "did you mean apps:info?"),
 ])
 def test_heroku_command_not_simulated_yet(cli_env: dict[str, str], typed: str, suggestion: str) -> None:
     result = run(cli_env, typed, "-a", "demo")

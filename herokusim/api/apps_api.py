@@ -1,5 +1,5 @@
 """api/apps_api: apps in the Platform API — the account, `GET/POST /apps`, `GET/PATCH/DELETE /apps/{app}`
-(maintenance mode), and the app's config vars."""
+(maintenance mode, rename), and the app's config vars."""
 
 from __future__ import annotations
 
@@ -62,9 +62,14 @@ async def update_app(request: web.Request) -> web.Response:
     platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
     body = await read_body(request)
+    # every field is checked before anything changes
+    if "maintenance" in body and not isinstance(body["maintenance"], bool):
+        raise InvalidParams("maintenance must be true or false.")
+    if "name" in body and not isinstance(body["name"], str):
+        raise InvalidParams("Name must be a string.")
+    if "name" in body:
+        app = await platform.rename_app(app, body["name"])
     if "maintenance" in body:
-        if not isinstance(body["maintenance"], bool):
-            raise InvalidParams("maintenance must be true or false.")
         app = await platform.set_maintenance(app, body["maintenance"])
     return json_response(await _app_json(platform, app))
 

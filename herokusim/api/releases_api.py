@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from herokusim.platform import Platform
 
 routes = web.RouteTableDef()
+MAX_DESCRIPTION = 1024  # a release's description as a client gives it
 
 
 async def _releases_json(platform: Platform, app: App) -> list[dict[str, Any]]:
@@ -56,15 +57,26 @@ async def create_release(request: web.Request) -> web.Response:
     platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
     body = await read_body(request)
-    if isinstance(body.get("release"), (str, int)) and not isinstance(body["release"], bool):
+    usage = 'Give {"release": <id or version>} to roll back or {"slug": <id>} to release a slug, not both.'
+    if ("release" in body) == ("slug" in body):
+        raise InvalidParams(usage)
+    if "release" in body:
+        if not isinstance(body["release"], (str, int)) or isinstance(body["release"], bool):
+            raise InvalidParams(usage)
         release = await platform.ledger.rollback(app, str(body["release"]), platform.user)
-    elif isinstance(body.get("slug"), str):
+    else:
+        description = body.get("description")
+        if not isinstance(body["slug"], str):
+            raise InvalidParams(usage)
+        if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
+            raise InvalidParams(f"description must be a string of at most {MAX_DESCRIPTION} characters.")
         slug = await platform.store.get_slug(app.id, body["slug"])
         if slug is None:
             raise NotFound(f"Couldn't find that slug ({body['slug']}).")
-        release = await platform.ledger.deploy(app, slug, platform.user)
-    else:
-        raise InvalidParams('Give {"release": <id or version>} to roll back or {"slug": <id>} to release.')
+        if not slug.uploaded:
+            raise InvalidParams(f"Slug {slug.id} has no tarball yet: PUT it to the slug's blob.url (from "
+                                "POST /apps/{app}/slugs), then release it.")
+        release = await platform.ledger.deploy(app, slug, platform.user, description=description or None)
     return json_response(next(r for r in await _releases_json(platform, app) if r["id"] == release.id), 201)
 
 

@@ -13,11 +13,14 @@ from aiohttp import web
 from herokusim.api import (
     account_api,
     apps_api,
+    blobs,
+    builds_api,
     clock_api,
     dynos_api,
     logs_api,
     releases_api,
     router_api,
+    slugs_api,
     stack_api,
 )
 from herokusim.api.account_api import FREE_PATHS, RATE_LIMIT, RateLimit, rate_limit_of
@@ -98,7 +101,8 @@ async def platform_middleware(request: web.Request, handler: Any) -> web.StreamR
     # formation back: no client sees the half-reconciled state.
     await platform_of(request).ready.wait()
     try:
-        if not request.path.startswith(("/log-sessions/", "/dyno-attach/")):  # these URLs carry their own secret
+        # these URLs carry their own secret
+        if not request.path.startswith(("/log-sessions/", "/dyno-attach/", "/blobs/")):
             token = _token_from(request)
             if not platform_of(request).authenticate(token):
                 raise Unauthorized("Invalid credentials provided.")
@@ -134,10 +138,14 @@ def create_api(platform: Platform) -> web.Application:
     app[LOG_SESSIONS] = LogSessions()
     app[RATE_LIMIT] = RateLimit(platform.settings.api_rate_limit)
     app.on_response_prepare.append(_stamp)
+    app[blobs.UPLOADS] = set()
     # aiohttp tries routes in the order they are added: this is the order they always had
     for resource in (apps_api, releases_api, dynos_api, clock_api, logs_api):
         app.add_routes(resource.routes)
     app.add_routes(router_api.routes)  # domains and router metrics
     app.add_routes(stack_api.routes)  # the stack, and whether its image is built
     app.add_routes(account_api.routes)  # the account's rate limit
+    app.add_routes(slugs_api.routes)  # slugs made by a client (POST /apps/{app}/slugs)
+    app.add_routes(builds_api.routes)  # builds from a source tarball (POST /apps/{app}/builds)
+    app.add_routes(blobs.routes)  # slug tarballs at signed URLs
     return app

@@ -1,4 +1,5 @@
-"""builds/service: from a pushed commit to a live release — export, compile the slug, store it, release.
+"""builds/service: from a pushed commit to a live release — export, compile the slug, store it, release; and
+the same from a source tarball for `POST /apps/{app}/builds` (builds/source.py fetches and unpacks it).
 
 Runs in the git server's handler thread (blocking work stays off the event loop); every store, log and
 dyno action is handed to the daemon's loop.
@@ -13,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import queue
 import shutil
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from herokusim.builds.compiler import LOCAL, BuildError, BuildHost, compile_slug
+from herokusim.builds.source import Source, fetch_source, unpack_source
 from herokusim.config import STACK, Settings
 from herokusim.git import ExportError, PushEvent, export_commit
 from herokusim.logplex.hub import Logplex
@@ -31,6 +35,7 @@ from herokusim.store.models import App, Build, Release, Slug, new_id
 from herokusim.store.sqlite import Store
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 REJECTED = "pre-receive hook declined"
 # The last output line of a build the daemon did not live to finish, as recover() found it.
 INTERRUPTED = " !     The herokusim daemon stopped during this build; push again."
@@ -92,12 +97,40 @@ class BuildService:
     def _api_log(self, app_id: str, message: str) -> None:
         self.loop.call_soon_threadsafe(self.logplex.publish, app_id, "app", "api", message)
 
+    def app_lock(self, app_id: str) -> threading.Lock:
+        """The lock one build of the app holds from start to release (pushes and API builds alike)."""
+        with self._locks_guard:
+            return self._app_locks.setdefault(app_id, threading.Lock())
+
+    @asynccontextmanager
+    async def holding(self, app_id: str) -> AsyncIterator[None]:
+        """Hold the app's build lock from the loop (apps:rename: no build is between its steps meanwhile).
+        Taken before `Store.app_writes`, in the order a build takes them."""
+        lock = self.app_lock(app_id)
+        taking = asyncio.ensure_future(asyncio.to_thread(lock.acquire))
+        try:
+            await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            taking.add_done_callback(lambda _: lock.release())  # the thread gets it anyway: give it back
+            raise
+        try:
+            yield
+        finally:
+            lock.release()
+
     def handle_push(self, event: PushEvent, emit: Callable[[str], None]) -> str | None:
         """The git server's push hook: build and release, or return why the push is rejected."""
         self._recovered.wait()
-        with self._locks_guard:
-            lock = self._app_locks.setdefault(event.app_name, threading.Lock())
-        with lock:  # one build at a time per app, as on Heroku
+        app = self._call(self.store.get_app(event.app_name))
+        if app is None:
+            emit(f" !     No such app as {event.app_name}.")
+            return REJECTED
+        with self.app_lock(app.id):  # one build at a time per app, as on Heroku
+            now = self._call(self.store.get_app(app.id))
+            if now is not None and now.name != event.app_name:  # apps:rename went first
+                emit(f" !     {event.app_name} was renamed to {now.name} during this push: push to "
+                     f"{self.settings.git_url(now.name)}.")
+                return REJECTED
             # The client read the ref before it waited for the lock: if a push moved it since, building
             # this one would release a commit the repo's main is not.
             return event.stale() or self._build(event, emit)
@@ -128,6 +161,74 @@ class BuildService:
             return REJECTED
         finally:
             self.loop.call_soon_threadsafe(self._finish_live, build.id)
+
+    async def build_from_source(self, app: App, source: Source, version: str | None) -> Build:
+        """`POST /apps/{app}/builds`: a pending build at once; fetch, unpack, compile and release follow in
+        a thread, after any build of the app before it, with the output on the build's output_stream_url."""
+        build = await self.store.create_build(app.id, version, self.user, source.url, version)
+        self.live[build.id] = LiveOutput()
+        threading.Thread(target=self._source_build, args=(app, build, source), name=f"build {app.name}",
+                         daemon=True).start()
+        return build
+
+    def _source_build(self, app: App, build: Build, source: Source) -> None:
+        live = self.live[build.id]
+        output: list[str] = []
+
+        def out(line: str) -> None:
+            output.append(line)
+            self.loop.call_soon_threadsafe(live.add, line)
+
+        try:
+            self._recovered.wait()
+            with self.app_lock(app.id):
+                current = self._call(self.store.get_app(app.id))  # its name now: a rename may have gone first
+                if current is None:
+                    return
+                self._api_log(app.id, f"Build started by user {self.user}")
+                self._build_source(current, build, source, out, output)
+        except Exception:
+            if self._call(self.store.get_app(app.id)) is None:  # destroyed under the build: nothing to record
+                return
+            logger.exception("build %s of %s failed", build.id, app.name)
+            out(" !     Build failed: herokusim hit an internal error (see the daemon's output).")
+            self._call(self.store.finish_build(build.id, "failed", "\n".join(output)))
+        finally:
+            self.loop.call_soon_threadsafe(self._finish_live, build.id)
+
+    def _build_source(self, app: App, build: Build, source: Source, out: Callable[[str], None],
+                      output: list[str]) -> None:
+        slug_id = new_id()
+        slug_path = self.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
+        slug_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_dir = self.settings.cache_dir / app.id
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config = self._call(self.store.latest_config(app.id))
+            with tempfile.TemporaryDirectory(dir=self.settings.builds_dir) as tmp:
+                tarball = Path(tmp) / "source"
+                fetch_source(source, tarball)
+                build_dir = unpack_source(tarball, Path(tmp) / "build")
+                tarball.unlink()
+                result = compile_slug(build_dir, slug_path=slug_path, cache_dir=cache_dir, config=config,
+                                      emit=out, host=self.host)
+        except BuildError as exc:
+            out(f" !     {exc}")
+            out(" !     Build failed")
+            slug_path.unlink(missing_ok=True)
+            self._call(self.store.finish_build(build.id, "failed", "\n".join(output)))
+            self._api_log(app.id, "Build failed -- check your build output")
+            return
+        except BaseException:
+            slug_path.unlink(missing_ok=True)
+            raise
+        slug = self._call(self.store.create_slug(
+            app.id, result.checksum, result.size, result.process_types, build.commit_sha, STACK,
+            result.buildpack, str(slug_path), slug_id=slug_id))
+        release = self._release(app, slug, has_phase="release" in result.process_types, out=out)
+        self._call(self.store.finish_build(build.id, "succeeded", "\n".join(output), result.buildpack,
+                                           slug.id, release.id))
+        self._api_log(app.id, "Build succeeded")
 
     def _finish_live(self, build_id: str) -> None:
         live = self.live.pop(build_id, None)

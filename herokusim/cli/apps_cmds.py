@@ -1,4 +1,5 @@
-"""CLI room: the app commands — `apps`, `apps:create`, `apps:info`, `apps:destroy`, `maintenance[:on|:off]`."""
+"""CLI room: the app commands — `apps`, `apps:create`, `apps:info`, `apps:rename`, `apps:destroy`,
+`maintenance[:on|:off]`."""
 
 from __future__ import annotations
 
@@ -94,6 +95,23 @@ def apps_info(app: str | None, as_json: bool) -> None:
     ]
     print_header(data["name"])
     print_lines(align_object([(key, value) for key, value in fields if value]))
+
+
+@main.command("apps:rename")
+@click.argument("newname")
+@app_option
+def apps_rename(newname: str, app: str | None) -> None:
+    """Rename an app (its web URL and git URL follow)."""
+    name = resolve_app(app)
+    api = api_client()
+    with action(f"Renaming {HEXAGON} {name} to {HEXAGON} {newname}"):
+        renamed = api.patch(app_path(name), {"name": newname})
+    click.echo(f"{renamed['web_url']} | {renamed['git_url']}")
+    if gitremote.inside_checkout():
+        # as Heroku's CLI does: this checkout's remotes to the old app now point at the new one
+        for remote in gitremote.retarget_remotes({api.settings.git_url(name)}, renamed["git_url"]):
+            click.echo(f"Git remote {remote} updated")
+    warn("Don't forget to update git remotes for all other local checkouts of the app.")
 
 
 @main.command("apps:destroy")

@@ -90,6 +90,14 @@ def remove_remotes_to(urls: set[str], cwd: Path | None = None) -> list[str]:
     return gone
 
 
+def retarget_remotes(old_urls: set[str], new_url: str, cwd: Path | None = None) -> list[str]:
+    """Point every remote whose URL is one of old_urls at new_url (apps:rename); returns their names."""
+    moved = [name for name, url in remotes(cwd).items() if url in old_urls]
+    for name in moved:
+        _git_ok("remote", "set-url", name, new_url, cwd=cwd)
+    return moved
+
+
 def credential_helper() -> str:
     """The command git runs (`... get`) to fetch the token, so no token lands in a URL or .git/config."""
     return f'!"{sys.executable}" -m herokusim git:credentials'

@@ -173,6 +173,14 @@ class GitServer:
             repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
         return path
 
+    def rename_repo(self, old_name: str, new_name: str) -> None:
+        """apps:rename: the repo moves to the new name's URL; the old URL no longer finds it. Refused (an
+        OSError) if something is already at the new name."""
+        old, new = self._repo_path(old_name), self._repo_path(new_name)
+        if new.exists():
+            raise FileExistsError(f"{new} already exists")
+        os.rename(old, new)
+
     def delete_repo(self, app_name: str) -> None:
         shutil.rmtree(self._repo_path(app_name), ignore_errors=True)
 

@@ -94,6 +94,19 @@ class RoutingTable:
             self._by_header.clear()
         return route
 
+    def rename_app(self, app_id: str, name: str) -> None:
+        """The app answers at `<name>.localhost` from now on, and no longer at its old host."""
+        route = self._by_id.get(app_id)
+        if route is None:
+            return
+        old_host = route.name + APP_HOST_SUFFIX
+        if self._by_host.get(old_host) is route:
+            del self._by_host[old_host]
+        route.name = name
+        self._by_host[name + APP_HOST_SUFFIX] = route
+        self._by_header.clear()
+        route.notify()
+
     def update(self, app_id: str, **fields: object) -> None:
         route = self._by_id[app_id]
         for key, value in fields.items():

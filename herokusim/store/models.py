@@ -26,14 +26,15 @@ class App:
 class Slug:
     id: str
     app_id: str
-    checksum: str
-    size: int
+    checksum: str | None  # None: a slug made by POST /slugs without one, not uploaded yet
+    size: int | None  # None until its tarball is uploaded
     process_types: dict[str, str]
     commit_sha: str | None
     stack: str
     buildpack: str | None
     path: str
     created_at: str
+    uploaded: bool = True  # False: made by POST /slugs, its tarball not PUT to its blob URL yet
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Build:
     user_email: str
     created_at: str
     updated_at: str
+    source_blob_url: str | None = None  # a build of POST /builds from a tarball (None: a git push)
+    source_blob_version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,14 @@ MIGRATIONS: list[str] = [
         running INTEGER NOT NULL
     );
     """,
+    # v3: slugs made by POST /apps/{app}/slugs wait for their tarball (uploaded = 0 until it is PUT to the
+    # blob URL; every slug before this was built here, so uploaded); builds from a source tarball (POST
+    # /apps/{app}/builds) keep its URL and version
+    """
+    ALTER TABLE slugs ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE builds ADD COLUMN source_blob_url TEXT;
+    ALTER TABLE builds ADD COLUMN source_blob_version TEXT;
+    """,
 ]
 
 

@@ -45,8 +45,10 @@ def _app(row: aiosqlite.Row) -> App:
 
 
 def _slug(row: aiosqlite.Row) -> Slug:
-    return Slug(row["id"], row["app_id"], row["checksum"], row["size"], json.loads(row["process_types"]),
-                row["commit_sha"], row["stack"], row["buildpack"], row["path"], row["created_at"])
+    uploaded = bool(row["uploaded"])
+    return Slug(row["id"], row["app_id"], row["checksum"] or None, row["size"] if uploaded else None,
+                json.loads(row["process_types"]), row["commit_sha"], row["stack"], row["buildpack"], row["path"],
+                row["created_at"], uploaded)
 
 
 def _release(row: aiosqlite.Row) -> Release:
@@ -57,7 +59,8 @@ def _release(row: aiosqlite.Row) -> Release:
 
 def _build(row: aiosqlite.Row) -> Build:
     return Build(row["id"], row["app_id"], row["status"], row["commit_sha"], row["buildpack"], row["output"],
-                 row["slug_id"], row["release_id"], row["user_email"], row["created_at"], row["updated_at"])
+                 row["slug_id"], row["release_id"], row["user_email"], row["created_at"], row["updated_at"],
+                 row["source_blob_url"], row["source_blob_version"])
 
 
 def _formation(row: aiosqlite.Row) -> Formation:
@@ -192,27 +195,48 @@ class Store:
             await db.execute("DELETE FROM releases WHERE app_id = ?", (app_id,))
             await db.execute("DELETE FROM apps WHERE id = ?", (app_id,))
 
+    async def rename_app(self, app_id: str, name: str) -> None:
+        """The caller holds the app's lock and has checked the name; a name taken meanwhile is refused."""
+        async with self.transaction() as db:
+            try:
+                await db.execute("UPDATE apps SET name = ?, updated_at = ? WHERE id = ?", (name, self.now(), app_id))
+            except sqlite3.IntegrityError:
+                raise InvalidParams("Name is already taken") from None
+
     async def set_maintenance(self, app_id: str, on: bool) -> None:
         async with self.transaction() as db:
             await db.execute("UPDATE apps SET maintenance = ?, updated_at = ? WHERE id = ?",
                              (int(on), self.now(), app_id))
 
     # slugs
-    async def create_slug(self, app_id: str, checksum: str, size: int, process_types: dict[str, str],
-                          commit_sha: str | None, stack: str, buildpack: str | None, path: str,
-                          slug_id: str | None = None) -> Slug:
-        slug = Slug(slug_id or new_id(), app_id, checksum, size, process_types, commit_sha, stack, buildpack,
-                    path, self.now())
+    async def create_slug(self, app_id: str, checksum: str | None, size: int | None,
+                          process_types: dict[str, str], commit_sha: str | None, stack: str, buildpack: str | None,
+                          path: str, slug_id: str | None = None, uploaded: bool = True) -> Slug:
+        """`uploaded=False`: a slug of POST /slugs, whose tarball comes later (set_slug_uploaded)."""
+        slug = Slug(slug_id or new_id(), app_id, checksum, size if uploaded else None, process_types, commit_sha,
+                    stack, buildpack, path, self.now(), uploaded)
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO slugs (id, app_id, checksum, size, process_types, commit_sha, stack, buildpack,"
-                " path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (slug.id, app_id, checksum, size, json.dumps(process_types), commit_sha, stack, buildpack,
-                 path, slug.created_at))
+                " path, created_at, uploaded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (slug.id, app_id, checksum or "", size or 0, json.dumps(process_types), commit_sha, stack,
+                 buildpack, path, slug.created_at, int(uploaded)))
         return slug
+
+    async def set_slug_uploaded(self, slug_id: str, checksum: str, size: int) -> bool:
+        """Record a slug's uploaded tarball; False if it was uploaded already (or is gone)."""
+        async with self.transaction() as db:
+            cur = await db.execute("UPDATE slugs SET uploaded = 1, checksum = ?, size = ? WHERE id = ? AND uploaded = 0",
+                                   (checksum, size, slug_id))
+            return cur.rowcount == 1
 
     async def get_slug(self, app_id: str, slug_id: str) -> Slug | None:
         row = await self._one("SELECT * FROM slugs WHERE app_id = ? AND id = ?", app_id, slug_id)
+        return _slug(row) if row else None
+
+    async def find_slug(self, slug_id: str) -> Slug | None:
+        """A slug by its id alone, whatever its app (a blob URL names only the slug)."""
+        row = await self._one("SELECT * FROM slugs WHERE id = ?", slug_id)
         return _slug(row) if row else None
 
     async def slug_paths(self, app_id: str) -> list[str]:
@@ -290,13 +314,16 @@ class Store:
         return _release(row) if row else None
 
     # builds
-    async def create_build(self, app_id: str, commit_sha: str | None, user_email: str) -> Build:
+    async def create_build(self, app_id: str, commit_sha: str | None, user_email: str,
+                           source_blob_url: str | None = None, source_blob_version: str | None = None) -> Build:
         now = self.now()
-        build = Build(new_id(), app_id, "pending", commit_sha, None, "", None, None, user_email, now, now)
+        build = Build(new_id(), app_id, "pending", commit_sha, None, "", None, None, user_email, now, now,
+                      source_blob_url, source_blob_version)
         async with self.transaction() as db:
             await db.execute(
-                "INSERT INTO builds (id, app_id, status, commit_sha, user_email, created_at, updated_at)"
-                " VALUES (?, ?, 'pending', ?, ?, ?, ?)", (build.id, app_id, commit_sha, user_email, now, now))
+                "INSERT INTO builds (id, app_id, status, commit_sha, user_email, created_at, updated_at,"
+                " source_blob_url, source_blob_version) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+                (build.id, app_id, commit_sha, user_email, now, now, source_blob_url, source_blob_version))
         return build
 
     async def finish_build(self, build_id: str, status: str, output: str, buildpack: str | None = None,
