@@ -83,5 +83,5 @@ def create_api(platform: Platform) -> web.Application:
     for resource in (apps_api, releases_api, dynos_api, clock_api, logs_api):
         app.add_routes(resource.routes)
     app.add_routes(router_api.routes)  # domains and router metrics
-    app.add_routes(stack_api.routes)  # the stack, and whether its image is built
+    app.add_routes(stack_api.routes)  # the stack (and whether its image is built), the regions
     return app
