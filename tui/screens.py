@@ -328,7 +328,7 @@ class AppScreen(BaseScreen):
             if first_look or status == "pending" or before == status:
                 continue
             if build["id"] in self.builds_followed:  # its output is in the logs pane already
-                self.notify(f"Build {status}: {(build.get('source_blob') or {}).get('version', '')[:8]}",
+                self.notify(f"Build {status}: {((build.get('source_blob') or {}).get('version') or '')[:8]}",
                             severity="error" if status == "failed" else "information", timeout=4)
                 continue
             try:
@@ -338,11 +338,11 @@ class AppScreen(BaseScreen):
             when = parse_time(build.get("updated_at"))
             stamp = when.isoformat(timespec="microseconds") if when else ""
             self.query_one(LogsPane).add(f"{stamp} app[build]: {line}" for line in output.splitlines())
-            self.notify(f"Build {status}: {(build.get('source_blob') or {}).get('version', '')[:8]}",
+            self.notify(f"Build {status}: {((build.get('source_blob') or {}).get('version') or '')[:8]}",
                         severity="error" if status == "failed" else "information", timeout=4)
         self.builds_seen = seen
         if building:
-            self.progress = f"building {(building[0].get('source_blob') or {}).get('version', '')[:8]}…"
+            self.progress = f"building {((building[0].get('source_blob') or {}).get('version') or '')[:8]}…"
         elif self.progress and self.progress.startswith("building"):
             self.progress = None
 

@@ -29,8 +29,8 @@ async def _app_json(platform: Platform, app: App) -> dict[str, Any]:
 # apps
 @routes.get("/account")
 async def account(request: web.Request) -> web.Response:
-    user = platform_of(request).user
-    return json_response({"email": user, "id": "00000000-0000-4000-8000-000000000000", "name": "herokusim"})
+    platform = platform_of(request)
+    return json_response(shapes.account_json(platform.user, await platform.store.account_created_at()))
 
 
 @routes.get("/apps")

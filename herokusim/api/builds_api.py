@@ -32,4 +32,5 @@ async def create_build(request: web.Request) -> web.Response:
         raise InvalidParams("buildpacks cannot be chosen per build: herokusim detects the app's buildpack.")
     source = check_source_url(blob.get("url"))
     build = await platform.builds.build_from_source(app, source, version or None)
-    return json_response(shapes.build_json(app, build, platform.settings.api_url), 201)
+    settings = platform.settings
+    return json_response(shapes.build_json(app, build, settings.api_url, settings.git_url(app.name)), 201)

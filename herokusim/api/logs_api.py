@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import uuid
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -37,7 +38,7 @@ class LogSessions:
     pending: dict[str, LogSession] = field(default_factory=dict)
 
     def create(self, app_id: str, lines: int, tail: bool, where: LogFilter) -> LogSession:
-        session = LogSession(secrets.token_hex(8), secrets.token_urlsafe(24), app_id, lines, tail, where)
+        session = LogSession(str(uuid.uuid4()), secrets.token_urlsafe(24), app_id, lines, tail, where)
         if len(self.pending) > 1000:  # sessions nobody streamed: forget the oldest
             self.pending.pop(next(iter(self.pending)))
         self.pending[session.secret] = session

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from herokusim.api import shapes
+from herokusim.api.blobs import slug_blob_url
 from herokusim.api.body import read_body
 from herokusim.api.responses import json_response, platform_of, ranged
 from herokusim.errors import InvalidParams, NotFound
@@ -88,15 +89,17 @@ async def get_slug(request: web.Request) -> web.Response:
     slug = await platform.store.get_slug(app.id, request.match_info["slug"])
     if slug is None:
         raise NotFound(f"Couldn't find that slug ({request.match_info['slug']}).")
-    return json_response(shapes.slug_json(slug))
+    blob_url = slug_blob_url(platform.settings.api_url, platform.token, slug.id)
+    return json_response(shapes.slug_json(slug, blob_url))
 
 
 @routes.get("/apps/{app}/builds")
 async def list_builds(request: web.Request) -> web.Response:
     platform = platform_of(request)
     app = await platform.find_app(request.match_info["app"])
-    api_url = platform.settings.api_url
-    builds = [shapes.build_json(app, b, api_url) for b in await platform.store.list_builds(app.id)]
+    settings = platform.settings
+    builds = [shapes.build_json(app, b, settings.api_url, settings.git_url(app.name))
+              for b in await platform.store.list_builds(app.id)]
     return ranged(request, builds, "created_at", ("id", "created_at"))
 
 
@@ -107,7 +110,8 @@ async def get_build(request: web.Request) -> web.Response:
     build = await platform.store.get_build(app.id, request.match_info["build"])
     if build is None:
         raise NotFound(f"Couldn't find that build ({request.match_info['build']}).")
-    return json_response(shapes.build_json(app, build, platform.settings.api_url))
+    settings = platform.settings
+    return json_response(shapes.build_json(app, build, settings.api_url, settings.git_url(app.name)))
 
 
 @routes.get("/apps/{app}/builds/{build}/result")

@@ -14,11 +14,11 @@ import asyncio
 import contextlib
 import json
 import re
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from herokusim.api import shapes
 from herokusim.api.body import read_body
 from herokusim.api.responses import json_response, platform_of, ranged
 from herokusim.errors import InvalidParams, NotFound
@@ -43,30 +43,11 @@ def default_hostname(app: App) -> str:
 
 
 def _default_domain_json(app: App) -> dict[str, Any]:
-    hostname = default_hostname(app)
-    return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{app.id}.{hostname}")),
-        "hostname": hostname,
-        "kind": "heroku",
-        "cname": None,
-        "status": "none",
-        "app": {"id": app.id, "name": app.name},
-        "created_at": app.created_at,
-        "updated_at": app.created_at,
-    }
+    return shapes.default_domain_json(app, default_hostname(app))
 
 
 def _domain_json(app: App, domain: Domain) -> dict[str, Any]:
-    return {
-        "id": domain.id,
-        "hostname": domain.hostname,
-        "kind": domain.kind,
-        "cname": default_hostname(app),  # where the name should point: the router, like the default domain
-        "status": "succeeded",
-        "app": {"id": app.id, "name": app.name},
-        "created_at": domain.created_at,
-        "updated_at": domain.created_at,
-    }
+    return shapes.domain_json(app, domain, cname=default_hostname(app))
 
 
 async def restore_domains(platform: Platform) -> None:

@@ -143,7 +143,7 @@ def create_api(platform: Platform) -> web.Application:
     for resource in (apps_api, releases_api, dynos_api, clock_api, logs_api):
         app.add_routes(resource.routes)
     app.add_routes(router_api.routes)  # domains and router metrics
-    app.add_routes(stack_api.routes)  # the stack, and whether its image is built
+    app.add_routes(stack_api.routes)  # the stack (and whether its image is built), the regions
     app.add_routes(account_api.routes)  # the account's rate limit
     app.add_routes(slugs_api.routes)  # slugs made by a client (POST /apps/{app}/slugs)
     app.add_routes(builds_api.routes)  # builds from a source tarball (POST /apps/{app}/builds)

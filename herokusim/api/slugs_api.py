@@ -13,7 +13,7 @@ from herokusim.api import shapes
 from herokusim.api.blobs import slug_blob_url
 from herokusim.api.body import read_body
 from herokusim.api.responses import json_response, platform_of
-from herokusim.api.stack_api import STACK_ID
+from herokusim.api.shapes import STACK_ID
 from herokusim.config import STACK
 from herokusim.errors import InvalidParams
 from herokusim.store.models import new_id
@@ -62,6 +62,7 @@ async def create_slug(request: web.Request) -> web.Response:
     path = platform.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
     slug = await platform.store.create_slug(app.id, checksum, None, process_types, commit, STACK, description,
                                             str(path), slug_id=slug_id, uploaded=False)
-    data = shapes.slug_json(slug)
-    data["blob"] = {"method": "PUT", "url": slug_blob_url(platform.settings.api_url, platform.token, slug.id)}
+    # the same URL as GET's: a client PUTs the tarball there once, then it downloads from it
+    data = shapes.slug_json(slug, slug_blob_url(platform.settings.api_url, platform.token, slug.id))
+    data["blob"]["method"] = "PUT"
     return json_response(data, 201)

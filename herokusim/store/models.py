@@ -77,6 +77,7 @@ class Formation:
     size: str
     command: str
     updated_at: str
+    created_at: str
 
 
 @dataclass(frozen=True)

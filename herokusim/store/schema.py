@@ -105,6 +105,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE builds ADD COLUMN source_blob_url TEXT;
     ALTER TABLE builds ADD COLUMN source_blob_version TEXT;
     """,
+    # v4: what the Platform API's shapes need and the store lacked: when a formation entry was created
+    # (an older one gets its last change, the nearest known), and when the account was first served (one row)
+    """
+    ALTER TABLE formation ADD COLUMN created_at TEXT NOT NULL DEFAULT '';
+    UPDATE formation SET created_at = updated_at WHERE created_at = '';
+    CREATE TABLE account (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

@@ -65,7 +65,7 @@ def _build(row: aiosqlite.Row) -> Build:
 
 def _formation(row: aiosqlite.Row) -> Formation:
     return Formation(row["id"], row["app_id"], row["type"], row["quantity"], row["size"], row["command"],
-                     row["updated_at"])
+                     row["updated_at"], row["created_at"])
 
 
 def _dyno(row: aiosqlite.Row) -> DynoRecord:
@@ -134,6 +134,20 @@ class Store:
 
     def now(self) -> str:
         return self.clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    # the account (herokusim's one user)
+    async def account_created_at(self) -> str:
+        """When the account was first served, stored then and the same ever after. A database older than
+        the record gets its earliest app's time: the account was there at least that long."""
+        row = await self._one("SELECT created_at FROM account WHERE id = 1")
+        if row is not None:
+            return row["created_at"]
+        async with self.transaction() as db:
+            await db.execute("INSERT OR IGNORE INTO account (id, created_at)"
+                             " VALUES (1, COALESCE((SELECT MIN(created_at) FROM apps), ?))", (self.now(),))
+        row = await self._one("SELECT created_at FROM account WHERE id = 1")
+        assert row is not None
+        return row["created_at"]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -362,10 +376,10 @@ class Store:
                 if ptype == "release":
                     continue  # the release phase is not part of the formation
                 await db.execute(
-                    "INSERT INTO formation (id, app_id, type, quantity, size, command, updated_at)"
-                    " VALUES (?, ?, ?, ?, 'standard-1X', ?, ?)"
+                    "INSERT INTO formation (id, app_id, type, quantity, size, command, updated_at, created_at)"
+                    " VALUES (?, ?, ?, ?, 'standard-1X', ?, ?, ?)"
                     " ON CONFLICT (app_id, type) DO UPDATE SET command = excluded.command",
-                    (new_id(), app_id, ptype, 1 if ptype == "web" else 0, command, now))
+                    (new_id(), app_id, ptype, 1 if ptype == "web" else 0, command, now, now))
         return [f for f in await self.list_formation(app_id) if f.type not in before and f.quantity]
 
     async def scale_formation(self, app_id: str, updates: list[tuple[str, int | None, str | None]]) -> None:
