@@ -15,10 +15,11 @@ if TYPE_CHECKING:
     from herokusim.platform import Platform
 
 JSON_TYPE = "application/json"
+PLATFORM: web.AppKey[Platform] = web.AppKey("platform")  # the one the API serves (aiohttp's typed app key)
 
 
 def platform_of(request: web.Request) -> Platform:
-    return request.app["platform"]
+    return request.app[PLATFORM]
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -26,7 +26,7 @@ from herokusim.api import (
 from herokusim.api.account_api import FREE_PATHS, RATE_LIMIT, RateLimit, rate_limit_of
 from herokusim.api.body import MAX_BODY_BYTES
 from herokusim.api.logs_api import LOG_SESSIONS, LogSessions
-from herokusim.api.responses import error_response, platform_of
+from herokusim.api.responses import PLATFORM, error_response, platform_of
 from herokusim.auth import basic_password
 from herokusim.config import TUI_USER_AGENT
 from herokusim.errors import NotAcceptable, PlatformError, RateLimited, Unauthorized
@@ -134,7 +134,7 @@ async def platform_middleware(request: web.Request, handler: Any) -> web.StreamR
 
 def create_api(platform: Platform) -> web.Application:
     app = web.Application(middlewares=[platform_middleware], client_max_size=MAX_BODY_BYTES)
-    app["platform"] = platform
+    app[PLATFORM] = platform
     app[LOG_SESSIONS] = LogSessions()
     app[RATE_LIMIT] = RateLimit(platform.settings.api_rate_limit)
     app.on_response_prepare.append(_stamp)
