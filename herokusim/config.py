@@ -25,6 +25,7 @@ ROUTER_CONNECT_TIMEOUT = 5.0  # H19: seconds a dyno has to accept a connection
 ROUTER_QUARANTINE = 5.0  # seconds the router skips a dyno that refused or did not accept
 BOOT_TIMEOUT = 60.0  # R10: seconds a web dyno has to bind $PORT
 STOP_GRACE = 30.0  # R12: seconds between SIGTERM and SIGKILL
+BUILD_TIMEOUT = 15 * 60.0  # seconds a build (detect, compile, release, pack) may take: Heroku's 15 minutes
 LOG_HISTORY = 1500  # lines kept per app
 MEMORY_QUOTA_MB = 512  # R14 above it, R15 above twice it: standard-1X (other sizes are multiples of it)
 CYCLE_HOURS = 24.0  # simulated hours from a dyno's start to its daily cycle ...
@@ -113,6 +114,7 @@ class Settings:
     router_quarantine: float = ROUTER_QUARANTINE
     boot_timeout: float = BOOT_TIMEOUT
     stop_grace: float = STOP_GRACE
+    build_timeout: float = BUILD_TIMEOUT
     time_scale: float | None = None  # simulated seconds per real second; None: the store's (1 at first)
     memory_quota_mb: float = MEMORY_QUOTA_MB
     api_rate_limit: int = API_RATE_LIMIT  # tokens in the API's bucket; 0: no rate limit
@@ -133,6 +135,7 @@ class Settings:
             router_quarantine=_env_seconds("HEROKUSIM_ROUTER_QUARANTINE", ROUTER_QUARANTINE),
             boot_timeout=_env_seconds("HEROKUSIM_BOOT_TIMEOUT", BOOT_TIMEOUT),
             stop_grace=_env_seconds("HEROKUSIM_STOP_GRACE", STOP_GRACE),
+            build_timeout=_env_seconds("HEROKUSIM_BUILD_TIMEOUT", BUILD_TIMEOUT),
             time_scale=_env_positive("HEROKUSIM_TIME_SCALE", 1.0, "a time scale (simulated seconds per second)")
             if os.environ.get("HEROKUSIM_TIME_SCALE") else None,
             memory_quota_mb=_env_positive("HEROKUSIM_MEMORY_QUOTA_MB", MEMORY_QUOTA_MB, "a number of MB"),

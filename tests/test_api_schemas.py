@@ -78,6 +78,8 @@ NOT_JSON: dict[tuple[str, str], str] = {
     ("GET", "/dyno-attach/{secret}"): "an attached one-off's terminal, a WebSocket (Heroku's attach_url)",
     ("GET", "/blobs/slugs/{slug}"): "a slug's tarball, application/octet-stream (Heroku's blob.url)",
     ("PUT", "/blobs/slugs/{slug}"): "the upload of a slug's tarball: an empty 200 (Heroku's blob.url, method PUT)",
+    ("DELETE", "/apps/{app}/build-cache"): "an empty 202, as Heroku's build cache purge answers "
+                                           "(tests/test_buildpack_contract.py drives it)",
 }
 
 

@@ -14,7 +14,8 @@ from herokusim.logplex import MAX_LINE_BYTES
 
 ENV = ("HEROKUSIM_HOME", "HEROKUSIM_ROUTER_PORT", "HEROKUSIM_API_PORT", "HEROKUSIM_GIT_PORT",
        "HEROKUSIM_ROUTER_TIMEOUT", "HEROKUSIM_ROUTER_BOOT_WAIT", "HEROKUSIM_BOOT_TIMEOUT", "HEROKUSIM_STOP_GRACE",
-       "HEROKUSIM_MEMORY_QUOTA_MB", "HEROKUSIM_TIME_SCALE", "HEROKUSIM_API_RATE_LIMIT")
+       "HEROKUSIM_MEMORY_QUOTA_MB", "HEROKUSIM_TIME_SCALE", "HEROKUSIM_API_RATE_LIMIT",
+       "HEROKUSIM_BUILD_TIMEOUT")
 
 
 @pytest.fixture
@@ -37,6 +38,13 @@ def test_boot_timeout_is_60_seconds(clean_env: None) -> None:
 
 def test_stop_grace_is_30_seconds(clean_env: None) -> None:
     assert Settings.from_env().stop_grace == 30.0
+
+
+def test_build_timeout_is_15_minutes(clean_env: None) -> None:
+    from herokusim.builds.compiler import describe_seconds
+
+    assert Settings.from_env().build_timeout == 15 * 60
+    assert describe_seconds(Settings.from_env().build_timeout) == "15 minutes", "as Heroku words it"
 
 
 def test_log_history_is_1500_lines_and_lines_split_at_10000_bytes() -> None:
@@ -103,7 +111,8 @@ def test_ports_and_loopback(clean_env: None) -> None:
 @pytest.mark.parametrize("name,value", [("HEROKUSIM_ROUTER_PORT", "http"), ("HEROKUSIM_API_PORT", "70000"),
                                         ("HEROKUSIM_STOP_GRACE", "-1"), ("HEROKUSIM_ROUTER_TIMEOUT", "soon"),
                                         ("HEROKUSIM_TIME_SCALE", "0"), ("HEROKUSIM_MEMORY_QUOTA_MB", "lots"),
-                                        ("HEROKUSIM_API_RATE_LIMIT", "-1"), ("HEROKUSIM_API_RATE_LIMIT", "1e3")])
+                                        ("HEROKUSIM_API_RATE_LIMIT", "-1"), ("HEROKUSIM_API_RATE_LIMIT", "1e3"),
+                                        ("HEROKUSIM_BUILD_TIMEOUT", "0")])
 def test_bad_settings_are_named(clean_env: None, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):

@@ -14,6 +14,7 @@ from herokusim.api import (
     account_api,
     apps_api,
     blobs,
+    build_cache_api,
     builds_api,
     clock_api,
     dynos_api,
@@ -147,5 +148,6 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(account_api.routes)  # the account's rate limit
     app.add_routes(slugs_api.routes)  # slugs made by a client (POST /apps/{app}/slugs)
     app.add_routes(builds_api.routes)  # builds from a source tarball (POST /apps/{app}/builds)
+    app.add_routes(build_cache_api.routes)  # DELETE /apps/{app}/build-cache (builds:cache:purge)
     app.add_routes(blobs.routes)  # slug tarballs at signed URLs
     return app

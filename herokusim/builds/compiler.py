@@ -19,18 +19,19 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
+
+import yaml
 
 from herokusim.builds.builtin import builtin_buildpacks_dir
-from herokusim.builds.procfile import ProcfileError, parse_procfile
+from herokusim.builds.procfile import PROCESS_TYPE, ProcfileError, parse_procfile
 from herokusim.builds.safefs import AppFileError, read_app_file
 from herokusim.builds.slugignore import apply_slugignore
-from herokusim.config import STACK
+from herokusim.config import BUILD_TIMEOUT, STACK
 
 BUILTIN_BUILDPACKS = builtin_buildpacks_dir()
 
-# Heroku's limits (HEROKU.md §4).
-BUILD_TIMEOUT = 15 * 60.0
+# Heroku's limits (HEROKU.md §4); the build timeout is config.BUILD_TIMEOUT (HEROKUSIM_BUILD_TIMEOUT).
 SLUG_SOFT_LIMIT = 300 * 1024 * 1024
 SLUG_HARD_LIMIT = 500 * 1024 * 1024
 
@@ -43,7 +44,8 @@ _SOURCE_EXPORTS_THEN_COMPILE = (
 )
 
 Emit = Callable[[str], None]
-Spawn = Callable[[list[str], Path, int], "subprocess.Popen[bytes]"]
+# spawn(argv, cwd, stderr, env=None): `env`, the build's own variables (SOURCE_VERSION) on top of the host's
+Spawn = Callable[..., "subprocess.Popen[bytes]"]
 
 
 class BuildHost(Protocol):
@@ -77,6 +79,23 @@ class BuildError(Exception):
     """The build failed; str(e) is the one-line reason shown to the user."""
 
 
+class BuildTimeout(BuildError):
+    """The build ran past its time limit (HEROKUSIM_BUILD_TIMEOUT; Heroku's is 15 minutes)."""
+
+
+class ReleaseYamlError(ValueError):
+    """bin/release printed something that is not YAML, or not the mapping Heroku's Buildpack API describes."""
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """What a buildpack's bin/release printed (Heroku's Buildpack API: a YAML mapping)."""
+
+    default_process_types: dict[str, str]
+    addons: list[str]
+    config_vars: dict[str, str]
+
+
 @dataclass(frozen=True)
 class _Buildpack:
     source: Path
@@ -86,13 +105,22 @@ class _Buildpack:
 
 class _Deadline:
     def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
         self._end = time.monotonic() + timeout
 
     def remaining(self) -> float:
         left = self._end - time.monotonic()
         if left <= 0:
-            raise BuildError("Build timed out")
+            raise BuildTimeout(f"Build timed out ({describe_seconds(self.timeout)})")
         return left
+
+
+def describe_seconds(seconds: float) -> str:
+    """A time limit as Heroku words it: `15 minutes`; a shortened one in seconds (`1.5 seconds`)."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} second{'s' if seconds != 1 else ''}"
 
 
 def compile_slug(
@@ -105,9 +133,14 @@ def compile_slug(
     buildpacks: list[Path] | None = None,
     timeout: float = BUILD_TIMEOUT,
     host: BuildHost = LOCAL,
+    source_version: str | None = None,
 ) -> SlugResult:
-    """Build `source_dir` in place (it is BUILD_DIR) and write its slug to `slug_path`."""
+    """Build `source_dir` in place (it is BUILD_DIR) and write its slug to `slug_path`.
+
+    `source_version`: what is being built (the pushed commit's sha, or a source blob's version), the scripts'
+    SOURCE_VERSION as on Heroku."""
     deadline = _Deadline(timeout)
+    build_env = {"SOURCE_VERSION": source_version} if source_version else {}
     build_dir = source_dir.resolve()
     emit(f"-----> Building on the {STACK.capitalize()} stack")  # Heroku's display name: Heroku-24
     try:
@@ -118,7 +151,8 @@ def compile_slug(
     sources = [BUILTIN_BUILDPACKS] if buildpacks is None else [Path(bp).resolve() for bp in buildpacks]
     # Next to the build dir, not in /tmp: a daemon killed mid-build leaves it where recovery looks.
     with tempfile.TemporaryDirectory(prefix="herokusim-build-", dir=build_dir.parent) as tmp, \
-            host.session([build_dir, cache_dir.resolve(), Path(tmp)], readonly=sources, emit=emit) as spawn:
+            host.session([build_dir, cache_dir.resolve(), Path(tmp)], readonly=sources, emit=emit) as host_spawn:
+        spawn = _with_env(host_spawn, build_env)
         if buildpacks is None:
             chosen = [_detect_builtin(build_dir, deadline, emit, spawn)]
         else:
@@ -131,7 +165,7 @@ def compile_slug(
         ]
         env_dir = _write_env_dir(config, work / "env")
         _compile_all(list(zip(chosen, copies)), build_dir, cache_dir.resolve(), env_dir, deadline, emit, spawn)
-        defaults = _release_defaults(list(zip(chosen, copies)), build_dir, deadline, spawn)
+        defaults = _release_defaults(list(zip(chosen, copies)), build_dir, deadline, emit, spawn)
     process_types = _discover_process_types(build_dir, defaults, emit)
     checksum, size = _pack(build_dir, slug_path, deadline, emit)
     return SlugResult(
@@ -206,54 +240,113 @@ def _compile_all(
     exports: list[str] = []
     for bp, copy in buildpacks:
         emit(f"-----> {bp.name} app detected")
+        _require_script(copy, "bin/compile", emit, f"Failed to compile {bp.name} app")
         compile_args = [str(p) for p in (copy / "bin" / "compile", build_dir, cache_dir, env_dir)]
         argv = ["bash", "-c", _SOURCE_EXPORTS_THEN_COMPILE, "compile", *compile_args, *exports]
-        if _stream(argv, build_dir, deadline, emit, spawn) != 0:
+        try:
+            status = _stream(argv, build_dir, deadline, emit, spawn)
+        except BuildTimeout:  # Heroku's words for it
+            raise BuildError(f"Timed out compiling {bp.name} app ({describe_seconds(deadline.timeout)})") from None
+        if status != 0:
             raise BuildError(f"Failed to compile {bp.name} app")
         if (copy / "export").is_file():
             exports.append(str(copy / "export"))
 
 
 def _release_defaults(
-    buildpacks: list[tuple[_Buildpack, Path]], build_dir: Path, deadline: _Deadline, spawn: Spawn
+    buildpacks: list[tuple[_Buildpack, Path]], build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spawn
 ) -> dict[str, str]:
-    """default_process_types of every bin/release, the last buildpack's winning."""
+    """default_process_types of every bin/release, the last buildpack's winning; what herokusim does not apply
+    (addons, config_vars) is said, naming it."""
     defaults: dict[str, str] = {}
     for bp, copy in buildpacks:
         release = copy / "bin" / "release"
         if not release.exists():
-            continue
+            continue  # optional in Heroku's Buildpack API
+        _require_script(copy, "bin/release", emit, f"The {bp.name} buildpack's bin/release cannot run")
         status, out = _capture([str(release), str(build_dir)], build_dir, deadline, spawn)
         if status != 0:
             raise BuildError(f"The {bp.name} buildpack's bin/release failed (exit status {status})")
-        defaults.update(parse_default_process_types(out))
+        try:
+            info = parse_release(out)
+        except ReleaseYamlError as e:
+            raise BuildError(f"The {bp.name} buildpack's bin/release printed invalid YAML: {e}") from None
+        defaults.update(info.default_process_types)
+        if info.addons:
+            # add-ons do not exist in herokusim yet (another issue brings them)
+            emit(f" !     Add-ons not provisioned: herokusim has no add-ons yet. The {bp.name} buildpack's "
+                 f"bin/release asks for: {', '.join(info.addons)}")
+        if info.config_vars:
+            # Heroku's Buildpack API no longer has the key (bin/release returns addons and
+            # default_process_types); its "Default config values" are .profile.d scripts
+            emit(f" !     Ignored config_vars from the {bp.name} buildpack's bin/release (not part of Heroku's "
+                 f"Buildpack API): {', '.join(sorted(info.config_vars))}")
+            emit("       A buildpack sets default config in a .profile.d/*.sh script it writes: "
+                 "export NAME=${NAME:-value}")
     return defaults
 
 
+def parse_release(release_yaml: str) -> ReleaseInfo:
+    """bin/release's YAML (any style: flow `{web: python app.py}`, quoted, `|` blocks); ReleaseYamlError saying
+    what is wrong when it is not YAML or not the mapping Heroku's Buildpack API describes."""
+    try:
+        data: Any = yaml.safe_load(release_yaml)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ReleaseYamlError(f"{problem}{where}") from None
+    if data is None:
+        return ReleaseInfo({}, [], {})
+    if not isinstance(data, dict):
+        raise ReleaseYamlError(f"expected a mapping with default_process_types, got {_yaml_kind(data)}")
+    types = data.get("default_process_types") or {}
+    if not isinstance(types, dict):
+        raise ReleaseYamlError(f"default_process_types must be a mapping of process type to command, got "
+                         f"{_yaml_kind(types)}")
+    default_process_types: dict[str, str] = {}
+    for name, command in types.items():
+        if not isinstance(name, str) or not PROCESS_TYPE.fullmatch(name):
+            raise ReleaseYamlError(f"default_process_types: {name!r} is not a process type name")
+        if command is None or isinstance(command, (dict, list)) or not str(command).strip():
+            raise ReleaseYamlError(f"default_process_types: {name} must be a command (a string)")
+        default_process_types[name] = str(command).strip()
+    addons = data.get("addons") or []
+    if isinstance(addons, str):
+        addons = [addons]
+    if not isinstance(addons, list) or not all(isinstance(a, str) for a in addons):
+        raise ReleaseYamlError(f"addons must be a list of add-on names, got {_yaml_kind(addons)}")
+    config_vars = data.get("config_vars") or {}
+    if not isinstance(config_vars, dict):
+        raise ReleaseYamlError(f"config_vars must be a mapping of name to value, got {_yaml_kind(config_vars)}")
+    return ReleaseInfo(default_process_types, list(addons),
+                       {str(k): "" if v is None else str(v) for k, v in config_vars.items()})
+
+
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
 def parse_default_process_types(release_yaml: str) -> dict[str, str]:
-    """`default_process_types` of bin/release output: the block mapping (or `{}`) buildpacks print."""
-    types: dict[str, str] = {}
-    inside = False
-    for line in release_yaml.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or stripped == "---":
-            continue
-        if not line[0].isspace():
-            key, _, rest = line.partition(":")
-            inside = key.strip() == "default_process_types" and not rest.strip()
-        elif inside:
-            name, colon, command = stripped.partition(":")
-            if colon and command.strip():
-                types[_unquote(name.strip())] = _unquote(command.strip())
-    return types
+    """`default_process_types` of bin/release output (ReleaseYamlError when it is not valid YAML of that shape)."""
+    return parse_release(release_yaml).default_process_types
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == "'":
-        return value[1:-1].replace("''", "'")
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return value
+def _require_script(buildpack: Path, script: str, emit: Emit, failure: str) -> None:
+    """Heroku runs a buildpack's scripts as programs: one that is missing or not executable fails the build,
+    saying so (as the shell would: `bin/compile: Permission denied`), rather than running it another way."""
+    path = buildpack / script
+    if not path.is_file():
+        emit(f" !     {script}: No such file")
+        raise BuildError(failure)
+    if not os.access(path, os.X_OK):
+        emit(f" !     {script}: Permission denied (the buildpack's {script} is not executable)")
+        emit(f"       Make it executable in the buildpack's repository: git update-index --chmod=+x {script}")
+        raise BuildError(failure)
 
 
 def _discover_process_types(build_dir: Path, defaults: dict[str, str], emit: Emit) -> dict[str, str]:
@@ -318,18 +411,30 @@ def format_size(size: int) -> str:
     return f"{size / 2**20:.1f}M"
 
 
-def _build_env() -> dict[str, str]:
+def _build_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # Config vars stay out of the environment: buildpacks read them from ENV_DIR.
-    return {**os.environ, "STACK": STACK}
+    return {**os.environ, **(extra or {}), "STACK": STACK}
 
 
-def _spawn(argv: list[str], cwd: Path, stderr: int) -> subprocess.Popen[bytes]:
+def _with_env(spawn: Spawn, env: dict[str, str]) -> Spawn:
+    """`spawn`, giving every script the build's own variables (SOURCE_VERSION)."""
+    if not env:
+        return spawn
+
+    def spawn_with_env(argv: list[str], cwd: Path, stderr: int,
+                       env_: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        return spawn(argv, cwd, stderr, env={**env, **(env_ or {})})
+
+    return spawn_with_env
+
+
+def _spawn(argv: list[str], cwd: Path, stderr: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     try:
         # Its own session, so a timeout can kill the script together with everything it started.
         return subprocess.Popen(
             argv,
             cwd=cwd,
-            env=_build_env(),
+            env=_build_env(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -350,11 +455,14 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def _capture(argv: list[str], cwd: Path, deadline: _Deadline, spawn: Spawn) -> tuple[int, str]:
     """Run a short script (detect, release): exit status and its stdout."""
+    if not os.access(argv[0], os.X_OK):  # in a build container too, which would only say `exit status 126`
+        raise BuildError(f"{argv[0]}: Permission denied (a buildpack's scripts must be executable: "
+                         "git update-index --chmod=+x bin/detect bin/compile bin/release)")
     proc = spawn(argv, cwd, subprocess.DEVNULL)
     try:
         out, _ = proc.communicate(timeout=deadline.remaining())
     except subprocess.TimeoutExpired:
-        raise BuildError("Build timed out") from None
+        raise BuildTimeout(f"Build timed out ({describe_seconds(deadline.timeout)})") from None
     finally:
         _kill_group(proc)
     return proc.returncode, out.decode(errors="replace")
@@ -384,7 +492,7 @@ def _stream(argv: list[str], cwd: Path, deadline: _Deadline, emit: Emit, spawn: 
             emit(line)
         return proc.wait(timeout=deadline.remaining())
     except subprocess.TimeoutExpired:
-        raise BuildError("Build timed out") from None
+        raise BuildTimeout(f"Build timed out ({describe_seconds(deadline.timeout)})") from None
     finally:
         _kill_group(proc)
 

@@ -62,9 +62,13 @@ class ContainerBuildHost:
         )
         user = [] if os.getuid() == 0 else ["-u", f"{os.getuid()}:{os.getgid()}"]
 
-        def spawn(argv: list[str], cwd: Path, stderr: int) -> subprocess.Popen[bytes]:
-            # the stack's environment, not the host's: STACK, as on Heroku, and the machine's pip settings
-            exec_argv = [cli, "exec", *user, "-w", str(cwd), "-e", f"STACK={STACK}", container.id, *argv]
+        def spawn(argv: list[str], cwd: Path, stderr: int, env: dict[str, str] | None = None
+                  ) -> subprocess.Popen[bytes]:
+            # the stack's environment, not the host's: STACK, as on Heroku, and the machine's pip settings; `env`,
+            # the build's own variables (SOURCE_VERSION)
+            variables = [arg for name, value in (env or {}).items() for arg in ("-e", f"{name}={value}")]
+            exec_argv = [cli, "exec", *user, "-w", str(cwd), *variables, "-e", f"STACK={STACK}", container.id,
+                         *argv]
             try:
                 return subprocess.Popen(exec_argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=stderr, start_new_session=True)

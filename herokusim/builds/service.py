@@ -201,6 +201,7 @@ class BuildService:
         slug_id = new_id()
         slug_path = self.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
         slug_path.parent.mkdir(parents=True, exist_ok=True)
+        self._purge_if_requested(app.id)  # builds:cache:purge during the last build: this one starts empty
         cache_dir = self.settings.cache_dir / app.id
         cache_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -211,7 +212,8 @@ class BuildService:
                 build_dir = unpack_source(tarball, Path(tmp) / "build")
                 tarball.unlink()
                 result = compile_slug(build_dir, slug_path=slug_path, cache_dir=cache_dir, config=config,
-                                      emit=out, host=self.host)
+                                      emit=out, host=self.host, timeout=self.settings.build_timeout,
+                                      source_version=build.commit_sha)
         except BuildError as exc:
             out(f" !     {exc}")
             out(" !     Build failed")
@@ -240,6 +242,7 @@ class BuildService:
         slug_id = new_id()
         slug_path = self.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
         slug_path.parent.mkdir(parents=True, exist_ok=True)
+        self._purge_if_requested(app.id)  # builds:cache:purge during the last build: this one starts empty
         cache_dir = self.settings.cache_dir / app.id
         cache_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -248,7 +251,8 @@ class BuildService:
                 source = Path(tmp) / "build"
                 export_commit(event.repo_path, event.new_sha, source)
                 result = compile_slug(source, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out,
-                                      host=self.host)
+                                      host=self.host, timeout=self.settings.build_timeout,
+                                      source_version=event.new_sha)
         except (BuildError, ExportError) as exc:  # ExportError: a commit git cannot check out
             out(f" !     {exc}")
             out(" !     Push rejected, failed to compile app.")
@@ -376,6 +380,34 @@ class BuildService:
         """apps:destroy: the app's slugs and build cache go with it."""
         shutil.rmtree(self.settings.slugs_dir / app_id, ignore_errors=True)
         shutil.rmtree(self.settings.cache_dir / app_id, ignore_errors=True)
+        self._purge_mark(app_id).unlink(missing_ok=True)
+
+    async def purge_cache(self, app_id: str) -> None:
+        """`DELETE /apps/{app}/build-cache` (builds:cache:purge): the app's next build starts with an empty
+        CACHE_DIR. Emptied now when no build of the app runs; a running build keeps the cache it is using and
+        the next build empties it before it starts (a mark on disk, so a daemon restart keeps the request)."""
+        await asyncio.to_thread(self._request_purge, app_id)
+
+    def _purge_mark(self, app_id: str) -> Path:
+        return self.settings.cache_dir / f"{app_id}.purge"
+
+    def _request_purge(self, app_id: str) -> None:
+        mark = self._purge_mark(app_id)
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.touch()
+        lock = self.app_lock(app_id)
+        if lock.acquire(blocking=False):  # no build of the app is running: empty it now
+            try:
+                self._purge_if_requested(app_id)
+            finally:
+                lock.release()
+
+    def _purge_if_requested(self, app_id: str) -> None:
+        """Under the app's build lock: empty the cache if a purge was asked for since the last build."""
+        mark = self._purge_mark(app_id)
+        if mark.exists():
+            shutil.rmtree(self.settings.cache_dir / app_id, ignore_errors=True)
+            mark.unlink(missing_ok=True)
 
 
 def _remove_unknown_slugs(app_slugs: Path, known: set[str]) -> None:
