@@ -54,8 +54,11 @@ class Daemon:
             input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `herokusim ARGS` as a user would; by default outside any git checkout (apps:create inside
         one adds a remote to it)."""
+        checkout = {}
+        if self.program == HEROKUSIM:  # `-m herokusim` from another cwd: still this checkout's code
+            checkout = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), self.env.get("PYTHONPATH")]))}
         return subprocess.run([*self.program, *args], cwd=cwd or self.home.parent,
-                              env={**self.env, **(env or {})},
+                              env={**self.env, **checkout, **(env or {})},
                               capture_output=True, text=True, input=input, timeout=timeout, check=False)
 
     def get(self, host: str, path: str = "/", **kwargs: object) -> httpx.Response:
