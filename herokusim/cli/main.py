@@ -12,6 +12,7 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     daemon_cmds,
     dynos_cmds,
     git_cmds,
+    local_cmds,
     logs_cmds,
     releases_cmds,
     router_cmds,
