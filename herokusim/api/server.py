@@ -12,6 +12,7 @@ from aiohttp import web
 
 from herokusim.api import (
     account_api,
+    app_setups_api,
     apps_api,
     blobs,
     builds_api,
@@ -148,4 +149,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(slugs_api.routes)  # slugs made by a client (POST /apps/{app}/slugs)
     app.add_routes(builds_api.routes)  # builds from a source tarball (POST /apps/{app}/builds)
     app.add_routes(blobs.routes)  # slug tarballs at signed URLs
+    app.add_routes(app_setups_api.routes)  # apps from a tarball's app.json (POST /app-setups)
     return app

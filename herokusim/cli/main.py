@@ -16,6 +16,7 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     logs_cmds,
     releases_cmds,
     router_cmds,
+    setup_cmds,
     stack_cmds,
     tui_cmd,
 )
