@@ -21,6 +21,7 @@ from aiohttp import web
 from herokusim import auth
 from herokusim.api import create_api
 from herokusim.api.router_api import restore_domains
+from herokusim.appsetup import AppSetups
 from herokusim.builds.compiler import LOCAL
 from herokusim.builds.service import BuildService
 from herokusim.clock import Clock
@@ -101,6 +102,7 @@ class Platform:
         self.token = ""
         self._lock_file: Any = None
         self._api_runner: web.AppRunner | None = None
+        self.setups = AppSetups(self)  # POST /app-setups: apps made from a tarball's app.json
         # made in start(): they need the loop or the store
         self.store: Store
         self.dynos: DynoManager

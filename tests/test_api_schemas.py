@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import io
 import json
 import sqlite3
+import tarfile
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
+from conftest import FIXTURES, Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
 from jsonschema import Draft202012Validator, FormatChecker
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -65,6 +67,8 @@ COVERED: dict[tuple[str, str], str] = {
     ("GET", "/stacks/{stack}"): "stack",
     ("GET", "/regions"): "[region]",
     ("GET", "/regions/{region}"): "region",
+    ("POST", "/app-setups"): "app-setup",
+    ("GET", "/app-setups/{id}"): "app-setup",
     # herokusim's own
     ("GET", "/clock"): "herokusim-clock",
     ("POST", "/clock/warp"): "herokusim-clock",
@@ -271,6 +275,26 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     secret = session["logplex_url"].rsplit("/", 1)[1]
     assert session["logplex_url"] == f"{api_url}/log-sessions/{secret}"
     assert "heroku[web.1]" in call.text("/log-sessions/{secret}", secret=secret)
+
+    # an app setup from a tarball with an app.json: pending at once, then succeeded with its postdeploy's result
+    setup_source = api_daemon.home / "schema-setup.tgz"
+    with tarfile.open(setup_source, "w:gz") as tar:
+        tar.add(FIXTURES / "python-hello", arcname="app")
+        manifest = json.dumps({"env": {"SECRET": {"generator": "secret"}}, "scripts": {"postdeploy": "echo done"},
+                               "success_url": "/welcome"}).encode()
+        info = tarfile.TarInfo("app/app.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    made = call("POST", "/app-setups", 201, {"app": {"name": "schema-setup"},
+                                              "source_blob": {"url": setup_source.as_uri()}})
+    assert made["status"] == "pending" and made["app"]["name"] == "schema-setup" and made["postdeploy"] is None
+    done = wait_for(lambda: (s := api_daemon.api("GET", f"/app-setups/{made['id']}").json())["status"] != "pending"
+                    and s, timeout=180, message="the app setup to finish")
+    assert done["status"] == "succeeded", done
+    finished = call("GET", "/app-setups/{id}", id=made["id"])
+    assert finished["build"]["status"] == "succeeded" and finished["postdeploy"] == {"output": "done",
+                                                                                       "exit_code": 0}
+    assert finished["resolved_success_url"].endswith("/welcome")
 
     missing = set(COVERED) - call.driven
     assert not missing, f"COVERED lists routes this test never drove: {sorted(missing)}"

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from herokusim.api import (
     account_api,
+    app_setups_api,
     apps_api,
     blobs,
     build_cache_api,
@@ -150,4 +151,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(builds_api.routes)  # builds from a source tarball (POST /apps/{app}/builds)
     app.add_routes(build_cache_api.routes)  # DELETE /apps/{app}/build-cache (builds:cache:purge)
     app.add_routes(blobs.routes)  # slug tarballs at signed URLs
+    app.add_routes(app_setups_api.routes)  # apps from a tarball's app.json (POST /app-setups)
     return app

@@ -13,9 +13,11 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     daemon_cmds,
     dynos_cmds,
     git_cmds,
+    local_cmds,
     logs_cmds,
     releases_cmds,
     router_cmds,
+    setup_cmds,
     stack_cmds,
     tui_cmd,
 )
