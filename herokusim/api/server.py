@@ -14,6 +14,7 @@ from herokusim.api import (
     account_api,
     apps_api,
     blobs,
+    buildpacks_api,
     builds_api,
     clock_api,
     dynos_api,
@@ -148,4 +149,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(slugs_api.routes)  # slugs made by a client (POST /apps/{app}/slugs)
     app.add_routes(builds_api.routes)  # builds from a source tarball (POST /apps/{app}/builds)
     app.add_routes(blobs.routes)  # slug tarballs at signed URLs
+    app.add_routes(buildpacks_api.routes)  # the buildpacks set on an app (buildpack-installations)
     return app
