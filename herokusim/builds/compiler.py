@@ -33,6 +33,11 @@ BUILTIN_BUILDPACKS = builtin_buildpacks_dir()
 # app even when it also has a requirements.txt, as on Heroku). heroku/procfile is never detected: any app
 # with a Procfile would match, so it runs only when set. One missing from buildpacks/ is skipped.
 BUILTIN_ORDER = ("nodejs", "python")
+# what makes each built-in take an app, for the hint when none does
+_DETECTED_BY = {
+    "nodejs": "a package.json (Node.js)",
+    "python": "a requirements.txt, pyproject.toml or setup.py, or a Procfile whose command runs python (Python)",
+}
 
 # Heroku's limits (HEROKU.md §4).
 BUILD_TIMEOUT = 15 * 60.0
@@ -170,8 +175,10 @@ def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spa
     emit(" !     No default language could be detected for this app.")
     emit("\t\t\tHINT: This occurs when herokusim cannot detect the buildpack to use for this application "
          "automatically.")
-    emit("\t\t\tSet one with `herokusim buildpacks:set heroku/python` (or a buildpack's URL), or add a "
-         "requirements.txt (Python) or package.json (Node.js).")
+    files = [_DETECTED_BY[name] for name in BUILTIN_ORDER if name in _DETECTED_BY and (
+        BUILTIN_BUILDPACKS / name / "bin" / "detect").is_file()]
+    emit(f"\t\t\tSet one with `herokusim buildpacks:set heroku/python` (or any buildpack's URL), or add "
+         f"{' or '.join(files)}.")
     raise BuildError("App not compatible with buildpack")
 
 
