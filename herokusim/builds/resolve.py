@@ -310,6 +310,8 @@ def _fetch_tarball(url: str, spec: _Spec, entry: Path) -> Path:
         if urlsplit(spec.where).scheme in ("http", "https"):
             _download(url, spec.where, tarball)
         else:
+            if not Path(spec.where).is_file():  # a FIFO would hang the build, a directory is no tarball
+                raise BuildError(f"Unable to fetch buildpack {url}: no such file")
             try:
                 with open(spec.where, "rb") as src, tarball.open("wb") as out:
                     _copy_limited(iter(lambda: src.read(1 << 20), b""), out, url)
@@ -327,7 +329,8 @@ def _download(url: str, where: str, dest: Path) -> None:
     # redirects: followed only from https to https (a release asset moves to a CDN), never from loopback
     follow = urlsplit(where).scheme == "https" and not _loopback(urlsplit(where).hostname)
     try:
-        with httpx.stream("GET", where, timeout=FETCH_TIMEOUT, follow_redirects=follow) as reply:
+        # the machine's proxy settings for the world (trust_env), never for loopback
+        with httpx.stream("GET", where, timeout=FETCH_TIMEOUT, follow_redirects=follow, trust_env=follow) as reply:
             if reply.url.scheme != urlsplit(where).scheme:
                 raise BuildError(f"Unable to fetch buildpack {url}: redirected away from https")
             if reply.status_code != 200:
