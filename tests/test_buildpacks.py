@@ -463,3 +463,36 @@ def test_failing_and_unfetchable_buildpacks_change_nothing(shared: Daemon, tmp_p
     builds = shared.api("GET", "/apps/fails/builds").json()
     assert [b["status"] for b in builds][-len(cases):] == ["failed"] * len(cases)
     assert re.search(r"Build failed -- check your build output", app_log(shared, "fails"))
+
+
+# --- which URLs herokusim takes (no daemon) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "kind"), [
+    ("heroku/python", "builtin"), ("urn:buildpack:heroku/nodejs", "builtin"), ("HEROKU/Procfile", "builtin"),
+    ("https://github.com/heroku/heroku-buildpack-python.git", "builtin"),
+    ("https://buildpack-registry.s3.amazonaws.com/buildpacks/heroku/nodejs.tgz", "builtin"),
+    ("https://github.com/OWNER/heroku-buildpack-foo", "git"), ("https://github.com/OWNER/foo.git#v2", "git"),
+    ("git://127.0.0.1/pack.git", "git"), ("http://localhost:8000/pack.git#main", "git"),
+    ("file:///srv/pack.git", "git"), ("/srv/pack#v1", "git"),
+    ("https://example.com/pack-1.0.tgz", "tarball"), ("http://[::1]:8000/pack.tar.gz", "tarball"),
+    ("/srv/pack.tgz", "tarball"), ("/srv/pack", "dir"), ("file:///srv/pack", "dir"),
+])
+def test_what_a_buildpack_url_names(url: str, kind: str) -> None:
+    from herokusim.builds.resolve import _spec
+
+    assert _spec(url).kind == kind
+
+
+@pytest.mark.parametrize("url", [
+    "", "heroku/ruby", "http://example.com/pack.tgz", "git://example.com/pack.git", "ssh://host/pack.git",
+    "git@github.com:owner/pack.git", "relative/path/pack", "https://example.com/pack.tgz#v1", "file://host/x",
+    "https:///no-host", "/srv/pack\nx", "x" * 3000,
+])
+def test_buildpack_urls_herokusim_refuses(url: str) -> None:
+    from herokusim.builds.resolve import check_buildpack_url
+    from herokusim.errors import InvalidParams
+
+    with pytest.raises(InvalidParams) as refused:
+        check_buildpack_url(url)
+    assert refused.value.args[0] and "\n" not in str(refused.value)
