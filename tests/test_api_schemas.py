@@ -48,6 +48,8 @@ COVERED: dict[tuple[str, str], str] = {
     ("POST", "/apps/{app}/builds"): "build",
     ("GET", "/apps/{app}/builds"): "[build]",
     ("GET", "/apps/{app}/builds/{build}"): "build",
+    ("GET", "/apps/{app}/buildpack-installations"): "[buildpack-installation]",
+    ("PUT", "/apps/{app}/buildpack-installations"): "[buildpack-installation]",
     ("GET", "/apps/{app}/formation"): "[formation]",
     ("GET", "/apps/{app}/formation/{type}"): "formation",
     ("PATCH", "/apps/{app}/formation"): "[formation]",
@@ -226,6 +228,13 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     assert from_blob["source_blob"]["url"] == source.as_uri() and from_blob["status"] == "pending"
     wait_for(lambda: api_daemon.api("GET", f"/apps/{app}/builds/{from_blob['id']}").json()["status"] != "pending",
              timeout=120, message="the source_blob build to finish")
+
+    # buildpacks set on the app (the list is left empty: later builds detect theirs)
+    installed = call("PUT", "/apps/{app}/buildpack-installations", body={"updates": [
+        {"buildpack": "heroku/python"}, {"buildpack": "https://github.com/heroku/heroku-buildpack-python"}]}, app=app)
+    assert [i["ordinal"] for i in installed] == [0, 1]
+    assert call("GET", "/apps/{app}/buildpack-installations", app=app) == installed
+    assert api_daemon.api("PUT", f"/apps/{app}/buildpack-installations", json={"updates": []}).json() == []
 
     # formation and dynos
     formation = call("GET", "/apps/{app}/formation", app=app)

@@ -278,7 +278,7 @@ def test_no_buildpack_emits_the_reason(tmp_path):
 
 
 def test_no_buildpack_hint_names_only_fixes_herokusim_has(tmp_path):
-    """The hint's advice works as written: herokusim has no command or setting that picks a buildpack."""
+    """The hint's advice works as written: the command that sets a buildpack, and files a built-in detects."""
     source = tmp_path / "src"
     source.mkdir()
     (source / "README.md").write_text("# nothing to run\n")
@@ -286,7 +286,8 @@ def test_no_buildpack_hint_names_only_fixes_herokusim_has(tmp_path):
     with pytest.raises(BuildError):
         compile_slug(source, slug_path=tmp_path / "s.tgz", cache_dir=tmp_path / "c", config={}, emit=lines)
     hint = " ".join(line.strip() for line in lines if line.startswith("\t\t\t"))
-    assert "buildpack that supports" not in hint and "set a buildpack" not in hint
+    assert "buildpack that supports" not in hint
+    assert "`herokusim buildpacks:set heroku/python`" in hint
     assert "requirements.txt, pyproject.toml or setup.py" in hint
     for advice in ("requirements.txt", "Procfile"):  # files the hint names make the app detectable
         shutil.rmtree(tmp_path / "c", ignore_errors=True)

@@ -29,7 +29,8 @@ async def create_build(request: web.Request) -> web.Response:
     if version is not None and (not isinstance(version, str) or len(version) > MAX_VERSION or "\0" in version):
         raise InvalidParams(f"source_blob.version must be a string of at most {MAX_VERSION} characters, or null.")
     if body.get("buildpacks"):
-        raise InvalidParams("buildpacks cannot be chosen per build: herokusim detects the app's buildpack.")
+        raise InvalidParams("buildpacks cannot be chosen per build yet: set them on the app (PUT "
+                            "/apps/{app}/buildpack-installations, or `herokusim buildpacks:set`).")
     source = check_source_url(blob.get("url"))
     build = await platform.builds.build_from_source(app, source, version or None)
     settings = platform.settings

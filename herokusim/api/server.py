@@ -16,6 +16,7 @@ from herokusim.api import (
     apps_api,
     blobs,
     build_cache_api,
+    buildpacks_api,
     builds_api,
     clock_api,
     dynos_api,
@@ -152,4 +153,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(build_cache_api.routes)  # DELETE /apps/{app}/build-cache (builds:cache:purge)
     app.add_routes(blobs.routes)  # slug tarballs at signed URLs
     app.add_routes(app_setups_api.routes)  # apps from a tarball's app.json (POST /app-setups)
+    app.add_routes(buildpacks_api.routes)  # the buildpacks set on an app (buildpack-installations)
     return app

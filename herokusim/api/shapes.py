@@ -1,5 +1,5 @@
 """api/shapes: the JSON shapes of the Platform API — the account, apps, releases, slugs, builds, formation,
-dynos, domains, the stack and the regions, with every field of Heroku's Platform API reference for that
+dynos, domains, the stack, the regions and buildpack installations, with every field of Heroku's Platform API reference for that
 resource (tests/schemas/ holds the reference as JSON Schemas; tests/test_api_schemas.py checks every endpoint
 against them), plus a few fields of herokusim's own, named where they are, and the simulated clock.
 
@@ -263,3 +263,9 @@ def region_json(name: str) -> dict[str, Any]:
     """One of REGIONS (herokusim runs every app on this machine, whatever its region says)."""
     return {**identity("region", name), **REGIONS[name], "private_capable": False,
             "created_at": CATALOGUE_TIME, "updated_at": CATALOGUE_TIME}
+
+
+def buildpack_installation_json(ordinal: int, url: str, name: str) -> dict[str, Any]:
+    """One buildpack set on an app: `ordinal` its place in the order they run (0 first), `name` its registry
+    name (heroku/python) or, for any other, its URL."""
+    return {"ordinal": ordinal, "buildpack": {"url": url, "name": name}}

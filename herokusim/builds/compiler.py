@@ -30,6 +30,16 @@ from herokusim.builds.slugignore import apply_slugignore
 from herokusim.config import BUILD_TIMEOUT, STACK
 
 BUILTIN_BUILDPACKS = builtin_buildpacks_dir()
+# The built-in buildpacks an app with none set is tried against, in Heroku's order for its official ones
+# (Ruby, Node.js, Clojure, Python, ...: Node.js before Python, so an app with a package.json is a Node.js
+# app even when it also has a requirements.txt, as on Heroku). heroku/procfile is never detected: any app
+# with a Procfile would match, so it runs only when set. One missing from buildpacks/ is skipped.
+BUILTIN_ORDER = ("nodejs", "python")
+# what makes each built-in take an app, for the hint when none does
+_DETECTED_BY = {
+    "nodejs": "a package.json (Node.js)",
+    "python": "a requirements.txt, pyproject.toml or setup.py, or a Procfile whose command runs python (Python)",
+}
 
 # Heroku's limits (HEROKU.md §4); the build timeout is config.BUILD_TIMEOUT (HEROKUSIM_BUILD_TIMEOUT).
 SLUG_SOFT_LIMIT = 300 * 1024 * 1024
@@ -97,6 +107,14 @@ class ReleaseInfo:
 
 
 @dataclass(frozen=True)
+class BuildpackDir:
+    """A buildpack resolved for this build (builds/resolve.py): its directory and how the app names it."""
+
+    path: Path
+    url: str  # as `buildpacks` lists it: heroku/python, or the URL or path the user gave
+
+
+@dataclass(frozen=True)
 class _Buildpack:
     source: Path
     name: str  # the framework bin/detect printed: `Python`
@@ -130,13 +148,14 @@ def compile_slug(
     cache_dir: Path,
     config: dict[str, str],
     emit: Emit,
-    buildpacks: list[Path] | None = None,
+    buildpacks: list[BuildpackDir] | list[Path] | None = None,
     timeout: float = BUILD_TIMEOUT,
     host: BuildHost = LOCAL,
     source_version: str | None = None,
 ) -> SlugResult:
     """Build `source_dir` in place (it is BUILD_DIR) and write its slug to `slug_path`.
 
+    `buildpacks`: the ones to run, in order (a bare Path is named by its path); None: detect a built-in one.
     `source_version`: what is being built (the pushed commit's sha, or a source blob's version), the scripts'
     SOURCE_VERSION as on Heroku."""
     deadline = _Deadline(timeout)
@@ -148,16 +167,19 @@ def compile_slug(
     except AppFileError as e:
         raise BuildError(str(e)) from None
     cache_dir.mkdir(parents=True, exist_ok=True)
-    sources = [BUILTIN_BUILDPACKS] if buildpacks is None else [Path(bp).resolve() for bp in buildpacks]
+    explicit = None if buildpacks is None else [
+        bp if isinstance(bp, BuildpackDir) else BuildpackDir(Path(bp), str(bp)) for bp in buildpacks]
+    sources = [BUILTIN_BUILDPACKS] if explicit is None else [bp.path.resolve() for bp in explicit]
     # Next to the build dir, not in /tmp: a daemon killed mid-build leaves it where recovery looks.
     with tempfile.TemporaryDirectory(prefix="herokusim-build-", dir=build_dir.parent) as tmp, \
             host.session([build_dir, cache_dir.resolve(), Path(tmp)], readonly=sources, emit=emit) as host_spawn:
         spawn = _with_env(host_spawn, build_env)
-        if buildpacks is None:
+        if explicit is None:
             chosen = [_detect_builtin(build_dir, deadline, emit, spawn)]
-        else:
-            chosen = [_detect_explicit(Path(bp), build_dir, deadline, emit, spawn) for bp in buildpacks]
-        _announce_buildpacks(chosen, emit)
+            _announce_buildpacks([bp.ref for bp in chosen], emit)
+        else:  # as Heroku: what the app set first, then whether each takes the app
+            _announce_buildpacks([bp.url for bp in explicit], emit)
+            chosen = [_detect_explicit(bp, build_dir, deadline, emit, spawn) for bp in explicit]
         work = Path(tmp)
         # Each build gets private copies: bin/compile may write `export` next to itself.
         copies = [
@@ -178,36 +200,43 @@ def compile_slug(
 
 
 def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spawn) -> _Buildpack:
-    candidates = sorted(p for p in BUILTIN_BUILDPACKS.iterdir() if (p / "bin" / "detect").is_file())
-    for source in candidates:
+    candidates = [BUILTIN_BUILDPACKS / name for name in BUILTIN_ORDER]
+    for source in (c for c in candidates if (c / "bin" / "detect").is_file()):
         name = _detect_name(source, build_dir, deadline, spawn)
         if name is not None:
             return _Buildpack(source, name, f"heroku/{source.name}")  # built-in: Heroku's official names
     emit(" !     No default language could be detected for this app.")
-    emit("\t\t\tHINT: This occurs when herokusim cannot detect the buildpack to use for this application.")
-    # Only a fix herokusim supports: it has no command or setting that picks another buildpack.
-    emit("\t\t\tAdd a requirements.txt, pyproject.toml or setup.py (Python), or a Procfile whose command runs "
-         "python.")
+    emit("\t\t\tHINT: This occurs when herokusim cannot detect the buildpack to use for this application "
+         "automatically.")
+    files = [_DETECTED_BY[name] for name in BUILTIN_ORDER if name in _DETECTED_BY and (
+        BUILTIN_BUILDPACKS / name / "bin" / "detect").is_file()]
+    emit(f"\t\t\tSet one with `herokusim buildpacks:set heroku/python` (or any buildpack's URL), or add "
+         f"{' or '.join(files)}.")
     raise BuildError("App not compatible with buildpack")
 
 
-def _detect_explicit(source: Path, build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spawn
+def _detect_explicit(bp: BuildpackDir, build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spawn
                      ) -> _Buildpack:
+    source = bp.path.resolve()
+    if not (source / "bin" / "detect").exists():
+        # set on purpose, so it runs: its name is the last part of its URL (`heroku-buildpack-foo`)
+        return _Buildpack(source, bp.url.split("#")[0].rstrip("/").rsplit("/", 1)[-1] or bp.url, bp.url)
     name = _detect_name(source, build_dir, deadline, spawn)
     if name is None:
-        emit(f"-----> App not compatible with buildpack: {source}")
+        emit(f"-----> App not compatible with buildpack: {bp.url}")
         emit("       bin/detect exited non-zero for this app.")
         raise BuildError("App not compatible with buildpack")
-    return _Buildpack(source, name, str(source))
+    return _Buildpack(source, name, bp.url)
 
 
-def _announce_buildpacks(chosen: list[_Buildpack], emit: Emit) -> None:
-    if len(chosen) == 1:
-        emit(f"-----> Using buildpack: {chosen[0].ref}")
+def _announce_buildpacks(urls: list[str], emit: Emit) -> None:
+    """Heroku's lines, naming each buildpack as the app does (its URL, not where herokusim keeps it)."""
+    if len(urls) == 1:
+        emit(f"-----> Using buildpack: {urls[0]}")
         return
     emit("-----> Using buildpacks:")
-    for number, bp in enumerate(chosen, 1):
-        emit(f"       {number}. {bp.ref}")
+    for number, url in enumerate(urls, 1):
+        emit(f"       {number}. {url}")
 
 
 def _detect_name(source: Path, build_dir: Path, deadline: _Deadline, spawn: Spawn) -> str | None:

@@ -25,7 +25,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from herokusim.builds.compiler import LOCAL, BuildError, BuildHost, compile_slug
+from herokusim.builds.compiler import LOCAL, BuildError, BuildHost, BuildpackDir, compile_slug
+from herokusim.builds.resolve import CACHE_DIR_NAME, chosen_urls, resolve_buildpacks
 from herokusim.builds.source import Source, fetch_source, unpack_source
 from herokusim.config import STACK, Settings
 from herokusim.git import ExportError, PushEvent, export_commit
@@ -211,9 +212,10 @@ class BuildService:
                 fetch_source(source, tarball)
                 build_dir = unpack_source(tarball, Path(tmp) / "build")
                 tarball.unlink()
+                buildpacks = self._buildpacks(app, config, build_dir, out)
                 result = compile_slug(build_dir, slug_path=slug_path, cache_dir=cache_dir, config=config,
-                                      emit=out, host=self.host, timeout=self.settings.build_timeout,
-                                      source_version=build.commit_sha)
+                                      emit=out, buildpacks=buildpacks, host=self.host,
+                                      timeout=self.settings.build_timeout, source_version=build.commit_sha)
         except BuildError as exc:
             out(f" !     {exc}")
             out(" !     Build failed")
@@ -231,6 +233,14 @@ class BuildService:
         self._call(self.store.finish_build(build.id, "succeeded", "\n".join(output), result.buildpack,
                                            slug.id, release.id))
         self._api_log(app.id, "Build succeeded")
+
+    def _buildpacks(self, app: App, config: dict[str, str], build_dir: Path, out: Callable[[str], None]
+                    ) -> list[BuildpackDir] | None:
+        """The buildpacks this build runs, fetched (builds/resolve.py); None: detect a built-in one."""
+        urls = chosen_urls(self._call(self.store.list_buildpacks(app.id)), config, build_dir)
+        if urls is None:
+            return None
+        return resolve_buildpacks(urls, self.settings.home / CACHE_DIR_NAME, out)
 
     def _finish_live(self, build_id: str) -> None:
         live = self.live.pop(build_id, None)
@@ -250,8 +260,9 @@ class BuildService:
             with tempfile.TemporaryDirectory(dir=self.settings.builds_dir) as tmp:
                 source = Path(tmp) / "build"
                 export_commit(event.repo_path, event.new_sha, source)
+                buildpacks = self._buildpacks(app, config, source, out)
                 result = compile_slug(source, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out,
-                                      host=self.host, timeout=self.settings.build_timeout,
+                                      buildpacks=buildpacks, host=self.host, timeout=self.settings.build_timeout,
                                       source_version=event.new_sha)
         except (BuildError, ExportError) as exc:  # ExportError: a commit git cannot check out
             out(f" !     {exc}")

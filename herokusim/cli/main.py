@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     apps_cmds,
+    buildpacks_cmds,
     builds_cmds,
     config_cmds,
     daemon_cmds,

@@ -115,6 +115,16 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # v5: the buildpacks set on an app (buildpacks:set/add, PUT /apps/{app}/buildpack-installations), in the
+    # order they run; none: the next build detects one, as on Heroku
+    """
+    CREATE TABLE buildpack_installations (
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        PRIMARY KEY (app_id, ordinal)
+    );
+    """,
 ]
 
 

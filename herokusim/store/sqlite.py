@@ -409,6 +409,18 @@ class Store:
     async def list_all_dynos(self) -> list[DynoRecord]:
         return [_dyno(r) for r in await self._all("SELECT * FROM dynos")]
 
+    # buildpacks set on an app, in the order they run
+    async def list_buildpacks(self, app_id: str) -> list[str]:
+        rows = await self._all("SELECT url FROM buildpack_installations WHERE app_id = ? ORDER BY ordinal", app_id)
+        return [r["url"] for r in rows]
+
+    async def set_buildpacks(self, app_id: str, urls: list[str]) -> None:
+        """Replace the app's list (an empty one: the next build detects its buildpack)."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM buildpack_installations WHERE app_id = ?", (app_id,))
+            await db.executemany("INSERT INTO buildpack_installations (app_id, ordinal, url) VALUES (?, ?, ?)",
+                                 [(app_id, ordinal, url) for ordinal, url in enumerate(urls)])
+
     # domains (custom hostnames; the router learns them through the routing table)
     async def list_domains(self, app_id: str | None = None) -> list[Domain]:
         rows = (await self._all("SELECT * FROM domains WHERE app_id = ? ORDER BY hostname", app_id) if app_id
