@@ -153,7 +153,7 @@ def _detect_builtin(build_dir: Path, deadline: _Deadline, emit: Emit, spawn: Spa
     emit("\t\t\tHINT: This occurs when herokusim cannot detect the buildpack to use for this application.")
     # Only a fix herokusim supports: it has no command or setting that picks another buildpack.
     emit("\t\t\tAdd a requirements.txt, pyproject.toml or setup.py (Python), or a Procfile whose command runs "
-         "python.")
+         "python; or a package.json (Node.js).")
     raise BuildError("App not compatible with buildpack")
 
 
