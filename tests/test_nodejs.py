@@ -122,6 +122,13 @@ def test_broken_package_json_fails_clearly(tmp_path: Path) -> None:
         compile_slug(node, slug_path=tmp_path / "s.tgz", cache_dir=tmp_path / "c", config={}, emit=lines)
     assert any(line.startswith(" !     Unable to parse package.json: ") for line in lines)
 
+    (node / "package.json").unlink()
+    (node / "package.json").symlink_to("/etc/hostname")
+    lines = Lines()
+    with pytest.raises(BuildError, match="^Failed to compile Node.js app$"):
+        compile_slug(node, slug_path=tmp_path / "s.tgz", cache_dir=tmp_path / "c", config={}, emit=lines)
+    assert " !     package.json is a symlink to a path outside the app (/etc/hostname): refusing to read it" in lines
+
 
 def test_no_node_on_the_machine_names_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The process runtime builds with the machine's node: without one, the build says what to install."""
