@@ -33,8 +33,15 @@ IMAGE_REPOSITORY = "herokusim/stack"
 LABEL = "herokusim.stack"
 # What the built-in buildpacks and the dynos they build need (HEROKU.md §4). bash, coreutils, sed, grep,
 # tar and gzip come with every Debian root; they are named so the recipe says what the stack promises.
+# nodejs and npm: the Node.js buildpack builds and runs with Debian's (trixie: Node.js 20, npm 9).
 PACKAGES = ("bash", "coreutils", "python3", "python-is-python3", "python3-venv", "python3-pip", "ca-certificates",
-            "procps")
+            "procps", "nodejs", "npm")
+# The Debian release the stack is, whatever the machine runs: trixie's python3 is 3.13, the Python buildpack's
+# default (Heroku's too). Fetched from the machine's mirror, which serves every current release.
+SUITE = "trixie"
+# Installed with apt-get in the new root after debootstrap, not by debootstrap itself: its resolver ignores
+# Provides:, and npm's dependencies in Debian need it.
+APT_INSTALLED = ("nodejs", "npm")
 # Trimmed from the root after the install: docs and apt's downloads are dead weight in every dyno.
 TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt/archives",
         "var/lib/apt/lists")
@@ -44,6 +51,8 @@ IMAGE_CHANGES = (
     "ENV HOME=/app",
     "WORKDIR /app",
     f"LABEL {LABEL}={STACK}",
+    # how a buildpack tells the stack image from the machine (the process runtime), to say which one lacks what
+    f"ENV HEROKUSIM_STACK_IMAGE={STACK}",
 )
 # Dynos run as this unprivileged user, as Heroku's do; /app is its own, so a dyno can write its files.
 DYNO_USER = "dyno"
@@ -52,7 +61,7 @@ DYNO_UID = 1000
 # bundle mounted here read-only rather than copied into the image: it follows the machine's changes without a
 # rebuild, and the image stays what its recipe hash says (the same on every machine).
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-RECIPE_VERSION = 2  # bump when the steps change in a way the fields below do not show
+RECIPE_VERSION = 3  # bump when the steps change in a way the fields below do not show
 # Test-only: mixed into the recipe's hash, so a test can have a tag no image has yet (a fresh build).
 SALT_ENV = "HEROKUSIM_STACK_SALT"
 DEBIAN_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
@@ -125,9 +134,10 @@ def _deb822_entries(text: str) -> list[tuple[str, str]]:
 
 
 def recipe(mirror: Mirror) -> dict[str, Any]:
-    """Everything that decides what the image holds. The mirror's address does not: any mirror of the
-    same suite gives the same root."""
-    fields = {"stack": STACK, "suite": mirror.suite, "variant": "minbase", "packages": sorted(PACKAGES),
+    """Everything that decides what the image holds. The mirror does not: any Debian mirror gives the same
+    root of the stack's suite."""
+    fields = {"stack": STACK, "suite": SUITE, "variant": "minbase", "packages": sorted(PACKAGES),
+              "apt_installed": sorted(APT_INSTALLED),
               "trim": sorted(TRIM), "changes": list(IMAGE_CHANGES), "user": [DYNO_USER, DYNO_UID],
               "version": RECIPE_VERSION}
     if salt := os.environ.get(SALT_ENV, ""):
@@ -352,12 +362,14 @@ def build_image(client: Any, mirror: Mirror, tag: str, progress: Progress, cance
     assert debootstrap is not None  # build_blocker() found it
     started = time.monotonic()
     progress(f"-----> Building the {STACK} stack image {tag}")
-    progress(f"       Debian {mirror.suite} from {mirror.uri} (debootstrap --variant=minbase)")
+    progress(f"       Debian {SUITE} from {mirror.uri} (debootstrap --variant=minbase)")
     with tempfile.TemporaryDirectory(prefix="herokusim-stack-", dir=_scratch_dir()) as tmp:
         root = Path(tmp) / "rootfs"
-        argv = [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", "--components=main",
-                mirror.suite, str(root), mirror.uri]
+        base = [p for p in PACKAGES if p not in APT_INSTALLED]
+        argv = [debootstrap, "--variant=minbase", f"--include={','.join(base)}", "--components=main",
+                SUITE, str(root), mirror.uri]
         _run_debootstrap(argv, progress, cancel or threading.Event())
+        _apt_install(root, [p for p in PACKAGES if p in APT_INSTALLED], progress, cancel or threading.Event())
         for trimmed in TRIM:
             target = root / trimmed
             shutil.rmtree(target, ignore_errors=True)
@@ -392,6 +404,32 @@ def _add_dyno_user(root: Path) -> None:
 def _scratch_dir() -> str | None:
     # /var/tmp is on disk where /tmp may be a small tmpfs; a Debian root is a few hundred MB
     return "/var/tmp" if os.path.isdir("/var/tmp") else None
+
+
+def _apt_install(root: Path, packages: list[str], progress: Progress, cancel: threading.Event) -> None:
+    """apt-get install in the root, from the mirror debootstrap wrote into its sources.list."""
+    if not packages:
+        return
+    progress(f"       Installing {', '.join(packages)} with apt-get")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
+    for argv in (["chroot", str(root), "apt-get", "update", "-q"],
+                 ["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+                 ["chroot", str(root), "apt-get", "clean"]):
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                stdin=subprocess.DEVNULL, process_group=0)
+        assert proc.stdout is not None
+        threading.Thread(target=_stop_when, args=(cancel, proc), daemon=True).start()
+        try:
+            tail = proc.stdout.read().splitlines()[-20:]
+        except BaseException:
+            _stop(proc)
+            raise
+        if cancel.is_set():
+            raise StackError("the stack image build was stopped: the next start builds it again")
+        if proc.wait() != 0:
+            reason = next((line for line in reversed(tail) if line.startswith("E: ")), tail[-1] if tail else "")
+            raise StackError(f"apt-get in the stack root failed ({reason.removeprefix('E: ') or proc.returncode}); "
+                             "check the machine's apt sources and network, then `herokusim stack:build`")
 
 
 def _run_debootstrap(argv: list[str], progress: Progress, cancel: threading.Event) -> None:

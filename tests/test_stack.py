@@ -40,9 +40,43 @@ def test_tag_is_a_content_hash_of_the_recipe(monkeypatch: pytest.MonkeyPatch) ->
     assert tag.startswith("herokusim/stack:heroku-24-") and len(tag.rsplit("-", 1)[1]) == 12
     assert stack.image_tag(dataclasses.replace(mirror, uri="http://b.example/debian")) == tag, \
         "another mirror of the same suite gives the same image"
-    assert stack.image_tag(dataclasses.replace(mirror, suite="trixie")) != tag
-    monkeypatch.setattr(stack, "PACKAGES", (*stack.PACKAGES, "nodejs"))
+    assert stack.image_tag(dataclasses.replace(mirror, suite="trixie")) == tag, \
+        "the stack's suite is fixed, whatever release the machine runs"
+    monkeypatch.setattr(stack, "SUITE", "forky")
+    assert stack.image_tag(mirror) != tag, "another stack suite is a new recipe"
+    monkeypatch.undo()
+    monkeypatch.setattr(stack, "PACKAGES", (*stack.PACKAGES, "git"))
     assert stack.image_tag(mirror) != tag, "a new package is a new recipe"
+
+
+def test_the_stack_is_trixie_from_the_machines_mirror(monkeypatch: pytest.MonkeyPatch) -> None:
+    """debootstrap fetches the stack's suite (trixie: python3 3.13, nodejs, npm) from the mirror of the
+    machine's apt sources, whatever release the machine itself runs; apt-get adds nodejs and npm."""
+    assert stack.SUITE == "trixie"
+    assert {"python3", "nodejs", "npm"} <= set(stack.PACKAGES)
+    seen: dict[str, list[str]] = {}
+
+    class Stop(Exception):
+        pass
+
+    def debootstrap(argv: list[str], progress: object, cancel: object) -> None:
+        seen["debootstrap"] = argv
+
+    def apt_install(root: Path, packages: list[str], progress: object, cancel: object) -> None:
+        seen["apt"] = packages
+        raise Stop
+
+    monkeypatch.setattr(stack, "build_blocker", lambda: None)
+    monkeypatch.setattr(stack.shutil, "which", lambda name: "/usr/sbin/debootstrap")
+    monkeypatch.setattr(stack, "_run_debootstrap", debootstrap)
+    monkeypatch.setattr(stack, "_apt_install", apt_install)
+    with pytest.raises(Stop):
+        stack.build_image(object(), stack.Mirror("http://mirror.example/debian", "bookworm"), "t:x", print)
+    argv = seen["debootstrap"]
+    assert argv[-3] == "trixie" and argv[-1] == "http://mirror.example/debian"
+    included = next(a for a in argv if a.startswith("--include=")).removeprefix("--include=").split(",")
+    assert "python3" in included and "npm" not in included, "debootstrap's resolver cannot do npm's Provides"
+    assert seen["apt"] == ["nodejs", "npm"]
 
 
 def test_missing_debootstrap_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

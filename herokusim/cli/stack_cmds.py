@@ -44,7 +44,7 @@ def stack_show() -> None:
         else:
             state = "not built yet: `herokusim stack:build`, or `herokusim up` builds it on first use"
     click.echo(f"=== {STACK} stack")
-    rows = [("Image", tag), ("State", state), ("Debian", f"{mirror.suite} from {mirror.uri}"),
+    rows = [("Image", tag), ("State", state), ("Debian", f"{stack.SUITE} from {mirror.uri}"),
             ("Packages", ", ".join(stack.PACKAGES))]
     width = max(len(key) for key, _ in rows) + 1
     for key, value in rows:
