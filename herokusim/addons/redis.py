@@ -396,8 +396,8 @@ class RedisProvider:
         return {"REDISCLI_AUTH": self._get(provider_id).state.password}
 
     async def run_command(self, provider_id: str, argv: list[str], timeout: float = 30.0) -> str:
-        """`redis:cli -c CMD`: one command through redis-cli, its output as redis-cli prints it (errors
-        included: `(error) OOM command not allowed ...`)."""
+        """`redis:cli -c CMD`: one command through redis-cli, its output as redis-cli prints it when not
+        on a terminal (an error reply included: `OOM command not allowed ...`)."""
         if not argv:
             raise AddonError("no command given")
         proc = await asyncio.create_subprocess_exec(
@@ -520,7 +520,7 @@ class RedisProvider:
                         return
                 except _DOWN:
                     pass
-                await self._stop_pid(server, old_pid, term_after=0.0)
+                await self._shutdown_pid(server, old_pid)
             await self._launch(server)
 
     async def _launch(self, server: _Server) -> None:
@@ -566,16 +566,20 @@ class RedisProvider:
                 return
             pid = server.proc.pid if server.proc is not None else server.pid
             assert pid is not None
-            persistent = (SERVICE.plan(server.state.plan) or PLANS[0]).limits["persistence"] == "aof"
-            how = "SAVE" if save and not persistent else ("NOSAVE" if not save else "")
-            try:  # SHUTDOWN closes the connection instead of answering
-                await self._admin(server, tuple(filter(None, (self._cmd(server, "SHUTDOWN"), how))),
-                                  timeout=10.0)
-            except _DOWN:
-                pass
-            await self._stop_pid(server, pid)
+            await self._shutdown_pid(server, pid, save)
             server.proc, server.pid = None, None
             server.status = "stopped"
+
+    async def _shutdown_pid(self, server: _Server, pid: int, save: bool = True) -> None:
+        """Redis's clean shutdown through its (renamed) SHUTDOWN: mini snapshots its data (it has no
+        periodic saves), premium fsyncs its AOF, a deprovisioned one saves nothing; then signals if need be."""
+        persistent = (SERVICE.plan(server.state.plan) or PLANS[0]).limits["persistence"] == "aof"
+        how = "NOSAVE" if not save else ("" if persistent else "SAVE")
+        try:  # SHUTDOWN closes the connection instead of answering
+            await self._admin(server, tuple(filter(None, (self._cmd(server, "SHUTDOWN"), how))), timeout=10.0)
+        except _DOWN:
+            pass
+        await self._stop_pid(server, pid)
 
     async def _stop_pid(self, server: _Server, pid: int, term_after: float = 5.0, grace: float = 10.0
                         ) -> None:
