@@ -34,16 +34,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import ipaddress
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -51,6 +50,7 @@ import httpx
 from herokusim.builds.builtin import builtin_buildpacks_dir
 from herokusim.builds.compiler import SLUG_HARD_LIMIT, BuildError, BuildpackDir
 from herokusim.builds.safefs import AppFileError, read_app_file
+from herokusim.builds.tarballs import Refused, TooLarge, Unreadable, copy_limited, extract, is_loopback_host
 from herokusim.errors import InvalidParams
 
 CACHE_DIR_NAME = "buildpacks-cache"  # under HEROKUSIM_HOME
@@ -88,17 +88,6 @@ def normalize(url: str) -> str:
     return url.removeprefix(_URN)
 
 
-def _loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _is_tarball(path: str) -> bool:
     return path.lower().endswith(_TARBALL_SUFFIXES)
 
@@ -127,7 +116,7 @@ def _spec(url: str, local_ok: bool = True) -> _Spec:
     if parts.scheme in ("http", "https", "git"):
         if not parts.hostname:
             raise InvalidParams(f"{url} names no host.")
-        if parts.scheme != "https" and not _loopback(parts.hostname):
+        if parts.scheme != "https" and not is_loopback_host(parts.hostname):
             raise InvalidParams(f"{url} is refused: beyond this machine herokusim fetches buildpacks only over "
                                 "https:// (plain http:// and git:// are allowed on loopback only).")
         if _is_tarball(parts.path) and parts.scheme != "git":
@@ -314,7 +303,7 @@ def _fetch_tarball(url: str, spec: _Spec, entry: Path) -> Path:
                 raise BuildError(f"Unable to fetch buildpack {url}: no such file")
             try:
                 with open(spec.where, "rb") as src, tarball.open("wb") as out:
-                    _copy_limited(iter(lambda: src.read(1 << 20), b""), out, url)
+                    _copy(iter(lambda: src.read(1 << 20), b""), out, url)
             except OSError as e:
                 raise BuildError(f"Unable to fetch buildpack {url}: {e.strerror or e}") from None
         with tarball.open("rb") as f:
@@ -327,7 +316,7 @@ def _fetch_tarball(url: str, spec: _Spec, entry: Path) -> Path:
 
 def _download(url: str, where: str, dest: Path) -> None:
     # redirects: followed only from https to https (a release asset moves to a CDN), never from loopback
-    follow = urlsplit(where).scheme == "https" and not _loopback(urlsplit(where).hostname)
+    follow = urlsplit(where).scheme == "https" and not is_loopback_host(urlsplit(where).hostname)
     try:
         # the machine's proxy settings for the world (trust_env), never for loopback
         with httpx.stream("GET", where, timeout=FETCH_TIMEOUT, follow_redirects=follow, trust_env=follow) as reply:
@@ -336,18 +325,16 @@ def _download(url: str, where: str, dest: Path) -> None:
             if reply.status_code != 200:
                 raise BuildError(f"Unable to fetch buildpack {url}: HTTP {reply.status_code}")
             with dest.open("wb") as out:
-                _copy_limited(reply.iter_bytes(1 << 20), out, url)
+                _copy(reply.iter_bytes(1 << 20), out, url)
     except httpx.HTTPError as e:
         raise BuildError(f"Unable to fetch buildpack {url}: {e or type(e).__name__}") from None
 
 
-def _copy_limited(chunks: Iterator[bytes], out: object, url: str) -> None:
-    total = 0
-    for chunk in chunks:
-        total += len(chunk)
-        if total > MAX_TARBALL_BYTES:
-            raise BuildError(f"Unable to fetch buildpack {url}: larger than {MAX_TARBALL_BYTES // 2**20} MB")
-        out.write(chunk)  # type: ignore[attr-defined]
+def _copy(chunks: Iterator[bytes], out: BinaryIO, url: str) -> None:
+    try:
+        copy_limited(chunks, out, MAX_TARBALL_BYTES)
+    except TooLarge as e:
+        raise BuildError(f"Unable to fetch buildpack {url}: {e}") from None
 
 
 def _unpack(tarball: Path, dest: Path, url: str) -> Path:
@@ -355,17 +342,13 @@ def _unpack(tarball: Path, dest: Path, url: str) -> Path:
 archives hold `repo-v1.0/bin/...`)."""
     dest.mkdir()
     try:
-        with tarfile.open(tarball, "r:*") as tar:
-            members = tar.getmembers()
-            if sum(m.size for m in members if m.isreg()) > 4 * MAX_TARBALL_BYTES:
-                raise BuildError(f"Unable to use buildpack {url}: it unpacks to more than "
-                                 f"{4 * MAX_TARBALL_BYTES // 2**20} MB")
-            tar.extractall(dest, members=members, filter="data")
-    except tarfile.FilterError as e:  # an absolute path, `..`, a link out of the tree, a device
+        entries = extract(tarball, dest, 4 * MAX_TARBALL_BYTES)
+    except TooLarge as e:
+        raise BuildError(f"Unable to use buildpack {url}: it {e}") from None
+    except Refused as e:  # an absolute path, `..`, a link out of the tree, a device
         raise BuildError(f"Unable to use buildpack {url}: its tarball is refused ({e})") from None
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except Unreadable as e:
         raise BuildError(f"Unable to use buildpack {url}: not a readable tarball ({e})") from None
-    entries = list(dest.iterdir())
     # a buildpack's bin/ alone at the top is the buildpack itself, not a directory to strip
     if len(entries) == 1 and entries[0].name != "bin" and entries[0].is_dir() and not entries[0].is_symlink():
         root = entries[0]

@@ -11,10 +11,8 @@ Blocking code, for the build's thread, except check_source_url (cheap, for the A
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import stat
-import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from herokusim.builds.compiler import SLUG_HARD_LIMIT, BuildError
+from herokusim.builds.tarballs import Refused, TooLarge, Unreadable, copy_limited, extract, is_loopback_host
 from herokusim.errors import InvalidParams
 
 MAX_SOURCE_BYTES = SLUG_HARD_LIMIT  # the tarball as fetched
@@ -38,17 +37,6 @@ class Source:
     file: Path | None  # a file:// URL's path; None for http(s)
 
 
-def _loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_source_url(url: object) -> Source:
     """What `source_blob.url` names, or a clear InvalidParams: loopback http(s), or a local regular file."""
     if not isinstance(url, str) or not url.strip():
@@ -56,7 +44,7 @@ def check_source_url(url: object) -> Source:
                             "a tarball URL on 127.0.0.1.")
     parts = urlsplit(url.strip())
     if parts.scheme in ("http", "https"):
-        if not _loopback(parts.hostname):
+        if not is_loopback_host(parts.hostname):
             raise InvalidParams(f"source_blob.url {url!r} is not on this machine: herokusim fetches only from "
                                 "loopback (http://127.0.0.1:PORT/..., http://localhost:PORT/...) or a file:// path.")
         return Source(url, None)
@@ -76,6 +64,13 @@ def check_source_url(url: object) -> Source:
     raise InvalidParams(f"source_blob.url {url!r} is not supported: use http:// on loopback or file://.")
 
 
+def _copy(chunks: Iterable[bytes], out: BinaryIO, url: str) -> None:
+    try:
+        copy_limited(chunks, out, MAX_SOURCE_BYTES)
+    except TooLarge as exc:
+        raise BuildError(f"{url} is {exc}") from None
+
+
 def fetch_source(source: Source, dest: Path) -> None:
     """Copy or download the tarball to `dest`; BuildError with the reason if that fails."""
     if source.file is not None:
@@ -85,7 +80,7 @@ def fetch_source(source: Source, dest: Path) -> None:
             with os.fdopen(fd, "rb") as src, dest.open("wb") as out:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     raise BuildError(f"{source.url} is not a regular file")
-                _copy_limited(iter(lambda: src.read(_CHUNK), b""), out, source.url)
+                _copy(iter(lambda: src.read(_CHUNK), b""), out, source.url)
         except OSError as exc:
             raise BuildError(f"Cannot read {source.url}: {exc.strerror or exc}") from None
         return
@@ -95,32 +90,21 @@ def fetch_source(source: Source, dest: Path) -> None:
             if reply.status_code != 200:
                 raise BuildError(f"Fetching {source.url} answered HTTP {reply.status_code}, not 200")
             with dest.open("wb") as out:
-                _copy_limited(reply.iter_bytes(_CHUNK), out, source.url)
+                _copy(reply.iter_bytes(_CHUNK), out, source.url)
     except httpx.HTTPError as exc:
         raise BuildError(f"Cannot fetch {source.url}: {exc}") from None
-
-
-def _copy_limited(chunks: Iterable[bytes], out: BinaryIO, url: str) -> None:
-    total = 0
-    for chunk in chunks:
-        total += len(chunk)
-        if total > MAX_SOURCE_BYTES:
-            raise BuildError(f"{url} is larger than {MAX_SOURCE_BYTES // 2**20} MB")
-        out.write(chunk)
 
 
 def unpack_source(tarball: Path, dest: Path) -> Path:
     """Unpack into `dest` (made here); the directory to build: `dest`, or its one top-level directory."""
     dest.mkdir(parents=True)
     try:
-        with tarfile.open(tarball, "r:*") as tar:
-            members = tar.getmembers()
-            if sum(m.size for m in members if m.isreg()) > MAX_UNPACKED_BYTES:
-                raise BuildError(f"The source tarball unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MB")
-            tar.extractall(dest, members=members, filter="data")
-    except tarfile.FilterError as exc:  # an absolute path, `..`, a link out of the tree, a device
+        extract(tarball, dest, MAX_UNPACKED_BYTES)
+    except TooLarge as exc:
+        raise BuildError(f"The source tarball {exc}") from None
+    except Refused as exc:  # an absolute path, `..`, a link out of the tree, a device
         raise BuildError(f"The source tarball is refused: {exc}") from None
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except Unreadable as exc:
         raise BuildError(f"The source is not a readable tarball: {exc}") from None
     entries = list(dest.iterdir())
     if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
