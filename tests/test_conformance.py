@@ -272,4 +272,10 @@ def test_listening_is_true_only_once_the_dyno_binds_its_port(runtime: str, tmp_p
             await dyno.wait()
             await dyno.cleanup()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if runtime == "docker":  # its app network, and the add-ons network a dyno start makes
+            from conftest import remove_docker_leftovers
+
+            remove_docker_leftovers(tmp_path / "home")
