@@ -175,7 +175,9 @@ def test_reconcile_after_the_daemon_is_killed_leaks_no_dyno(tmp_path: Path) -> N
         import docker
 
         networks = docker.from_env().networks.list(filters={"label": f"herokusim.home={home.resolve()}"})
-        assert not networks, "the apps' networks go with the daemon"
+        # the add-ons network stays, so add-on servers keep the address they listen on from start to start
+        assert [n.attrs["Labels"]["herokusim.role"] for n in networks] == ["addons"], \
+            "the apps' networks go with the daemon"
 
 
 def test_a_slug_that_does_not_run_in_the_stack_crashes_with_the_real_error(daemon: Daemon,
@@ -270,4 +272,10 @@ def test_listening_is_true_only_once_the_dyno_binds_its_port(runtime: str, tmp_p
             await dyno.wait()
             await dyno.cleanup()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if runtime == "docker":  # its app network, and the add-ons network a dyno start makes
+            from conftest import remove_docker_leftovers
+
+            remove_docker_leftovers(tmp_path / "home")

@@ -99,7 +99,8 @@ def test_a_dyno_is_a_labelled_container_with_its_port_on_loopback(home: Path, do
         assert host["Memory"] == 256 * 2**20 and host["MemorySwap"] == 256 * 2**20
         assert list(container.attrs["NetworkSettings"]["Networks"]) == [runtime.network_name("app-1")]
         hosts = container.exec_run(["cat", "/etc/hosts"]).output.decode()
-        assert "host.docker.internal" in hosts, "add-on services on the host are reachable by name"
+        assert f"{runtime.addons_gateway()}\thost.docker.internal" in hosts, \
+            "add-on services on the host are reachable by name, at the add-ons network's gateway"
         assert await dyno.memory_mb() is not None
         deadline = time.monotonic() + 30
         while not all(word in seen for word in (b"greeting=hi", b"Procfile", b"oops")):  # then it sleeps

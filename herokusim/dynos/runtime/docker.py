@@ -4,6 +4,14 @@ Every Docker SDK call blocks: short ones run in worker threads, and each dyno's 
 followed by a thread of its own (they block for the dyno's whole life, which would starve the loop's
 small default pool). Containers and networks carry labels naming this HEROKUSIM_HOME, so a daemon only
 ever reaps its own.
+
+Add-on servers run on the host. Dynos reach them at `host.docker.internal`, which names the gateway of one
+more network, the home's add-ons network (`herokusim-<key>-addons`): its bridge address is an address of
+this machine that Docker owns and no app network shares, where the servers listen beside 127.0.0.1. No
+container joins that network (joined, dynos of different apps would find each other's names on it): a
+dyno reaches the address from its own app's network as it reaches any address of the host, through the
+host's input path, not by forwarding between bridges. The network outlives the daemon, so its gateway,
+and servers left listening there, stay the same from one start to the next.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import asyncio
 import atexit
 import contextlib
 import hashlib
+import ipaddress
 import socket
 import tarfile
 import tempfile
@@ -27,14 +36,15 @@ from herokusim.dynos.runtime.backend import DynoSpec, Runtime, boot_command
 from herokusim.dynos.runtime.process import ProcessRuntime
 
 LABEL_HOME = "herokusim.home"
-LABEL_ROLE = "herokusim.role"  # dyno | build | network
+LABEL_ROLE = "herokusim.role"  # dyno | build | network | addons
 LABEL_APP = "herokusim.app"
 LABEL_APP_NAME = "herokusim.app-name"
 LABEL_RELEASE = "herokusim.release"
 LABEL_DYNO = "herokusim.dyno"
 LABEL_DYNO_ID = "herokusim.dyno-id"
 APP_ROOT = "/app"
-HOST_ALIAS = "host.docker.internal"  # add-on services on the host, through the engine's host gateway
+HOST_ALIAS = "host.docker.internal"  # add-on services on the host: the add-ons network's gateway
+ROLE_ADDONS = "addons"  # the add-ons network's role label: kept when the daemon stops or reaps
 PS1 = r"\[\033[01;34m\]\w\[\033[00m\] \[\033[01;32m\]$ \[\033[00m\]"
 TCP_LISTEN = "0A"
 # An app's network outlives its last dyno this long, so a restart after a crash or a cycle does not pay to
@@ -250,6 +260,8 @@ class DockerRuntime:
         self._app_locks: dict[str, asyncio.Lock] = {}
         self._idle_networks: dict[str, asyncio.TimerHandle] = {}
         self.network_linger = NETWORK_LINGER
+        self._addons_lock = threading.Lock()
+        self._addons_gateway: tuple[str | None] | None = None  # (gateway,) once known
         atexit.register(self._remove_networks_at_exit)
 
     @property
@@ -263,6 +275,45 @@ class DockerRuntime:
 
     def network_name(self, app_id: str) -> str:
         return f"herokusim-{self.key}-{app_id}"
+
+    @property
+    def addons_network_name(self) -> str:
+        return f"herokusim-{self.key}-addons"
+
+    def addons_gateway(self) -> str | None:
+        """The address add-on servers listen on beside 127.0.0.1, and `host.docker.internal` in every dyno:
+        the gateway of the home's add-ons network, made if missing. None when that address is not this
+        machine's (an engine in a VM, as Docker Desktop runs it): servers then listen on 127.0.0.1 alone and
+        dynos get the engine's `host-gateway`, which such engines forward to the host's loopback.
+        Blocking (the Docker SDK): call it in a thread; the answer is kept for the runtime's life."""
+        with self._addons_lock:
+            if self._addons_gateway is None:
+                gateway = self._ensure_addons_network()
+                self._addons_gateway = (gateway if gateway is not None and is_local_address(gateway) else None,)
+            return self._addons_gateway[0]
+
+    def _ensure_addons_network(self) -> str | None:
+        """The add-ons network (made if missing) and its IPv4 gateway. Internal and without
+        inter-container traffic, so a container that is ever put on it gets no way out and no neighbours."""
+        import docker
+
+        name = self.addons_network_name
+        try:
+            network = self.client.networks.get(name)
+        except docker.errors.NotFound:
+            try:
+                network = self.client.networks.create(
+                    name, driver="bridge", internal=True,
+                    options={"com.docker.network.bridge.enable_icc": "false"},
+                    labels=self._labels(**{LABEL_ROLE: ROLE_ADDONS}))
+            except docker.errors.APIError:  # a parallel start made it first
+                network = self.client.networks.get(name)
+        for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+            gateway = (config.get("Gateway") or "").split("/")[0]
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_address(gateway).version == 4:
+                    return gateway
+        return None
 
     async def start(self, spec: DynoSpec) -> DockerDyno:
         await asyncio.wrap_future(self.stack.build())  # the dyno stays `starting` while its image is built
@@ -305,7 +356,7 @@ class DockerRuntime:
                 LABEL_RELEASE: str(spec.release_version), LABEL_DYNO: spec.name, LABEL_DYNO_ID: spec.dyno_id}),
             network=network,
             ports={f"{spec.port}/tcp": ("127.0.0.1", spec.port)},
-            extra_hosts={HOST_ALIAS: "host-gateway"},
+            extra_hosts={HOST_ALIAS: self.addons_gateway() or "host-gateway"},
             mounts=stack.trust_mounts(),  # an app's HTTPS calls trust what the machine trusts
             tty=spec.interactive,
             stdin_open=spec.interactive or spec.stdin,
@@ -383,9 +434,22 @@ class DockerRuntime:
             self._remove_networks()
 
     def _remove_networks(self) -> None:
+        """The apps' networks; the add-ons network stays, with the address add-on servers listen on."""
         for network in self.client.networks.list(filters={"label": f"{LABEL_HOME}={self.home}"}):
+            if (network.attrs.get("Labels") or {}).get(LABEL_ROLE) == ROLE_ADDONS:
+                continue
             with contextlib.suppress(Exception):
                 network.remove()
+
+
+def is_local_address(address: str) -> bool:
+    """Whether `address` is one of this machine's (a socket can be bound to it)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+            probe.bind((address, 0))
+    except OSError:
+        return False
+    return True
 
 
 def _owned_by_dyno_user(slug_path: Path) -> IO[bytes]:
