@@ -143,11 +143,14 @@ class AddonManager:
     def resolve_plan(self, spec: str) -> tuple[Service, Plan]:
         """`service[:plan]` -> its service and plan; 422 naming the plans there are."""
         name, plan_name = split_plan(spec)
+        if name not in registry.services():
+            known = ", ".join(sorted(registry.services()))
+            raise InvalidParams(f"Couldn't find either the add-on service or the add-on plan of \"{spec.strip()}\". "
+                                f"Services here: {known} (herokusim addons:services).")
         try:
             service = self.provider(name).service
         except AddonError as exc:
-            known = ", ".join(sorted(registry.services()))
-            raise InvalidParams(f"{exc} Services: {known} (herokusim addons:services).") from None
+            raise InvalidParams(str(exc)) from None
         plan = service.plan(plan_name)
         if plan is None:
             plans = ", ".join(f"{service.name}:{p.name}" for p in service.plans)
