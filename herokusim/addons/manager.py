@@ -364,7 +364,8 @@ class AddonManager:
 
     async def destroy(self, addon: Addon, holding: str | None = None) -> Addon:
         """`addons:destroy`: detach it from every app (a `Detach` release each), then deprovision its
-        resources. `holding`: the id of an app whose lock the caller holds (apps:destroy)."""
+        resources. `holding`: the id of the app apps:destroy is removing (the caller holds its lock): no release
+        there."""
         by_app: dict[str, list[Attachment]] = {}
         for attachment in await self.store.list_attachments(addon_id=addon.id):
             by_app.setdefault(attachment.app_id, []).append(attachment)
@@ -377,8 +378,7 @@ class AddonManager:
                 changes.update(dict.fromkeys(self.config_of(addon, attachment.name)))
             description = f"Detach {attachments[0].name} (@ref:{addon.name})"
             if app_id == holding:
-                await self.ledger.addon_change(app, changes, description, self.user)
-                continue
+                continue  # the app being destroyed: no release, its dynos are already stopped
             with contextlib.suppress(NotFound):  # an app destroyed meanwhile has nothing to detach from
                 async with self.store.app_writes(app):
                     for attachment in attachments:
