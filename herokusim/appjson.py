@@ -48,12 +48,23 @@ class Process:
     size: str | None = None
 
 
+@dataclass(frozen=True)
+class AddonSpec:
+    """One of app.json's `addons`: `"heroku-postgresql:essential-0"`, or `{"plan": ..., "as": "NAME",
+    "options": {"flag": "value"}}`."""
+
+    plan: str
+    as_name: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Manifest:
     env: dict[str, EnvVar] = field(default_factory=dict)
     formation: dict[str, Process] = field(default_factory=dict)
     buildpacks: list[str] = field(default_factory=list)
     addons: list[str] = field(default_factory=list)
+    addon_specs: list[AddonSpec] = field(default_factory=list)  # the same add-ons, with `as` and `options`
     postdeploy: str | None = None
     success_url: str | None = None
     name: str | None = None
@@ -94,6 +105,7 @@ def parse_manifest(text: str | bytes) -> Manifest:
         raise AppJsonError("keywords must be a list of strings")
     return Manifest(env=_env(data.get("env")), formation=_formation(data.get("formation")),
                     buildpacks=_buildpacks(data.get("buildpacks")), addons=_addons(data.get("addons")),
+                    addon_specs=_addon_specs(data.get("addons")),
                     postdeploy=_postdeploy(data.get("scripts")), success_url=data.get("success_url"),
                     name=data.get("name"))
 
@@ -179,6 +191,22 @@ def _addons(addons: Any) -> list[str]:
     return plans
 
 
+def _addon_specs(addons: Any) -> list[AddonSpec]:
+    specs = []
+    for index, (item, plan) in enumerate(zip(addons or [], _addons(addons), strict=True)):
+        if not isinstance(item, dict):
+            specs.append(AddonSpec(plan))
+            continue
+        as_name, options = item.get("as"), item.get("options") or {}
+        if as_name is not None and (not isinstance(as_name, str) or not as_name.strip()):
+            raise AppJsonError(f'addons[{index}].as must be an attachment name: {{"as": "DATABASE"}}')
+        if not isinstance(options, dict) or not all(isinstance(v, (str, int, float, bool)) for v in options.values()):
+            raise AppJsonError(f'addons[{index}].options must be an object: {{"options": {{"url": "..."}}}}')
+        specs.append(AddonSpec(plan, as_name.strip() if as_name else None,
+                               {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}))
+    return specs
+
+
 def _postdeploy(scripts: Any) -> str | None:
     if scripts is None:
         return None
@@ -192,10 +220,3 @@ def _postdeploy(scripts: Any) -> str | None:
     if script is None:
         return None
     return (script["command"] if isinstance(script, dict) else script).strip()
-
-
-def addon_message(plans: list[str], skip: str) -> str:
-    """Why a manifest with add-ons is refused, naming each; `skip`: how to set up without them."""
-    names = ", ".join(dict.fromkeys(plan.split(":", 1)[0] for plan in plans))
-    return (f"app.json asks for add-on{'s' if ', ' in names else ''} {names}: add-ons are not available in this "
-            f"herokusim yet (remove {'them' if ', ' in names else 'it'} from app.json, or {skip})")

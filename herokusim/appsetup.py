@@ -3,10 +3,11 @@ the `app.json` manifest in it, then configured, built, scaled and post-deployed,
 button does.
 
 Checked before anything is made (a bad manifest or body changes nothing, 422 naming the field): the body, the
-tarball (fetched and unpacked once to read app.json), app.json itself, add-ons (none exist in herokusim yet:
-refused with a message naming each, unless the body's herokusim-only `"skip_addons": true`), dyno sizes, and
+tarball (fetched and unpacked once to read app.json), app.json itself, add-ons (each plan must be one this
+herokusim serves; the body's herokusim-only `"skip_addons": true` sets up without them), dyno sizes, and
 every required config var (given by `overrides.env`, a value, or `generator: "secret"`). Then, answered at
-once as `pending`, in the background: the app, its config vars (one release), its buildpacks (through
+once as `pending`, in the background: the app, its config vars (one release), its add-ons (provisioned through
+the add-on room, each an `Attach` release, before the build so their vars are there), its buildpacks (through
 `PUT /apps/{app}/buildpack-installations`), the build from the same tarball (builds/service.py's source
 build), the formation from app.json, and `scripts.postdeploy` once in a one-off dyno (its output in the app's
 log as `app[run.NNNN]`, and in the setup's `postdeploy`). Any failure there ends the setup `failed` with its
@@ -27,7 +28,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from herokusim.appjson import AppJsonError, Manifest, addon_message, parse_manifest
+from herokusim.appjson import AppJsonError, Manifest, parse_manifest
 from herokusim.builds.compiler import BuildError
 from herokusim.builds.source import Source, check_source_url, fetch_source, unpack_source
 from herokusim.errors import InvalidParams, NotFound, PlatformError
@@ -116,8 +117,13 @@ class AppSetups:
             raise InvalidParams(str(exc)) from None
         except BuildError as exc:
             raise InvalidParams(f"source_blob: {exc}.") from None
-        if manifest.addons and not skip_addons:
-            raise InvalidParams(addon_message(manifest.addons, 'send "skip_addons": true to set up without them'))
+        if skip_addons:
+            manifest.addon_specs = []
+        for index, spec in enumerate(manifest.addon_specs):
+            try:
+                platform.addons.resolve_plan(spec.plan)
+            except InvalidParams as exc:
+                raise InvalidParams(f"app.json: addons[{index}]: {exc.message}") from None
         for ptype, process in manifest.formation.items():
             if process.size is not None:
                 try:
@@ -154,6 +160,11 @@ class AppSetups:
         try:
             if config:
                 await platform.ledger.set_config(app, config, platform.user)
+            for index, spec in enumerate(manifest.addon_specs):
+                try:
+                    await platform.addons.create(app, spec.plan, as_name=spec.as_name, options=spec.options)
+                except PlatformError as exc:
+                    raise PlatformError(f"app.json: addons[{index}] ({spec.plan}): {exc.message}") from None
             if manifest.buildpacks:
                 await self._set_buildpacks(app, manifest.buildpacks)
             build = await platform.builds.build_from_source(app, source, None)

@@ -19,6 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from herokusim import auth
+from herokusim.addons.manager import AddonManager
+from herokusim.addons.network import addon_network
 from herokusim.api import create_api
 from herokusim.api.router_api import restore_domains
 from herokusim.appsetup import AppSetups
@@ -107,6 +109,7 @@ class Platform:
         self.store: Store
         self.dynos: DynoManager
         self.ledger: ReleaseLedger
+        self.addons: AddonManager
         self.builds: BuildService
         self.git: GitServer
         self.router: Router
@@ -149,6 +152,8 @@ class Platform:
         settings = replace(settings, time_scale=self.clock.scale)  # the scale in force, given or saved
         self.dynos = DynoManager(settings, self.store, self.logplex, self.table, self.runtime, self.clock)
         self.ledger = ReleaseLedger(self.store, self.logplex, self.dynos)
+        self.addons = AddonManager(settings, self.store, self.logplex, self.ledger, self.clock, self.user,
+                                   web_url=lambda name: self.settings.web_url(name))
         self.builds = BuildService(settings, self.store, self.logplex, self.ledger, asyncio.get_running_loop(),
                                    self.user, host=getattr(self.runtime, "build_host", LOCAL))
         self.git = GitServer(settings, self.builds.handle_push, self.authenticate)
@@ -172,8 +177,11 @@ class Platform:
         api_port = self._api_runner.addresses[0][1]
         # port 0 means "pick one": record what was picked so URLs in answers are right
         self.settings = replace(settings, router_port=router_port, api_port=api_port, git_port=git_port)
-        self.dynos.settings = self.builds.settings = self.git.settings = self.settings
+        self.dynos.settings = self.builds.settings = self.git.settings = self.addons.settings = self.settings
         self.clock.start()
+        # where add-on servers listen and what their URLs name, for this runtime (Docker: SDK calls, a thread)
+        self.addons.network = await asyncio.to_thread(addon_network, self.settings, self.runtime)
+        await self.addons.start()  # add-on servers up before dynos come back to use them
         await self.ledger.fail_interrupted_releases()
         await self.builds.recover()  # after the releases: a build is settled by whether its release went out
         await self.dynos.reconcile()
@@ -189,6 +197,8 @@ class Platform:
             self.git.stop()
         with contextlib.suppress(AttributeError):
             await self.dynos.shutdown()
+        with contextlib.suppress(AttributeError):
+            await self.addons.stop()  # after the dynos, which may use their servers to the end
         if isinstance(self.runtime, DockerRuntime):
             self.runtime.stack.cancel()  # a first start's image build: the next start builds it again
         await self.clock.stop()
@@ -236,6 +246,7 @@ class Platform:
         async with self.store.app_writes(app):
             self.table.remove_app(app.id)
             await self.dynos.stop_app(app.id)
+            await self.addons.remove_app(app)  # its add-ons are deprovisioned, their data removed
             await self.store.delete_app(app.id)
             self.logplex.drop(app.id)
             await asyncio.to_thread(self.git.delete_repo, app.name)

@@ -6,7 +6,7 @@ Every new release restarts the formation on it (through dynos/) and is announced
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 from herokusim.config_vars import (
@@ -63,6 +63,13 @@ class ReleaseLedger:
         self.logplex = logplex
         self.dynos = dynos
         self._phases: dict[str, asyncio.Task[int]] = {}  # release id -> its release phase, while it runs
+        # called (in their own task: never blocking a release) once a deploy's release is live: the add-on
+        # room's deploy hooks
+        self.deploy_listeners: list[Callable[[App, Release, Slug], Awaitable[None]]] = []
+        # the config vars the app's add-on attachments export now (the add-on room's): a rollback keeps them
+        self.addon_config: Callable[[App], Awaitable[dict[str, str]]] | None = None
+        self._deploys: set[str] = set()  # deploy releases whose release phase runs
+        self._listening: set[asyncio.Task[None]] = set()
 
     def _api_log(self, app: App, message: str) -> None:
         self.logplex.publish(app.id, "app", "api", message)
@@ -105,12 +112,23 @@ class ReleaseLedger:
                 if status == 0:
                     await self.store.set_release_status(release.id, "succeeded")
                     await self._go_live(app, user)
+                    if release.id in self._deploys:
+                        self._deployed(app, release, slug)
                 else:
                     await self.store.set_release_status(release.id, "failed")
                     self._api_log(app, f"Release v{release.version} command failed by user {user}")
         except NotFound:
             pass  # the app was destroyed while its release phase ran: there is nothing to make live
+        finally:
+            self._deploys.discard(release.id)
         return status
+
+    def _deployed(self, app: App, release: Release, slug: Slug) -> None:
+        """Tell the deploy listeners, each in its own task: a slow or failing one never holds a release."""
+        for listener in self.deploy_listeners:
+            task = asyncio.create_task(listener(app, release, slug))
+            self._listening.add(task)
+            task.add_done_callback(self._listening.discard)
 
     async def wait_release_phase(self, release_id: str) -> int | None:
         """The exit status of a release's release phase once it ends; None if it has none running."""
@@ -127,7 +145,24 @@ class ReleaseLedger:
         description = description or deploy_description(slug.commit_sha)
         async with self.store.app_writes(app):
             config = await self.store.latest_config(app.id)
-            return await self._release(app, description, slug.id, config, user, description, on_line)
+            release = await self._release(app, description, slug.id, config, user, description, on_line)
+            if release.status == "succeeded":
+                self._deployed(app, release, slug)
+            elif release.id in self._phases:
+                self._deploys.add(release.id)
+            return release
+
+    async def addon_change(self, app: App, changes: dict[str, str | None], description: str, user: str
+                           ) -> Release:
+        """A release for an add-on change (`Attach DATABASE (@ref:postgresql-curved-12345)`): the app's
+        config with `changes` (None removes a var), on the slug it runs, restarting its dynos. Always a new
+        release, even with no var changed, as Heroku's activity shows every attach and detach. The caller
+        holds the app's lock (`Store.app_writes`)."""
+        base = await self.store.latest_release(app.id)
+        old = await self.store.latest_config(app.id)
+        config = {k: v for k, v in {**old, **changes}.items() if v is not None}
+        check_config_size(config)
+        return await self._release(app, description, base.slug_id, config, user, description)
 
     async def set_config(self, app: App, changes: dict[str, str | None], user: str) -> Release | None:
         async with self.store.app_writes(app):
@@ -150,4 +185,8 @@ class ReleaseLedger:
             if release.slug_id is None:
                 raise InvalidParams(f"Cannot roll back to v{release.version}: it has no slug.")
             description = f"Rollback to v{release.version}"
-            return await self._release(app, description, release.slug_id, release.config, user, description)
+            config = dict(release.config)
+            if self.addon_config is not None:
+                # add-ons are not rolled back (Heroku): the vars of today's attachments stay as they are
+                config.update(await self.addon_config(app))
+            return await self._release(app, description, release.slug_id, config, user, description)

@@ -71,6 +71,21 @@ COVERED: dict[tuple[str, str], str] = {
     ("GET", "/regions/{region}"): "region",
     ("POST", "/app-setups"): "app-setup",
     ("GET", "/app-setups/{id}"): "app-setup",
+    ("GET", "/apps/{app}/addons"): "[addon]",
+    ("POST", "/apps/{app}/addons"): "addon",
+    ("GET", "/apps/{app}/addons/{addon}"): "addon",
+    ("PATCH", "/apps/{app}/addons/{addon}"): "addon",
+    ("DELETE", "/apps/{app}/addons/{addon}"): "addon",
+    ("GET", "/addons"): "[addon]",
+    ("GET", "/addons/{addon}"): "addon",
+    ("GET", "/addon-attachments"): "[addon-attachment]",
+    ("POST", "/addon-attachments"): "addon-attachment",
+    ("GET", "/addon-attachments/{attachment}"): "addon-attachment",
+    ("DELETE", "/addon-attachments/{attachment}"): "addon-attachment",
+    ("GET", "/apps/{app}/addon-attachments"): "[addon-attachment]",
+    ("GET", "/addon-services"): "[addon-service]",
+    ("GET", "/addon-services/{service}"): "addon-service",
+    ("GET", "/addon-services/{service}/plans"): "[plan]",
     # herokusim's own
     ("GET", "/clock"): "herokusim-clock",
     ("POST", "/clock/warp"): "herokusim-clock",
@@ -235,6 +250,28 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     assert [i["ordinal"] for i in installed] == [0, 1]
     assert call("GET", "/apps/{app}/buildpack-installations", app=app) == installed
     assert api_daemon.api("PUT", f"/apps/{app}/buildpack-installations", json={"updates": []}).json() == []
+
+    # add-ons (deployhooks: the service every herokusim has), attachments, services and plans
+    services = call("GET", "/addon-services")
+    assert "deployhooks" in {x["name"] for x in services}
+    call("GET", "/addon-services/{service}", service="deployhooks")
+    plans = call("GET", "/addon-services/{service}/plans", service="deployhooks")
+    assert [p["name"] for p in plans] == ["deployhooks:http"]
+    addon = call("POST", "/apps/{app}/addons", 201, {"plan": "deployhooks:http",
+                                                     "config": {"url": "http://127.0.0.1:9/hook"}}, app=app)
+    assert addon["app"]["name"] == APP and addon["state"] == "provisioned" and addon["config_vars"] == []
+    call("GET", "/apps/{app}/addons", app=app)
+    call("GET", "/apps/{app}/addons/{addon}", app=app, addon=addon["name"])
+    call("PATCH", "/apps/{app}/addons/{addon}", body={"plan": "deployhooks:http"}, app=app, addon=addon["id"])
+    call("GET", "/addons")
+    call("GET", "/addons/{addon}", addon=addon["id"])
+    attachment = call("POST", "/addon-attachments", 201, {"addon": addon["name"], "app": APP, "name": "HOOKS2"})
+    call("GET", "/addon-attachments")
+    call("GET", "/apps/{app}/addon-attachments", app=app)
+    call("GET", "/addon-attachments/{attachment}", attachment=attachment["id"])
+    call("DELETE", "/addon-attachments/{attachment}", attachment=attachment["id"])
+    gone = call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=addon["id"])
+    assert gone["state"] == "deprovisioned"
 
     # formation and dynos
     formation = call("GET", "/apps/{app}/formation", app=app)

@@ -102,8 +102,8 @@ def test_required_var_without_a_value_is_an_error_naming_it(daemon: Daemon, tmp_
     ({"scripts": {"postdeploy": 42}}, "app.json: scripts.postdeploy must be a command"),
     ({"env": ["A"]}, "app.json: env must be an object"),
     ('{"env": {', "app.json: not valid JSON"),
-    ({"addons": ["heroku-postgresql:essential-0"]},
-     "app.json asks for add-on heroku-postgresql: add-ons are not available in this herokusim yet"),
+    ({"addons": ["papertrail:choklad"]},
+     'app.json: addons[0]: Couldn\'t find either the add-on service or the add-on plan of "papertrail:choklad"'),
 ])
 def test_invalid_app_json_is_a_clear_error_and_creates_nothing(daemon: Daemon, tmp_path: Path,
                                                                manifest: Any, error: str) -> None:
@@ -138,8 +138,10 @@ def test_api_refuses_bad_manifests_and_bodies_creating_nothing(daemon: Daemon, t
         ({"env": {"SECRET_KEY": {"generator": "uuid"}}}, {}, 'app.json: env.SECRET_KEY.generator must be "secret"'),
         ({"env": {"TOKEN": {"description": "needed"}}}, {}, "app.json: config var TOKEN is required"),
         ({"formation": {"web": {"size": "huge"}}}, {}, "app.json: formation.web.size: Unknown dyno size 'huge'"),
-        ({"addons": ["heroku-redis", {"plan": "papertrail:choklad"}]}, {},
-         "app.json asks for add-ons heroku-redis, papertrail: add-ons are not available in this herokusim yet"),
+        ({"addons": ["deployhooks:http", {"plan": "papertrail:choklad"}]}, {},
+         'app.json: addons[1]: Couldn\'t find either the add-on service or the add-on plan of "papertrail:choklad"'),
+        ({"addons": [{"plan": "deployhooks:irc"}]}, {}, ("app.json: addons[0]: Couldn't find either the add-on "
+         'service or the add-on plan of "deployhooks:irc". Plans of deployhooks: deployhooks:http.')),
         ({}, {"overrides": {"env": {"BAD NAME": "x"}}}, "BAD NAME"),
         ({}, {"overrides": {"env": {"N": 1}}}, "overrides.env must be an object of strings"),
         ({}, {"app": {"name": "Not A Name"}}, "Name 'Not A Name' is invalid"),

@@ -380,7 +380,7 @@ def test_colon_names_and_aliases() -> None:
 
 
 @pytest.mark.parametrize(("typed", "suggestion"), [
-    ("addons:create", "did you mean apps:create?"),
+    ("addons:docs", "did you mean addons:detach?"),
     ("certs", "`herokusim --help` lists the commands it has."),
     ("pg:psql", "`herokusim --help` lists the commands it has."),
     ("apps:transfer", "did you mean apps:info?"),

@@ -111,5 +111,16 @@ class Provider(Protocol):
         ...
 
 
+class DeployListener(Protocol):
+    """Optional, beside Provider: a provider that also has this method is told of each deploy of an app its
+    add-on is attached to, once the deploy's release is live (deployhooks posts it). It runs in its own task
+    and never holds the release; what it returns is the app log's `heroku[<service>]` line."""
+
+    async def deployed(self, provider_id: str, fields: dict[str, str]) -> str:
+        """`fields`: Heroku's deploy hook fields (app, user, url, head, head_long, prev_head, git_log,
+        release). Raises AddonError with the line to log when the notification failed."""
+        ...
+
+
 class AddonError(Exception):
     """A one-line reason an add-on operation cannot be done; nothing was changed."""

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from herokusim.api import (
     account_api,
+    addons_api,
     app_setups_api,
     apps_api,
     blobs,
@@ -154,4 +155,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(blobs.routes)  # slug tarballs at signed URLs
     app.add_routes(app_setups_api.routes)  # apps from a tarball's app.json (POST /app-setups)
     app.add_routes(buildpacks_api.routes)  # the buildpacks set on an app (buildpack-installations)
+    app.add_routes(addons_api.routes)  # add-ons, their attachments, services and plans
     return app

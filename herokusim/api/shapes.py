@@ -1,5 +1,5 @@
 """api/shapes: the JSON shapes of the Platform API — the account, apps, releases, slugs, builds, formation,
-dynos, domains, the stack, the regions and buildpack installations, with every field of Heroku's Platform API reference for that
+dynos, domains, the stack, the regions, buildpack installations, add-ons, their attachments, services and plans, with every field of Heroku's Platform API reference for that
 resource (tests/schemas/ holds the reference as JSON Schemas; tests/test_api_schemas.py checks every endpoint
 against them), plus a few fields of herokusim's own, named where they are, and the simulated clock.
 
@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from herokusim.addons.provider import Plan, Service
 from herokusim.config import STACK, Settings
 from herokusim.dynos.dyno import Dyno, sim_datetime
-from herokusim.store.models import App, Build, Domain, Formation, Release, Slug
+from herokusim.store.models import Addon, App, Attachment, Build, Domain, Formation, Release, Slug
 
 # The fixed things herokusim has one of (its user, its stack, its regions, dyno sizes, the platform
 # generation) have ids derived from their names: the same uuid on every machine and every start, as
@@ -269,3 +270,79 @@ def buildpack_installation_json(ordinal: int, url: str, name: str) -> dict[str, 
     """One buildpack set on an app: `ordinal` its place in the order they run (0 first), `name` its registry
     name (heroku/python) or, for any other, its URL."""
     return {"ordinal": ordinal, "buildpack": {"url": url, "name": name}}
+
+
+# add-ons: services and plans are fixed things of herokusim's (stable ids from their names)
+def _price(cents: int) -> dict[str, Any]:
+    return {"cents": cents, "contract": False, "unit": "month"}
+
+
+def addon_service_json(service: Service) -> dict[str, Any]:
+    return {
+        **identity("addon-service", service.name),
+        "human_name": service.human_name,
+        "cli_plugin_name": None,
+        "state": "ga",
+        "supports_multiple_installations": True,
+        "supports_sharing": True,
+        "supported_generations": [identity("generation", GENERATION)],
+        "created_at": CATALOGUE_TIME,
+        "updated_at": CATALOGUE_TIME,
+    }
+
+
+def plan_json(service: Service, plan: Plan) -> dict[str, Any]:
+    full = f"{service.name}:{plan.name}"
+    return {
+        **identity("plan", full),
+        "addon_service": identity("addon-service", service.name),
+        "human_name": plan.human_name,
+        "description": f"{service.human_name} {plan.human_name}",
+        "default": plan.default,
+        "price": _price(plan.price_cents),
+        "compliance": None,
+        "installable_inside_private_network": False,
+        "installable_outside_private_network": True,
+        "space_default": False,
+        "state": "public",
+        "visible": True,
+        "created_at": CATALOGUE_TIME,
+        "updated_at": CATALOGUE_TIME,
+        # herokusim's own: what the provider enforces (connections, storage, memory)
+        "limits": dict(plan.limits),
+    }
+
+
+def addon_json(addon: Addon, app: App, plan: Plan | None, config_vars: list[str]) -> dict[str, Any]:
+    """`app`: the billing app; `config_vars`: the vars its attachments to that app export."""
+    full = f"{addon.service}:{addon.plan}"
+    return {
+        "id": addon.id,
+        "name": addon.name,
+        "actions": [],
+        "addon_service": identity("addon-service", addon.service),
+        "billing_entity": {"id": app.id, "name": app.name, "type": "app"},
+        "app": {"id": app.id, "name": app.name},
+        "billed_price": _price(plan.price_cents if plan else 0),
+        "config_vars": config_vars,
+        "plan": identity("plan", full) | {"name": full},
+        "provider_id": addon.provider_id,
+        "state": addon.state,
+        "web_url": None,  # no add-on dashboard in herokusim
+        "created_at": addon.created_at,
+        "updated_at": addon.updated_at,
+    }
+
+
+def attachment_json(attachment: Attachment, addon: Addon, billing: App, app: App) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "name": attachment.name,
+        "addon": {"id": addon.id, "name": addon.name, "app": {"id": billing.id, "name": billing.name}},
+        "app": {"id": app.id, "name": app.name},
+        "namespace": None,
+        "web_url": None,
+        "log_input_url": None,
+        "created_at": attachment.created_at,
+        "updated_at": attachment.created_at,  # an attachment never changes
+    }

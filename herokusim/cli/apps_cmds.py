@@ -22,7 +22,7 @@ from herokusim.cli.base import (
     warn,
 )
 from herokusim.cli.output import HEXAGON, align_object, dyno_counts, human_bytes, timestamp
-from herokusim.client import app_path, parse_time
+from herokusim.client import Unavailable, app_path, parse_time
 
 
 @main.command()
@@ -74,13 +74,19 @@ def apps_info(app: str | None, as_json: bool) -> None:
     api = api_client()
     data = api.get(app_path(name))
     dynos = api.get(app_path(name, "dynos"))
+    try:
+        addons = api.get(app_path(name, "addons"))
+    except Unavailable:  # a daemon without add-ons
+        addons = []
     if as_json:
-        # Heroku's shape: the app among what `apps:info` gathers about it (herokusim has no add-ons,
-        # collaborators or pipelines: empty, as on an app that has none)
-        print_json({"addons": [], "app": data, "collaborators": [], "dynos": dynos, "pipeline_coupling": None})
+        # Heroku's shape: the app among what `apps:info` gathers about it (herokusim has no collaborators or
+        # pipelines: empty, as on an app that has none)
+        print_json({"addons": addons, "app": data, "collaborators": [], "dynos": dynos, "pipeline_coupling": None})
         return
     released = data.get("released_at")
+    plans = [a["plan"]["name"] for a in addons]
     fields = [
+        ("Addons", plans[0] if plans else ""),
         ("Dynos", dyno_counts(dynos)),
         ("Git URL", data["git_url"]),
         ("Maintenance", "on" if data.get("maintenance") else "off"),
@@ -94,7 +100,11 @@ def apps_info(app: str | None, as_json: bool) -> None:
         ("Web URL", data["web_url"]),
     ]
     print_header(data["name"])
-    print_lines(align_object([(key, value) for key, value in fields if value]))
+    lines = align_object([(key, value) for key, value in fields if value])
+    if len(plans) > 1:  # Heroku's: one plan a line, under the first
+        indent = " " * (len(lines[0]) - len(plans[0]))
+        lines[1:1] = [indent + plan for plan in plans[1:]]
+    print_lines(lines)
 
 
 @main.command("apps:rename")

@@ -46,7 +46,7 @@ class HerokuGroup(click.Group):
         "restart": "ps:restart", "list": "apps", "apps:list": "apps", "config:add": "config:set",
         "config:remove": "config:unset", "releases:rollback": "rollback", "dyno:restart": "ps:restart",
         "dyno:scale": "ps:scale", "dyno:stop": "ps:stop", "dyno:kill": "ps:stop", "ps:kill": "ps:stop",
-        "rename": "apps:rename",
+        "rename": "apps:rename", "addons:list": "addons",
     }
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:

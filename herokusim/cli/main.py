@@ -7,6 +7,7 @@ of commands in its own module, which registers its commands on the group when im
 from __future__ import annotations
 
 from herokusim.cli import (  # noqa: F401  (imported to register their commands)
+    addons_cmds,
     apps_cmds,
     buildpacks_cmds,
     builds_cmds,

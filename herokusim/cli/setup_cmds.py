@@ -19,7 +19,7 @@ from typing import Any
 import click
 import httpx
 
-from herokusim.appjson import AppJsonError, Manifest, addon_message, parse_manifest
+from herokusim.appjson import AppJsonError, Manifest, parse_manifest
 from herokusim.cli.base import CommandError, api_client, main, warn
 from herokusim.client import Client, line_batches
 
@@ -110,17 +110,15 @@ def _wait(api: Client, setup_id: str) -> dict[str, Any]:
 @click.option("-a", "--app", "name", metavar="APP", help="Name of the app to create (default: a generated one).")
 @click.option("-e", "--env", "pairs", multiple=True, metavar="KEY=VALUE",
               help="A config var for the app, over app.json's (repeatable).")
-@click.option("--no-addons", is_flag=True, help="Set up without app.json's add-ons (herokusim has none yet).")
+@click.option("--no-addons", is_flag=True, help="Set up without app.json's add-ons.")
 def setup(directory: Path, name: str | None, pairs: tuple[str, ...], no_addons: bool) -> None:
     """Create an app from DIR's app.json (default: here), build it and run its postdeploy script."""
     if not directory.is_dir():
         raise CommandError(f"{directory} is not a directory")
     manifest = _manifest(directory)
-    if manifest.addons:
-        if not no_addons:
-            raise CommandError(addon_message(manifest.addons, "set up without them: `herokusim setup --no-addons`"))
+    if manifest.addons and no_addons:
         for plan in manifest.addons:
-            warn(f"Skipping add-on {plan}: add-ons are not available in this herokusim yet")
+            warn(f"Skipping add-on {plan} (--no-addons)")
     env = _overrides(pairs)
     _ask_missing(manifest, env)
     api = api_client()

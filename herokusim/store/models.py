@@ -105,3 +105,32 @@ class Domain:
     hostname: str
     kind: str  # custom
     created_at: str
+
+
+@dataclass(frozen=True)
+class Addon:
+    """An add-on: billed to `app_id`, served by the provider of `service`, which knows it by `provider_id`;
+    `config` is what provisioning exported, by suffix ({"URL": "postgres://..."})."""
+
+    id: str
+    name: str  # postgresql-curved-12345
+    app_id: str
+    service: str  # heroku-postgresql
+    plan: str  # essential-0 (the short name)
+    provider_id: str
+    state: str  # provisioning | provisioned | deprovisioned
+    config: dict[str, str]
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An add-on attached to an app under a name: the app's config gets NAME_<suffix> for each of the add-on's
+    config suffixes (DATABASE -> DATABASE_URL)."""
+
+    id: str
+    addon_id: str
+    app_id: str
+    name: str
+    created_at: str

@@ -125,6 +125,30 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (app_id, ordinal)
     );
     """,
+    # v6: add-ons (billed to one app, served by a provider of addons/) and their attachments to apps, each
+    # exporting the add-on's config under its name (DATABASE -> DATABASE_URL)
+    """
+    CREATE TABLE addons (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        service TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        config TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE addon_attachments (
+        id TEXT PRIMARY KEY,
+        addon_id TEXT NOT NULL REFERENCES addons(id) ON DELETE CASCADE,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (app_id, name)
+    );
+    """,
 ]
 
 

@@ -1,5 +1,5 @@
 """store/sqlite: the Store — herokusim's state in sqlite through aiosqlite (apps, slugs, releases, builds,
-formation, dynos, domains and the simulated clock), read and written as the records of store/models.
+formation, dynos, domains, add-ons and their attachments, and the simulated clock), read and written as the records of store/models.
 
 One connection, one writer: every write goes through `transaction()`, which serialises writers with a
 lock and wraps them in BEGIN IMMEDIATE / COMMIT (tasks sharing a connection share its transaction).
@@ -24,7 +24,18 @@ import aiosqlite
 from herokusim.clock import Clock, ClockState
 from herokusim.errors import InvalidParams, NotFound
 from herokusim.store.locks import AppLocks
-from herokusim.store.models import App, Build, Domain, DynoRecord, Formation, Release, Slug, new_id
+from herokusim.store.models import (
+    Addon,
+    App,
+    Attachment,
+    Build,
+    Domain,
+    DynoRecord,
+    Formation,
+    Release,
+    Slug,
+    new_id,
+)
 from herokusim.store.schema import migrate
 
 SQLITE_MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER is a signed 64-bit number: a larger one is OverflowError
@@ -72,6 +83,15 @@ def _dyno(row: aiosqlite.Row) -> DynoRecord:
     return DynoRecord(row["id"], row["app_id"], row["name"], row["type"], row["state"], row["command"],
                       row["size"], row["release_id"], row["runtime"], row["handle"], row["created_at"],
                       row["updated_at"])
+
+
+def _addon(row: aiosqlite.Row) -> Addon:
+    return Addon(row["id"], row["name"], row["app_id"], row["service"], row["plan"], row["provider_id"],
+                 row["state"], json.loads(row["config"]), row["created_at"], row["updated_at"])
+
+
+def _attachment(row: aiosqlite.Row) -> Attachment:
+    return Attachment(row["id"], row["addon_id"], row["app_id"], row["name"], row["created_at"])
 
 
 def _gone(app_id: str) -> NotFound:
@@ -441,3 +461,67 @@ class Store:
     async def delete_domain(self, domain_id: str) -> None:
         async with self.transaction() as db:
             await db.execute("DELETE FROM domains WHERE id = ?", (domain_id,))
+
+    # add-ons and their attachments (addons/manager.py owns what they mean)
+    async def create_addon(self, addon: Addon, attachments: list[Attachment]) -> None:
+        """The add-on with its first attachments, in one transaction; a name taken meanwhile is refused."""
+        async with self.transaction() as db:
+            try:
+                await db.execute(
+                    "INSERT INTO addons (id, name, app_id, service, plan, provider_id, state, config, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (addon.id, addon.name, addon.app_id, addon.service, addon.plan, addon.provider_id, addon.state,
+                     json.dumps(addon.config), addon.created_at, addon.updated_at))
+                for attachment in attachments:
+                    await self._insert_attachment(db, attachment)
+            except sqlite3.IntegrityError:
+                raise InvalidParams(f"Name {addon.name} is already taken by another add-on.") from None
+
+    async def _insert_attachment(self, db: aiosqlite.Connection, attachment: Attachment) -> None:
+        await db.execute("INSERT INTO addon_attachments (id, addon_id, app_id, name, created_at) VALUES (?, ?, ?, ?, ?)",
+                         (attachment.id, attachment.addon_id, attachment.app_id, attachment.name,
+                          attachment.created_at))
+
+    async def add_attachment(self, attachment: Attachment) -> None:
+        async with self.transaction() as db:
+            try:
+                await self._insert_attachment(db, attachment)
+            except sqlite3.IntegrityError:
+                raise InvalidParams(f"Name {attachment.name} is already used by another add-on attachment on "
+                                    "this app.") from None
+
+    async def get_addon(self, id_or_name: str) -> Addon | None:
+        row = await self._one("SELECT * FROM addons WHERE id = ? OR name = ?", id_or_name, id_or_name)
+        return _addon(row) if row else None
+
+    async def list_addons(self, app_id: str | None = None) -> list[Addon]:
+        """Every add-on, or those billed to `app_id`, oldest first."""
+        rows = (await self._all("SELECT * FROM addons WHERE app_id = ? ORDER BY created_at, rowid", app_id) if app_id
+                else await self._all("SELECT * FROM addons ORDER BY created_at, rowid"))
+        return [_addon(r) for r in rows]
+
+    async def set_addon_plan(self, addon_id: str, plan: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE addons SET plan = ?, updated_at = ? WHERE id = ?", (plan, self.now(), addon_id))
+
+    async def delete_addon(self, addon_id: str) -> None:
+        """The add-on and its attachments (the cascade)."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM addons WHERE id = ?", (addon_id,))
+
+    async def list_attachments(self, app_id: str | None = None, addon_id: str | None = None) -> list[Attachment]:
+        sql, args = "SELECT * FROM addon_attachments", []
+        where = [(c, v) for c, v in (("app_id", app_id), ("addon_id", addon_id)) if v is not None]
+        if where:
+            sql += " WHERE " + " AND ".join(f"{c} = ?" for c, _ in where)
+            args = [v for _, v in where]
+        rows = await self._all(sql + " ORDER BY created_at, rowid", *args)
+        return [_attachment(r) for r in rows]
+
+    async def get_attachment(self, attachment_id: str) -> Attachment | None:
+        row = await self._one("SELECT * FROM addon_attachments WHERE id = ?", attachment_id)
+        return _attachment(row) if row else None
+
+    async def delete_attachment(self, attachment_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM addon_attachments WHERE id = ?", (attachment_id,))
