@@ -243,6 +243,8 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     assert from_blob["source_blob"]["url"] == source.as_uri() and from_blob["status"] == "pending"
     wait_for(lambda: api_daemon.api("GET", f"/apps/{app}/builds/{from_blob['id']}").json()["status"] != "pending",
              timeout=120, message="the source_blob build to finish")
+    done = api_daemon.api("GET", f"/apps/{app}/builds/{from_blob['id']}").json()
+    assert done["status"] == "succeeded", call.text("/apps/{app}/builds/{build}/result", app=app, build=done["id"])
 
     # buildpacks set on the app (the list is left empty: later builds detect theirs)
     installed = call("PUT", "/apps/{app}/buildpack-installations", body={"updates": [
