@@ -351,6 +351,7 @@ class PostgresProvider:
             pid = int(lines[0])
         except (OSError, ValueError, IndexError):
             pidfile.unlink(missing_ok=True)
+            self._remove_stale_socket_lock()
             return None
         if _is_postmaster(pid, self.data):
             port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
@@ -359,7 +360,21 @@ class PostgresProvider:
             # a server on another port than the URLs name: stop it and start ours
             _stop_pid(pid, STOP_TIMEOUT)
         pidfile.unlink(missing_ok=True)
+        self._remove_stale_socket_lock()
         return None
+
+    def _remove_stale_socket_lock(self) -> None:
+        """The socket's lock file names the dead postmaster too; a reused pid in it would block the start."""
+        if self._socket_dir is None or self._port is None:
+            return
+        lock = self._socket_dir / f".s.PGSQL.{self._port}.lock"
+        try:
+            pid = int(lock.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if not _is_postmaster(pid, self.data):
+            lock.unlink(missing_ok=True)
+            (self._socket_dir / f".s.PGSQL.{self._port}").unlink(missing_ok=True)
 
     def _spawn(self, port: int) -> None:
         assert self._socket_dir is not None
@@ -695,12 +710,13 @@ class PostgresProvider:
             role = _quote_ident(record["role"])
             verb, word = ("REVOKE", "FROM") if over else ("GRANT", "TO")
             with self._admin(record["database"]) as conn:
-                for schema, in conn.execute("""
-                        SELECT nspname FROM pg_namespace
+                for schema, owner in conn.execute("""
+                        SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace
                          WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'""").fetchall():
                     schema = _quote_ident(schema)
                     conn.execute(f"{verb} INSERT, UPDATE ON ALL TABLES IN SCHEMA {schema} {word} {role}")
-                    conn.execute(f"{verb} CREATE ON SCHEMA {schema} {word} {role}")
+                    # `public` belongs to pg_database_owner, whose privileges the owning role has
+                    conn.execute(f"{verb} CREATE ON SCHEMA {schema} {word} {_quote_ident(owner)}")
                 conn.execute(f"{verb} CREATE ON DATABASE {_quote_ident(record['database'])} {word} {role}")
             self._save_record(provider_id, {**record, "restricted": over})
             self.events(f"{SERVICE.name} {record['addon_id']}: " + (
