@@ -437,6 +437,9 @@ class PostgresProvider:
             elif self._pid is not None and _is_postmaster(self._pid, self.data):
                 _stop_pid(self._pid, STOP_TIMEOUT)
             self._proc, self._pid = None, None
+            if self._socket_dir is not None and self._socket_dir != self.data:
+                with contextlib.suppress(OSError):  # the short socket dir under /tmp, once empty
+                    self._socket_dir.rmdir()
 
     async def _supervise(self) -> None:
         """Restart the postmaster when it dies (bounded retries with backoff); check Essential add-ons'
