@@ -19,6 +19,7 @@ from herokusim.addons.provider import AddonError
 
 SERVICES: dict[str, str] = {
     "deployhooks": "herokusim.addons.deployhooks:DeployHooksProvider",
+    "heroku-postgresql": "herokusim.addons.postgres:PostgresProvider",
     "heroku-redis": "herokusim.addons.redis:RedisProvider",
 }
 TEST_HOOK = "HEROKUSIM_TEST_ADDON_PROVIDERS"
