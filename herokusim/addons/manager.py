@@ -100,6 +100,10 @@ class AddonManager:
             self._providers[service] = cls(self.settings, self.network, self._events(service))
         return self._providers[service]
 
+    async def provider_of(self, addon: Addon) -> Provider:
+        """The started provider serving `addon`: what a service's own commands (pg:*, redis:*) call."""
+        return await self._ready(addon.service)
+
     async def _ready(self, service: str) -> Provider:
         provider = self.provider(service)
         if service not in self._started:
