@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import psycopg
 import pytest
 from conftest import FIXTURES, Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
 from jsonschema import Draft202012Validator, FormatChecker
@@ -86,6 +87,15 @@ COVERED: dict[tuple[str, str], str] = {
     ("GET", "/addon-services"): "[addon-service]",
     ("GET", "/addon-services/{service}"): "addon-service",
     ("GET", "/addon-services/{service}/plans"): "[plan]",
+    # Heroku Postgres's own commands (herokusim serves what Heroku's CLI asks Heroku Postgres's API for)
+    ("GET", "/apps/{app}/addons/{addon}/pg-info"): "herokusim-pg-info",
+    ("GET", "/apps/{app}/addons/{addon}/pg-credentials"): "herokusim-pg-credentials",
+    ("GET", "/apps/{app}/addons/{addon}/pg-psql"): "herokusim-pg-psql-session",
+    ("POST", "/apps/{app}/addons/{addon}/pg-psql"): "herokusim-pg-psql-result",
+    ("POST", "/apps/{app}/addons/{addon}/pg-reset"): "herokusim-pg-reset",
+    ("GET", "/apps/{app}/addons/{addon}/pg-ps"): "herokusim-pg-ps",
+    ("POST", "/apps/{app}/addons/{addon}/pg-kill"): "herokusim-pg-kill",
+    ("POST", "/apps/{app}/addons/{addon}/pg-promote"): "herokusim-pg-promote",
     # herokusim's own
     ("GET", "/clock"): "herokusim-clock",
     ("POST", "/clock/warp"): "herokusim-clock",
@@ -343,6 +353,26 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     assert finished["build"]["status"] == "succeeded" and finished["postdeploy"] == {"output": "done",
                                                                                        "exit_code": 0}
     assert finished["resolved_success_url"].endswith("/welcome")
+
+    # Heroku Postgres's own commands, on a real database (last: its releases restart the app's dynos)
+    pg = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql"}, app=app)
+    info = call("GET", "/apps/{app}/addons/{addon}/pg-info", app=app, addon="DATABASE_URL")
+    assert info["attachment_names"][0] == "DATABASE" and info["info"][-1] == {"name": "Add-on",
+                                                                              "values": [pg["name"]]}
+    creds = call("GET", "/apps/{app}/addons/{addon}/pg-credentials", app=app, addon=pg["name"])
+    call("GET", "/apps/{app}/addons/{addon}/pg-psql", app=app, addon="DATABASE")
+    ran = call("POST", "/apps/{app}/addons/{addon}/pg-psql", body={"command": "CREATE TABLE t (id int)"},
+               app=app, addon="DATABASE")
+    assert ran["exit_code"] == 0, ran["stderr"]
+    with psycopg.connect(creds["url"], sslmode="require", application_name="schema") as held:
+        call("GET", "/apps/{app}/addons/{addon}/pg-ps", app=app, addon="DATABASE")
+        call("POST", "/apps/{app}/addons/{addon}/pg-kill", body={"pid": held.info.backend_pid, "force": True},
+             app=app, addon="DATABASE")
+        held.close()
+    call("POST", "/apps/{app}/addons/{addon}/pg-reset", body={"confirm": app}, app=app, addon="DATABASE")
+    second = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql"}, app=app)
+    promoted = call("POST", "/apps/{app}/addons/{addon}/pg-promote", app=app, addon=second["name"])
+    assert [r["description"].split(" (")[0] for r in promoted["releases"]] == ["Detach DATABASE", "Attach DATABASE"]
 
     missing = set(COVERED) - call.driven
     assert not missing, f"COVERED lists routes this test never drove: {sorted(missing)}"
