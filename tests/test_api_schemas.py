@@ -101,6 +101,15 @@ COVERED: dict[tuple[str, str], str] = {
     ("POST", "/clock/warp"): "herokusim-clock",
     ("GET", "/apps/{app}/router-metrics"): "herokusim-router-metrics",
     ("GET", "/apps/{app}/router-metrics/stream"): "herokusim-router-metrics",  # each line of the stream
+    ("GET", "/apps/{app}/postgres-backups"): "[herokusim-pg-transfer]",
+    ("POST", "/apps/{app}/postgres-backups"): "herokusim-pg-transfer",
+    ("GET", "/apps/{app}/postgres-backups/{backup}"): "herokusim-pg-transfer",
+    ("DELETE", "/apps/{app}/postgres-backups/{backup}"): "herokusim-pg-transfer",
+    ("POST", "/apps/{app}/postgres-backups/{backup}/actions/public-url"): "herokusim-pg-backup-url",
+    ("POST", "/apps/{app}/postgres-restores"): "herokusim-pg-transfer",
+    ("GET", "/apps/{app}/postgres-backup-schedules"): "[herokusim-pg-backup-schedule]",
+    ("POST", "/apps/{app}/postgres-backup-schedules"): "herokusim-pg-backup-schedule",
+    ("DELETE", "/apps/{app}/postgres-backup-schedules/{database}"): "herokusim-pg-backup-schedule",
 }
 # Routes whose answer is not JSON, so no schema applies (each is still checked for its content type).
 NOT_JSON: dict[tuple[str, str], str] = {
@@ -109,6 +118,8 @@ NOT_JSON: dict[tuple[str, str], str] = {
     ("GET", "/dyno-attach/{secret}"): "an attached one-off's terminal, a WebSocket (Heroku's attach_url)",
     ("GET", "/blobs/slugs/{slug}"): "a slug's tarball, application/octet-stream (Heroku's blob.url)",
     ("PUT", "/blobs/slugs/{slug}"): "the upload of a slug's tarball: an empty 200 (Heroku's blob.url, method PUT)",
+    ("GET", "/blobs/pg-backups/{transfer}"): "a backup's pg_dump file, application/octet-stream (pg:backups:url; "
+                                             "tests/test_pg_backups.py fetches it)",
     ("DELETE", "/apps/{app}/build-cache"): "an empty 202, as Heroku's build cache purge answers "
                                            "(tests/test_buildpack_contract.py drives it)",
 }
@@ -197,6 +208,27 @@ class Driver:
         return response.text
 
 
+def _drive_pg_backups(call: Driver, app: str) -> None:
+    """pg:backups' endpoints, on a real heroku-postgresql add-on (tests/test_pg_backups.py checks what they do)."""
+    call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql:essential-0"}, app=app)
+    capture = call("POST", "/apps/{app}/postgres-backups", 201, {"database": "DATABASE"}, app=app)
+    assert capture["name"] == "b001" and capture["kind"] == "backup"
+    done = wait_for(lambda: (t := call.daemon.api("GET", f"/apps/{app}/postgres-backups/b001").json())["finished_at"]
+                    and t, timeout=120, message="the backup to finish")
+    assert done["succeeded"], done
+    call("GET", "/apps/{app}/postgres-backups/{backup}", app=app, backup="latest")
+    url = call("POST", "/apps/{app}/postgres-backups/{backup}/actions/public-url", app=app, backup="b001")
+    assert url["backup"]["name"] == "b001"
+    restore = call("POST", "/apps/{app}/postgres-restores", 201, {"backup": "b001"}, app=app)
+    wait_for(lambda: call.daemon.api("GET", f"/apps/{app}/postgres-backups/{restore['name']}").json()["finished_at"],
+             timeout=120, message="the restore to finish")
+    call("GET", "/apps/{app}/postgres-backups", app=app)
+    call("POST", "/apps/{app}/postgres-backup-schedules", 201, {"at": "02:00 UTC"}, app=app)
+    call("GET", "/apps/{app}/postgres-backup-schedules", app=app)
+    call("DELETE", "/apps/{app}/postgres-backup-schedules/{database}", app=app, database="DATABASE")
+    call("DELETE", "/apps/{app}/postgres-backups/{backup}", app=app, backup="b001")
+
+
 def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> None:
     call = Driver(api_daemon)
     app = APP
@@ -282,6 +314,7 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     call("GET", "/apps/{app}/addon-attachments", app=app)
     call("GET", "/addon-attachments/{attachment}", attachment=attachment["id"])
     call("DELETE", "/addon-attachments/{attachment}", attachment=attachment["id"])
+    _drive_pg_backups(call, app)
     gone = call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=addon["id"])
     assert gone["state"] == "deprovisioned"
 

@@ -23,6 +23,7 @@ from herokusim.api import (
     dynos_api,
     logs_api,
     pg_api,
+    pgbackups_api,
     releases_api,
     router_api,
     slugs_api,
@@ -158,4 +159,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(buildpacks_api.routes)  # the buildpacks set on an app (buildpack-installations)
     app.add_routes(addons_api.routes)  # add-ons, their attachments, services and plans
     app.add_routes(pg_api.routes)  # Heroku Postgres's own commands: /apps/{app}/addons/{addon}/pg-*
+    app.add_routes(pgbackups_api.routes)  # pg:backups: backups, restores, schedules, dump URLs
     return app

@@ -18,6 +18,7 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     local_cmds,
     logs_cmds,
     pg_cmds,
+    pgbackups_cmds,
     releases_cmds,
     router_cmds,
     setup_cmds,
