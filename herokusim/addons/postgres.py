@@ -267,12 +267,13 @@ class PostgresProvider:
             return await asyncio.to_thread(self.followers.wait_status_sync, record)
         return (False, "available") if self._running() else (True, "the Postgres server is not running")
 
-    async def unfollow(self, provider_id: str) -> None:
-        """pg:unfollow: the follower becomes writable and independent of its leader."""
+    async def unfollow(self, provider_id: str) -> str:
+        """pg:unfollow: the follower becomes writable and independent of its leader, whose name is returned."""
         record = self._record(provider_id)
         if not is_follower(record):
             raise AddonError("this database is not following another database")
         await asyncio.to_thread(self.followers.unfollow_sync, provider_id, record)
+        return str(record["following_name"])
 
     async def ps(self, provider_id: str, verbose: bool = False) -> list[dict[str, Any]]:
         """pg:ps: the add-on's connections (pid, state, source, running_for, query); idle ones only with
