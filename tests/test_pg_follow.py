@@ -93,8 +93,8 @@ def test_a_follower_replicates_the_leader_and_refuses_writes(st: State) -> None:
     assert waited.returncode == 0, waited.stderr
     assert count(follower_url) == 1  # the base backup's rows
     sql(leader_url, "INSERT INTO items VALUES (2)", "CREATE TABLE later (x text)")
-    wait_for(lambda: count(follower_url) == 2, timeout=60, interval=0.2, message="the insert on the follower")
-    assert sql(follower_url, "SELECT to_regclass('later') IS NOT NULL") == [(True,)]
+    wait_for(lambda: count(follower_url) == 2 and sql(follower_url, "SELECT to_regclass('later') IS NOT NULL")
+             == [(True,)], timeout=60, interval=0.2, message="the insert and the new table on the follower")
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction,
                        match="cannot execute INSERT in a read-only transaction"):
         sql(follower_url, "INSERT INTO items VALUES (99)")
@@ -168,3 +168,23 @@ def test_bad_follow_or_fork_is_one_line_and_creates_nothing(st: State, args: lis
     after = ({a["name"] for a in addons(d)}, config(d), len(d.api("GET", f"/apps/{APP}/releases").json()),
              standbys())
     assert after == before
+
+
+def test_a_follower_follows_again_after_a_daemon_restart(st: State) -> None:
+    d = st.daemon
+    out = ok(d, "addons:create", "heroku-postgresql:standard-0", "-a", APP, "--follow", st.leader)
+    follower_url = url_of(d, created_color(d, out))
+    stop_daemon(d)
+    st.daemon = d = start_daemon(d.home)
+    leader_url = url_of(d, "DATABASE")
+    sql(leader_url, "INSERT INTO items VALUES (7)")
+
+    def caught_up() -> bool:
+        try:
+            return count(follower_url) == count(leader_url)
+        except psycopg.OperationalError:  # its server and TLS front start with the daemon's add-ons
+            return False
+
+    wait_for(caught_up, timeout=60, interval=0.2, message="the follower to catch up after the restart")
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        sql(follower_url, "INSERT INTO items VALUES (99)")

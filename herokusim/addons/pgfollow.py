@@ -113,7 +113,9 @@ class Followers:
             if result.returncode != 0:
                 from herokusim.addons.postgres import _last_line
 
-                raise AddonError(f"the follower's base backup failed: {_last_line(result.stderr)}")
+                errors = [line for line in result.stderr.splitlines() if "error" in line or "failed" in line]
+                raise AddonError("the follower's base backup failed: "
+                                 + (errors[0].strip() if errors else _last_line(result.stderr)))
             self._spawn_sync(fid, record)
         except Exception as exc:
             self._remove_sync(fid, record)

@@ -264,7 +264,10 @@ class PostgresProvider:
         replayed all of its WAL; any other database is available once provisioned."""
         record = self._record(provider_id)
         if is_follower(record):
-            return await asyncio.to_thread(self.followers.wait_status_sync, record)
+            try:
+                return await asyncio.to_thread(self.followers.wait_status_sync, record)
+            except Exception as exc:  # noqa: BLE001 - not reachable yet: still waiting, and why
+                return True, _one_line(exc)
         return (False, "available") if self._running() else (True, "the Postgres server is not running")
 
     async def unfollow(self, provider_id: str) -> str:
@@ -272,7 +275,12 @@ class PostgresProvider:
         record = self._record(provider_id)
         if not is_follower(record):
             raise AddonError("this database is not following another database")
-        await asyncio.to_thread(self.followers.unfollow_sync, provider_id, record)
+        try:
+            await asyncio.to_thread(self.followers.unfollow_sync, provider_id, record)
+        except AddonError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - its server unreachable: one line, nothing changed
+            raise AddonError(f"could not promote the follower: {_one_line(exc)}") from None
         return str(record["following_name"])
 
     async def ps(self, provider_id: str, verbose: bool = False) -> list[dict[str, Any]]:
