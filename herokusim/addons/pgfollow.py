@@ -240,6 +240,10 @@ class Followers:
             _stop_pid(proc.pid, STOP_TIMEOUT, proc)
         elif pid is not None and _is_postmaster(pid, self.dir / fid):
             _stop_pid(pid, STOP_TIMEOUT)
+        record = self.p._registry().get(fid)
+        if record is not None and self._socket_dir(record) != Path(record["data_dir"]):
+            with contextlib.suppress(OSError):  # the short socket dir under /tmp, once empty
+                self._socket_dir(record).rmdir()
 
     def stop_all_sync(self) -> None:
         for fid in {*self._procs, *self._pids}:
