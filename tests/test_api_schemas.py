@@ -110,6 +110,8 @@ COVERED: dict[tuple[str, str], str] = {
     ("GET", "/apps/{app}/postgres-backup-schedules"): "[herokusim-pg-backup-schedule]",
     ("POST", "/apps/{app}/postgres-backup-schedules"): "herokusim-pg-backup-schedule",
     ("DELETE", "/apps/{app}/postgres-backup-schedules/{database}"): "herokusim-pg-backup-schedule",
+    ("GET", "/apps/{app}/addons/{addon}/pg-wait"): "herokusim-pg-wait",
+    ("POST", "/apps/{app}/addons/{addon}/pg-unfollow"): "herokusim-pg-unfollow",
 }
 # Routes whose answer is not JSON, so no schema applies (each is still checked for its content type).
 NOT_JSON: dict[tuple[str, str], str] = {
@@ -317,6 +319,17 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     _drive_pg_backups(call, app)
     gone = call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=addon["id"])
     assert gone["state"] == "deprovisioned"
+
+    # a Postgres follower: pg:wait's status, pg:unfollow (tests/test_pg_follow.py drives them through the CLI)
+    leader = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql:standard-0"}, app=app)
+    follower = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql:standard-0",
+                                                         "config": {"follow": "DATABASE"}}, app=app)
+    assert call("GET", "/apps/{app}/addons/{addon}/pg-wait", app=app, addon=leader["name"])["waiting"] is False
+    call("GET", "/apps/{app}/addons/{addon}/pg-wait", app=app, addon=follower["name"])
+    unfollowed = call("POST", "/apps/{app}/addons/{addon}/pg-unfollow", app=app, addon=follower["name"])
+    assert unfollowed["unfollowed"].startswith("HEROKU_POSTGRESQL_")
+    for made in (follower, leader):
+        call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=made["id"])
 
     # formation and dynos
     formation = call("GET", "/apps/{app}/formation", app=app)

@@ -216,6 +216,13 @@ class AddonManager:
             raise NotFound(f"Couldn't find that add-on ({id_or_name}).")
         return addon
 
+    async def display_name(self, addon: Addon) -> str:
+        """How pg:info names a database: its color attachment on its own app (HEROKU_POSTGRESQL_AMBER), else
+        its first attachment's name, else the add-on's name."""
+        names = [a.name for a in await self.store.list_attachments(addon_id=addon.id) if a.app_id == addon.app_id]
+        colored = [n for n in names if n.startswith("HEROKU_")]
+        return (colored or names or [addon.name])[0]
+
     async def _attached(self, addon: Addon, app: App) -> bool:
         return any(a.app_id == app.id for a in await self.store.list_attachments(addon_id=addon.id))
 
@@ -289,6 +296,15 @@ class AddonManager:
         """`addons:create service[:plan]`: provision, record, then release `Attach NAME (@ref:...)`."""
         service, plan = self.resolve_plan(spec)
         options = dict(options or {})
+        for key in ("follow", "fork"):  # `--follow DATABASE_URL`: the provider gets the leader's provider id
+            options.pop(f"{key}_name", None)
+            if key in options:
+                leader = await self.find(options[key], app)
+                if leader.service != service.name:
+                    raise InvalidParams(f"--{key} {options[key]}: {leader.name} is a {leader.service} add-on, "
+                                        f"not a {service.name} database.")
+                options[f"{key}_name"] = await self.display_name(leader)
+                options[key] = leader.provider_id
         if name is not None:
             if not ADDON_NAME.fullmatch(name):
                 raise InvalidParams(f"Invalid add-on name {name!r}: start with a letter, then letters, digits, "

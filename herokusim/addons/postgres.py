@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from herokusim.addons.pgfollow import Followers, is_follower
 from herokusim.addons.pgtls import TlsFront
 from herokusim.addons.provider import AddonError, AddonNetwork, Events, Plan, Provisioned, Service
 
@@ -130,6 +131,7 @@ class PostgresProvider:
         self._version: str | None = None
         self.last_start_seconds = 0.0  # how long the last start took (benchmarks)
         self.restarts = 0  # how many times the supervisor restarted a dead server (for tests and info)
+        self.followers = Followers(self)  # followers' standby servers (addons/pgfollow.py)
 
     # ------------------------------------------------------------------ the Provider interface
 
@@ -144,6 +146,11 @@ class PostgresProvider:
             self._front = front
         if self._supervisor is None or self._supervisor.done():
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        if self.followers.records():
+            failed = await asyncio.to_thread(self.followers.start_all_sync)
+            for fid, record in self.followers.records().items():
+                if fid not in failed:
+                    await self.followers.start_front(fid, record)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -155,22 +162,54 @@ class PostgresProvider:
         if self._front is not None:
             await self._front.stop()
             self._front = None
+        for fid in list(self.followers._fronts):
+            await self.followers.stop_front(fid)
+        await asyncio.to_thread(self.followers.stop_all_sync)
         await asyncio.to_thread(self._stop_sync)
 
     async def provision(self, addon_id: str, app_name: str, plan: Plan, options: dict[str, str]) -> Provisioned:
         self._check_options(plan, options)
         await self.start()
+        if "follow" in options:  # a standby of the leader's server (addons/pgfollow.py)
+            leader = self._record(options["follow"])
+            fid = _random_name("f")
+            record = await asyncio.to_thread(self.followers.create_sync, fid, addon_id, app_name, plan, leader,
+                                             options["follow"], options.get("follow_name") or options["follow"])
+            try:
+                await self.followers.start_front(fid, record)
+            except Exception:
+                await self.followers.deprovision(fid, record)
+                raise
+            return Provisioned(provider_id=fid, config={"URL": self._url(record)})
         record = await asyncio.to_thread(self._provision_sync, addon_id, app_name, plan)
+        if "fork" in options:  # a copy of the leader's database as it is now
+            try:
+                await asyncio.to_thread(self.followers.fork_sync, record, self._record(options["fork"]))
+            except BaseException:
+                await asyncio.to_thread(self._deprovision_sync, record["database"])
+                raise
+            record = {**record, "forked_from": options.get("fork_name") or options["fork"]}
+            self._save_record(record["database"], record)
         return Provisioned(provider_id=record["database"], config={"URL": self._url(record)})
 
     async def deprovision(self, provider_id: str) -> None:
         await self.start()
+        record = self._record(provider_id, required=False)
+        if is_follower(record):
+            await self.followers.deprovision(provider_id, record)  # type: ignore[arg-type]
+            return
+        for fid, follower in self.followers.records().items():  # its followers go on, unfollowed
+            if follower.get("following") == provider_id:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.followers.unfollow_sync, fid, follower)
         await asyncio.to_thread(self._deprovision_sync, provider_id)
 
     async def health(self, provider_id: str) -> str:
         record = self._record(provider_id, required=False)
         if record is None:
             return "unavailable: no such database"
+        if is_follower(record):
+            return await asyncio.to_thread(self.followers.health_sync, record)
         if not self._running():
             return "unavailable: the Postgres server is not running"
         try:
@@ -182,10 +221,14 @@ class PostgresProvider:
 
     async def info(self, provider_id: str) -> list[tuple[str, str]]:
         record = self._record(provider_id)
+        if is_follower(record):
+            return await asyncio.to_thread(self.followers.info_sync, record)
         return await asyncio.to_thread(self._info_sync, record)
 
     async def metrics(self, provider_id: str) -> dict[str, str]:
         record = self._record(provider_id)
+        if is_follower(record):
+            return {}  # a follower's metrics line: not simulated
         return await asyncio.to_thread(self._metrics_sync, record)
 
     # ------------------------------------------------------------------ the pg:* commands' operations
@@ -199,6 +242,8 @@ class PostgresProvider:
         `-c SQL` for one command). The bundled libpq has no TLS, so it goes through the server's unix socket,
         which only this daemon's user (or root) can reach, rather than through the TLS front."""
         record = self._record(provider_id)
+        if is_follower(record):
+            return self.followers.psql_argv(record)
         port = self._port_or_saved()
         socket_dir = self._socket_dir or self._choose_socket_dir(port)
         conninfo = (f"host={socket_dir} port={port} dbname={record['database']} user={record['role']} "
@@ -216,13 +261,42 @@ class PostgresProvider:
     async def reset(self, provider_id: str) -> None:
         """pg:reset: every table and row gone; the database, role and URL stay."""
         record = self._record(provider_id)
+        if is_follower(record):
+            raise AddonError("a follower cannot be reset: it is read-only (pg:unfollow it first)"
+                             if record.get("following") else "pg:reset of a former follower is not supported")
         await self.start()
         await asyncio.to_thread(self._reset_sync, record)
+
+    async def wait_status(self, provider_id: str) -> tuple[bool, str]:
+        """pg:wait: (waiting, message): a follower waits until its server streams from the leader and has
+        replayed all of its WAL; any other database is available once provisioned."""
+        record = self._record(provider_id)
+        if is_follower(record):
+            try:
+                return await asyncio.to_thread(self.followers.wait_status_sync, record)
+            except Exception as exc:  # noqa: BLE001 - not reachable yet: still waiting, and why
+                return True, _one_line(exc)
+        return (False, "available") if self._running() else (True, "the Postgres server is not running")
+
+    async def unfollow(self, provider_id: str) -> str:
+        """pg:unfollow: the follower becomes writable and independent of its leader, whose name is returned."""
+        record = self._record(provider_id)
+        if not is_follower(record):
+            raise AddonError("this database is not following another database")
+        try:
+            await asyncio.to_thread(self.followers.unfollow_sync, provider_id, record)
+        except AddonError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - its server unreachable: one line, nothing changed
+            raise AddonError(f"could not promote the follower: {_one_line(exc)}") from None
+        return str(record["following_name"])
 
     async def ps(self, provider_id: str, verbose: bool = False) -> list[dict[str, Any]]:
         """pg:ps: the add-on's connections (pid, state, source, running_for, query); idle ones only with
         verbose, as Heroku's CLI."""
         record = self._record(provider_id)
+        if is_follower(record):
+            raise AddonError("pg:ps of a follower is not supported by herokusim")
         rows = await asyncio.to_thread(self._admin_rows, """
             SELECT pid, state, application_name, now() - query_start, query
               FROM pg_stat_activity
@@ -237,6 +311,8 @@ class PostgresProvider:
         """pg:kill PID [--force]: cancel the connection's query, or with force end the connection. Only the
         add-on's own connections; any other pid is an AddonError."""
         record = self._record(provider_id)
+        if is_follower(record):
+            raise AddonError("pg:kill on a follower is not supported by herokusim")
         function = "pg_terminate_backend" if force else "pg_cancel_backend"
         done = await asyncio.to_thread(self._admin_value, f"""
             SELECT {function}(pid) FROM pg_stat_activity
@@ -325,11 +401,13 @@ class PostgresProvider:
         lines = [
             "# written by herokusim at every start: edits are replaced",
             f"local all {SUPERUSER} peer map=herokusim",
+            "local replication herokusim_replication peer map=herokusim",  # followers' pg_basebackup/streaming
             "local all all scram-sha-256",
             "host all all all reject",
         ]
         users = {_os_user_name(), SYSTEM_USER if _as_root() else _os_user_name()}
-        ident = ["# written by herokusim at every start"] + [f"herokusim {user} {SUPERUSER}" for user in sorted(users)]
+        ident = ["# written by herokusim at every start"] + [f"herokusim {user} {role}" for user in sorted(users)
+                                                             for role in (SUPERUSER, "herokusim_replication")]
         for name, text in (("pg_hba.conf", lines), ("pg_ident.conf", ident)):
             path = self.data / name
             path.write_text("\n".join(text) + "\n")
@@ -547,7 +625,21 @@ class PostgresProvider:
                 major = (self._version or "18").split(".")[0]
                 if value.strip() not in ("", major):
                     raise AddonError(f"PostgreSQL {value} is not available: herokusim runs PostgreSQL {major}")
-            elif key in ("follow", "fork", "rollback"):
+            elif key in ("follow", "fork"):
+                if plan.name.startswith("essential"):
+                    raise AddonError(f"--{key} is not supported on Essential plans")
+                leader = self._record(value, required=False)
+                if leader is None:
+                    raise AddonError(f"--{key} {value}: no such {SERVICE.human_name} database")
+                if leader["plan"].startswith("essential"):
+                    raise AddonError(f"--{key} is not supported for databases on Essential plans")
+                if is_follower(leader) and leader.get("following"):
+                    raise AddonError(f"--{key} of a follower is not supported by herokusim: name its leader")
+                if "follow" in options and "fork" in options:
+                    raise AddonError("--follow and --fork cannot be used together")
+            elif key in ("follow_name", "fork_name") and key.removesuffix("_name") in options:
+                continue  # the leader's name for pg:info, set by the add-on manager
+            elif key == "rollback":
                 if plan.name.startswith("essential"):
                     raise AddonError(f"--{key} is not supported on Essential plans")
                 raise AddonError(f"--{key} is not supported by herokusim yet")
@@ -576,8 +668,9 @@ class PostgresProvider:
             _write_private(self.registry_path, json.dumps(registry, indent=1, sort_keys=True))
 
     def _url(self, record: dict[str, Any]) -> str:
+        port = record.get("port") or self._port_or_saved()  # a follower has its own server's port
         return (f"postgres://{record['role']}:{record['password']}@{self.network.advertise}:"
-                f"{self._port_or_saved()}/{record['database']}")
+                f"{port}/{record['database']}")
 
     def _provision_sync(self, addon_id: str, app_name: str, plan: Plan) -> dict[str, Any]:
         role, database = _random_name("u"), _random_name("d")
@@ -672,6 +765,7 @@ class PostgresProvider:
             ("Created", record["created_at"]),
             ("Data Size", size),
             ("Tables", tables),
+            *([("Forked From", record["forked_from"])] if record.get("forked_from") else []),
             ("Fork/Follow", "Unsupported" if essential else "Available"),
             ("Rollback", "Unsupported"),
             ("Continuous Protection", "Off"),

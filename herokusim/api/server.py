@@ -24,6 +24,7 @@ from herokusim.api import (
     logs_api,
     pg_api,
     pgbackups_api,
+    pgfollow_api,
     releases_api,
     router_api,
     slugs_api,
@@ -160,4 +161,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(addons_api.routes)  # add-ons, their attachments, services and plans
     app.add_routes(pg_api.routes)  # Heroku Postgres's own commands: /apps/{app}/addons/{addon}/pg-*
     app.add_routes(pgbackups_api.routes)  # pg:backups: backups, restores, schedules, dump URLs
+    app.add_routes(pgfollow_api.routes)  # Postgres followers: pg:wait, pg:unfollow
     return app

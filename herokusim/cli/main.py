@@ -19,6 +19,7 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     logs_cmds,
     pg_cmds,
     pgbackups_cmds,
+    pgfollow_cmds,
     releases_cmds,
     router_cmds,
     setup_cmds,
