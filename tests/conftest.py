@@ -152,8 +152,20 @@ _daemon_homes: list[Path] = []  # every home start_daemon used, so Docker leftov
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if os.geteuid() == 0 and not config.option.basetemp:
+        # As root, a heroku-postgresql server runs as its own system user and must traverse the daemon's home:
+        # its provider opens the directories above the home (o+x). pytest's shared /tmp/pytest-of-root is set
+        # back to 0700 whenever another pytest session starts (a second suite, a developer's run), which cut
+        # a running server off its data mid-test. A session's own base directory is touched by no other.
+        config.option.basetemp = f"/tmp/herokusim-pytest-{os.getpid()}"
     config.addinivalue_line("markers", "both_runtimes: run once on the process runtime and once on the Docker "
                                        "runtime (that half skips, saying why, where no Docker engine answers)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    basetemp = str(config.option.basetemp or "")
+    if basetemp.startswith("/tmp/herokusim-pytest-"):
+        shutil.rmtree(basetemp, ignore_errors=True)  # pytest keeps an explicit basetemp; nobody reads this one
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

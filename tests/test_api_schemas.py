@@ -323,7 +323,7 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     # a Postgres follower: pg:wait's status, pg:unfollow (tests/test_pg_follow.py drives them through the CLI)
     leader = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql:standard-0"}, app=app)
     follower = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql:standard-0",
-                                                         "config": {"follow": "DATABASE"}}, app=app)
+                                                         "config": {"follow": leader["name"]}}, app=app)
     assert call("GET", "/apps/{app}/addons/{addon}/pg-wait", app=app, addon=leader["name"])["waiting"] is False
     call("GET", "/apps/{app}/addons/{addon}/pg-wait", app=app, addon=follower["name"])
     unfollowed = call("POST", "/apps/{app}/addons/{addon}/pg-unfollow", app=app, addon=follower["name"])
