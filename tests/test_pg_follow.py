@@ -5,6 +5,8 @@ on a hot standby), pg:wait waits for it, pg:unfollow makes it writable; a fork i
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -188,3 +190,27 @@ def test_a_follower_follows_again_after_a_daemon_restart(st: State) -> None:
     wait_for(caught_up, timeout=60, interval=0.2, message="the follower to catch up after the restart")
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         sql(follower_url, "INSERT INTO items VALUES (99)")
+
+
+def test_a_follower_server_that_dies_is_restarted_and_follows_on(st: State) -> None:
+    d = st.daemon
+    out = ok(d, "addons:create", "heroku-postgresql:standard-0", "-a", APP, "--follow", "DATABASE_URL")
+    follower_url, leader_url = url_of(d, created_color(d, out)), url_of(d, "DATABASE")
+    wait_for(lambda: count(follower_url) == count(leader_url), timeout=60, interval=0.2,
+             message="the new follower to catch up")
+    # its standby server: the newest follower data dir's postmaster
+    newest = max((d.home / "addons" / "heroku-postgresql" / "followers").glob("*/postmaster.pid"),
+                 key=lambda p: p.stat().st_mtime)
+    os.kill(int(newest.read_text().splitlines()[0]), signal.SIGKILL)
+    wait_for(lambda: any("follower" in line and "server restarted" in line for line in d.output().splitlines()),
+             timeout=60,
+             message="the daemon to report the follower server's restart")
+    sql(leader_url, "INSERT INTO items VALUES (8)")
+
+    def caught_up() -> bool:
+        try:
+            return count(follower_url) == count(leader_url)
+        except psycopg.OperationalError:
+            return False
+
+    wait_for(caught_up, timeout=60, interval=0.2, message="the restarted follower to replicate again")

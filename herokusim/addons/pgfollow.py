@@ -27,6 +27,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ class Followers:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._pids: dict[str, int] = {}
         self._fronts: dict[str, TlsFront] = {}
+        self._servers = threading.Lock()  # the supervisor's restarts and stop_sync, one at a time
 
     # ------------------------------------------------------------------ paths
 
@@ -231,7 +233,35 @@ class Followers:
                 failed.append(fid)
         return failed
 
+    def restart_dead_sync(self) -> list[str]:
+        """Run by the provider's supervisor: start again each follower server that died since it was started
+        (one stopped on purpose has left `_procs`/`_pids`); the lines to report."""
+        lines = []
+        with self._servers:
+            dead = [fid for fid in {*self._procs, *self._pids} if not self._running(fid)]
+            for fid in dead:
+                record = self.records().get(fid)
+                proc = self._procs.pop(fid, None)
+                self._pids.pop(fid, None)
+                if record is None:
+                    continue
+                code = proc.poll() if proc is not None else None
+                status = "unknown" if code is None else str(128 - code if code < 0 else code)
+                lines.append(f"heroku-postgresql follower {record['addon_id']} server exited (status {status}): "
+                             "restarting")
+                try:
+                    self._spawn_sync(fid, record)
+                    lines.append(f"heroku-postgresql follower {record['addon_id']} server restarted")
+                except Exception as exc:  # noqa: BLE001 - reported; it stays down until the daemon restarts
+                    lines.append(f"heroku-postgresql follower {record['addon_id']} server could not restart: {exc}"
+                                 "; it starts again with the daemon")
+        return lines
+
     def stop_sync(self, fid: str) -> None:
+        with self._servers:
+            self._stop_sync(fid)
+
+    def _stop_sync(self, fid: str) -> None:
         from herokusim.addons.postgres import STOP_TIMEOUT, _is_postmaster, _stop_pid
 
         proc = self._procs.pop(fid, None)

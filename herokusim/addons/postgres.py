@@ -539,6 +539,9 @@ class PostgresProvider:
             if self._running():
                 if failures and time.monotonic() - self._started_at > STABLE_AFTER:
                     failures = 0
+                with contextlib.suppress(Exception):  # followers' standby servers: restarted the same way
+                    for line in await asyncio.to_thread(self.followers.restart_dead_sync):
+                        self.events(line)
                 if time.monotonic() >= next_storage_check:
                     next_storage_check = time.monotonic() + STORAGE_CHECK_EVERY
                     with contextlib.suppress(Exception):
