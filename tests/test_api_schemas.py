@@ -91,6 +91,10 @@ COVERED: dict[tuple[str, str], str] = {
     ("POST", "/clock/warp"): "herokusim-clock",
     ("GET", "/apps/{app}/router-metrics"): "herokusim-router-metrics",
     ("GET", "/apps/{app}/router-metrics/stream"): "herokusim-router-metrics",  # each line of the stream
+    ("GET", "/apps/{app}/addons/{addon}/redis-info"): "herokusim-redis-info",
+    ("GET", "/apps/{app}/addons/{addon}/redis-cli"): "herokusim-redis-cli-connection",
+    ("POST", "/apps/{app}/addons/{addon}/redis-cli"): "herokusim-redis-cli-reply",
+    ("PATCH", "/apps/{app}/addons/{addon}/redis-maxmemory"): "herokusim-redis-maxmemory",
 }
 # Routes whose answer is not JSON, so no schema applies (each is still checked for its content type).
 NOT_JSON: dict[tuple[str, str], str] = {
@@ -274,6 +278,15 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     call("DELETE", "/addon-attachments/{attachment}", attachment=attachment["id"])
     gone = call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=addon["id"])
     assert gone["state"] == "deprovisioned"
+    # a heroku-redis add-on's own commands (redis:info, redis:cli, redis:maxmemory)
+    redis = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-redis:mini"}, app=app)
+    call("GET", "/apps/{app}/addons/{addon}/redis-info", app=app, addon=redis["name"])
+    call("GET", "/apps/{app}/addons/{addon}/redis-cli", app=app, addon="REDIS")
+    assert call("POST", "/apps/{app}/addons/{addon}/redis-cli", body={"command": ["PING"]}, app=app,
+                addon="REDIS_URL")["output"] == "PONG"
+    call("PATCH", "/apps/{app}/addons/{addon}/redis-maxmemory", body={"policy": "allkeys-lru"}, app=app,
+         addon=redis["id"])
+    call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=redis["id"])
 
     # formation and dynos
     formation = call("GET", "/apps/{app}/formation", app=app)

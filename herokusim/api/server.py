@@ -22,6 +22,7 @@ from herokusim.api import (
     clock_api,
     dynos_api,
     logs_api,
+    redis_api,
     releases_api,
     router_api,
     slugs_api,
@@ -156,4 +157,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(app_setups_api.routes)  # apps from a tarball's app.json (POST /app-setups)
     app.add_routes(buildpacks_api.routes)  # the buildpacks set on an app (buildpack-installations)
     app.add_routes(addons_api.routes)  # add-ons, their attachments, services and plans
+    app.add_routes(redis_api.routes)  # redis:info, redis:cli, redis:maxmemory on a heroku-redis add-on
     return app

@@ -17,6 +17,7 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     git_cmds,
     local_cmds,
     logs_cmds,
+    redis_cmds,
     releases_cmds,
     router_cmds,
     setup_cmds,
