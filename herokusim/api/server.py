@@ -25,6 +25,7 @@ from herokusim.api import (
     redis_api,
     releases_api,
     router_api,
+    scheduler_api,
     slugs_api,
     stack_api,
 )
@@ -158,4 +159,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(buildpacks_api.routes)  # the buildpacks set on an app (buildpack-installations)
     app.add_routes(addons_api.routes)  # add-ons, their attachments, services and plans
     app.add_routes(redis_api.routes)  # redis:info, redis:cli, redis:maxmemory on a heroku-redis add-on
+    app.add_routes(scheduler_api.routes)  # Heroku Scheduler's jobs (scheduler:jobs*)
     return app

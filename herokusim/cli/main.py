@@ -20,6 +20,7 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     redis_cmds,
     releases_cmds,
     router_cmds,
+    scheduler_cmds,
     setup_cmds,
     stack_cmds,
     tui_cmd,
