@@ -21,6 +21,7 @@ from aiohttp import web
 from herokusim import auth
 from herokusim.addons.manager import AddonManager
 from herokusim.addons.network import addon_network
+from herokusim.addons.pgbackups import PgBackups
 from herokusim.addons.scheduler import USER as SCHEDULER_USER
 from herokusim.addons.scheduler import JobRunner
 from herokusim.api import create_api
@@ -112,6 +113,7 @@ class Platform:
         self.dynos: DynoManager
         self.ledger: ReleaseLedger
         self.addons: AddonManager
+        self.pgbackups: PgBackups
         self.scheduler: JobRunner
         self.builds: BuildService
         self.git: GitServer
@@ -157,6 +159,7 @@ class Platform:
         self.ledger = ReleaseLedger(self.store, self.logplex, self.dynos)
         self.addons = AddonManager(settings, self.store, self.logplex, self.ledger, self.clock, self.user,
                                    web_url=lambda name: self.settings.web_url(name))
+        self.pgbackups = PgBackups(self.addons)  # pg:backups: captures, restores, daily schedules
         self.scheduler = JobRunner(self.store, self.clock, self.logplex, self._run_scheduled, self.dyno_size)
         self.builds = BuildService(settings, self.store, self.logplex, self.ledger, asyncio.get_running_loop(),
                                    self.user, host=getattr(self.runtime, "build_host", LOCAL))
@@ -186,6 +189,7 @@ class Platform:
         # where add-on servers listen and what their URLs name, for this runtime (Docker: SDK calls, a thread)
         self.addons.network = await asyncio.to_thread(addon_network, self.settings, self.runtime)
         await self.addons.start()  # add-on servers up before dynos come back to use them
+        await self.pgbackups.start()  # backup schedules back on the clock
         await self.ledger.fail_interrupted_releases()
         await self.builds.recover()  # after the releases: a build is settled by whether its release went out
         await self.dynos.reconcile()
@@ -204,6 +208,8 @@ class Platform:
             self.git.stop()
         with contextlib.suppress(AttributeError):
             await self.dynos.shutdown()
+        with contextlib.suppress(AttributeError):
+            await self.pgbackups.stop()
         with contextlib.suppress(AttributeError):
             await self.addons.stop()  # after the dynos, which may use their servers to the end
         if isinstance(self.runtime, DockerRuntime):
@@ -254,6 +260,7 @@ class Platform:
             self.table.remove_app(app.id)
             await self.dynos.stop_app(app.id)
             await self.addons.remove_app(app)  # its add-ons are deprovisioned, their data removed
+            await self.pgbackups.remove_app(app)  # its backups go with it, as on Heroku
             await self.store.delete_app(app.id)
             self.logplex.drop(app.id)
             await asyncio.to_thread(self.git.delete_repo, app.name)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import psycopg
 import pytest
 from conftest import FIXTURES, Daemon, checkout_of, git, start_daemon, stop_daemon, wait_for
 from jsonschema import Draft202012Validator, FormatChecker
@@ -86,11 +87,29 @@ COVERED: dict[tuple[str, str], str] = {
     ("GET", "/addon-services"): "[addon-service]",
     ("GET", "/addon-services/{service}"): "addon-service",
     ("GET", "/addon-services/{service}/plans"): "[plan]",
+    # Heroku Postgres's own commands (herokusim serves what Heroku's CLI asks Heroku Postgres's API for)
+    ("GET", "/apps/{app}/addons/{addon}/pg-info"): "herokusim-pg-info",
+    ("GET", "/apps/{app}/addons/{addon}/pg-credentials"): "herokusim-pg-credentials",
+    ("GET", "/apps/{app}/addons/{addon}/pg-psql"): "herokusim-pg-psql-session",
+    ("POST", "/apps/{app}/addons/{addon}/pg-psql"): "herokusim-pg-psql-result",
+    ("POST", "/apps/{app}/addons/{addon}/pg-reset"): "herokusim-pg-reset",
+    ("GET", "/apps/{app}/addons/{addon}/pg-ps"): "herokusim-pg-ps",
+    ("POST", "/apps/{app}/addons/{addon}/pg-kill"): "herokusim-pg-kill",
+    ("POST", "/apps/{app}/addons/{addon}/pg-promote"): "herokusim-pg-promote",
     # herokusim's own
     ("GET", "/clock"): "herokusim-clock",
     ("POST", "/clock/warp"): "herokusim-clock",
     ("GET", "/apps/{app}/router-metrics"): "herokusim-router-metrics",
     ("GET", "/apps/{app}/router-metrics/stream"): "herokusim-router-metrics",  # each line of the stream
+    ("GET", "/apps/{app}/postgres-backups"): "[herokusim-pg-transfer]",
+    ("POST", "/apps/{app}/postgres-backups"): "herokusim-pg-transfer",
+    ("GET", "/apps/{app}/postgres-backups/{backup}"): "herokusim-pg-transfer",
+    ("DELETE", "/apps/{app}/postgres-backups/{backup}"): "herokusim-pg-transfer",
+    ("POST", "/apps/{app}/postgres-backups/{backup}/actions/public-url"): "herokusim-pg-backup-url",
+    ("POST", "/apps/{app}/postgres-restores"): "herokusim-pg-transfer",
+    ("GET", "/apps/{app}/postgres-backup-schedules"): "[herokusim-pg-backup-schedule]",
+    ("POST", "/apps/{app}/postgres-backup-schedules"): "herokusim-pg-backup-schedule",
+    ("DELETE", "/apps/{app}/postgres-backup-schedules/{database}"): "herokusim-pg-backup-schedule",
     ("GET", "/apps/{app}/addons/{addon}/redis-info"): "herokusim-redis-info",
     ("GET", "/apps/{app}/addons/{addon}/redis-cli"): "herokusim-redis-cli-connection",
     ("POST", "/apps/{app}/addons/{addon}/redis-cli"): "herokusim-redis-cli-reply",
@@ -108,6 +127,8 @@ NOT_JSON: dict[tuple[str, str], str] = {
     ("GET", "/dyno-attach/{secret}"): "an attached one-off's terminal, a WebSocket (Heroku's attach_url)",
     ("GET", "/blobs/slugs/{slug}"): "a slug's tarball, application/octet-stream (Heroku's blob.url)",
     ("PUT", "/blobs/slugs/{slug}"): "the upload of a slug's tarball: an empty 200 (Heroku's blob.url, method PUT)",
+    ("GET", "/blobs/pg-backups/{transfer}"): "a backup's pg_dump file, application/octet-stream (pg:backups:url; "
+                                             "tests/test_pg_backups.py fetches it)",
     ("DELETE", "/apps/{app}/build-cache"): "an empty 202, as Heroku's build cache purge answers "
                                            "(tests/test_buildpack_contract.py drives it)",
 }
@@ -196,6 +217,27 @@ class Driver:
         return response.text
 
 
+def _drive_pg_backups(call: Driver, app: str) -> None:
+    """pg:backups' endpoints, on a real heroku-postgresql add-on (tests/test_pg_backups.py checks what they do)."""
+    call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql:essential-0"}, app=app)
+    capture = call("POST", "/apps/{app}/postgres-backups", 201, {"database": "DATABASE"}, app=app)
+    assert capture["name"] == "b001" and capture["kind"] == "backup"
+    done = wait_for(lambda: (t := call.daemon.api("GET", f"/apps/{app}/postgres-backups/b001").json())["finished_at"]
+                    and t, timeout=120, message="the backup to finish")
+    assert done["succeeded"], done
+    call("GET", "/apps/{app}/postgres-backups/{backup}", app=app, backup="latest")
+    url = call("POST", "/apps/{app}/postgres-backups/{backup}/actions/public-url", app=app, backup="b001")
+    assert url["backup"]["name"] == "b001"
+    restore = call("POST", "/apps/{app}/postgres-restores", 201, {"backup": "b001"}, app=app)
+    wait_for(lambda: call.daemon.api("GET", f"/apps/{app}/postgres-backups/{restore['name']}").json()["finished_at"],
+             timeout=120, message="the restore to finish")
+    call("GET", "/apps/{app}/postgres-backups", app=app)
+    call("POST", "/apps/{app}/postgres-backup-schedules", 201, {"at": "02:00 UTC"}, app=app)
+    call("GET", "/apps/{app}/postgres-backup-schedules", app=app)
+    call("DELETE", "/apps/{app}/postgres-backup-schedules/{database}", app=app, database="DATABASE")
+    call("DELETE", "/apps/{app}/postgres-backups/{backup}", app=app, backup="b001")
+
+
 def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> None:
     call = Driver(api_daemon)
     app = APP
@@ -281,6 +323,7 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     call("GET", "/apps/{app}/addon-attachments", app=app)
     call("GET", "/addon-attachments/{attachment}", attachment=attachment["id"])
     call("DELETE", "/addon-attachments/{attachment}", attachment=attachment["id"])
+    _drive_pg_backups(call, app)
     gone = call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=addon["id"])
     assert gone["state"] == "deprovisioned"
     # a heroku-redis add-on's own commands (redis:info, redis:cli, redis:maxmemory)
@@ -372,6 +415,26 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     assert finished["build"]["status"] == "succeeded" and finished["postdeploy"] == {"output": "done",
                                                                                        "exit_code": 0}
     assert finished["resolved_success_url"].endswith("/welcome")
+
+    # Heroku Postgres's own commands, on a real database (last: its releases restart the app's dynos)
+    pg = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql"}, app=app)
+    info = call("GET", "/apps/{app}/addons/{addon}/pg-info", app=app, addon="DATABASE_URL")
+    assert info["attachment_names"][0] == "DATABASE" and info["info"][-1] == {"name": "Add-on",
+                                                                              "values": [pg["name"]]}
+    creds = call("GET", "/apps/{app}/addons/{addon}/pg-credentials", app=app, addon=pg["name"])
+    call("GET", "/apps/{app}/addons/{addon}/pg-psql", app=app, addon="DATABASE")
+    ran = call("POST", "/apps/{app}/addons/{addon}/pg-psql", body={"command": "CREATE TABLE t (id int)"},
+               app=app, addon="DATABASE")
+    assert ran["exit_code"] == 0, ran["stderr"]
+    with psycopg.connect(creds["url"], sslmode="require", application_name="schema") as held:
+        call("GET", "/apps/{app}/addons/{addon}/pg-ps", app=app, addon="DATABASE")
+        call("POST", "/apps/{app}/addons/{addon}/pg-kill", body={"pid": held.info.backend_pid, "force": True},
+             app=app, addon="DATABASE")
+        held.close()
+    call("POST", "/apps/{app}/addons/{addon}/pg-reset", body={"confirm": app}, app=app, addon="DATABASE")
+    second = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql"}, app=app)
+    promoted = call("POST", "/apps/{app}/addons/{addon}/pg-promote", app=app, addon=second["name"])
+    assert [r["description"].split(" (")[0] for r in promoted["releases"]] == ["Detach DATABASE", "Attach DATABASE"]
 
     missing = set(COVERED) - call.driven
     assert not missing, f"COVERED lists routes this test never drove: {sorted(missing)}"

@@ -397,6 +397,56 @@ class AddonManager:
         return Addon(addon.id, addon.name, addon.app_id, addon.service, addon.plan, addon.provider_id,
                      "deprovisioned", addon.config, addon.created_at, self.store.now())
 
+    async def promote(self, addon: Addon, app: App) -> tuple[str | None, list[Release]]:
+        """`pg:promote DATABASE`: the `DATABASE` attachment (DATABASE_URL) moves to `addon`, as Heroku's CLI
+        does it: the database that held it first gets an alternate alias if it has none (`Attach
+        HEROKU_POSTGRESQL_<COLOR>`), then `Detach DATABASE (@ref:old)` and `Attach DATABASE (@ref:new)`, each a
+        release. The old database keeps its color attachment. Answers the old database's alias (None when the
+        app had no DATABASE) and the releases made."""
+        if addon.service != POSTGRES:
+            raise InvalidParams(f"{addon.name} is a {addon.service} add-on, not a {POSTGRES} database: only "
+                                "Heroku Postgres databases can be promoted.")
+        releases: list[Release] = []
+        async with self.store.app_writes(app):
+            attachments = await self.store.list_attachments(app_id=app.id)
+            if not any(a.addon_id == addon.id for a in attachments):
+                raise NotFound(f"Couldn't find that add-on ({addon.name}).")
+            current = next((a for a in attachments if a.name == "DATABASE"), None)
+            if current is not None and current.addon_id == addon.id:
+                raise InvalidParams(f"{addon.name} is already promoted on {app.name}.")
+            alias: str | None = None
+            if current is not None:
+                old = await self.store.get_addon(current.addon_id)
+                assert old is not None
+                alias = next((a.name for a in attachments if a.addon_id == old.id and a.name != "DATABASE"), None)
+                if alias is None:  # its only name is DATABASE: give it one before taking that away
+                    alias = self._colored(self.service(old.service), {a.name for a in attachments})
+                    backup = Attachment(new_id(), old.id, app.id, alias, self.store.now())
+                    await self.store.add_attachment(backup)
+                    try:
+                        releases.append(await self.ledger.addon_change(
+                            app, dict(self.config_of(old, alias)), f"Attach {alias} (@ref:{old.name})", self.user))
+                    except BaseException:
+                        await self.store.delete_attachment(backup.id)
+                        raise
+                await self.store.delete_attachment(current.id)
+                try:
+                    releases.append(await self.ledger.addon_change(
+                        app, dict.fromkeys(self.config_of(old, "DATABASE")), f"Detach DATABASE (@ref:{old.name})",
+                        self.user))
+                except BaseException:
+                    await self.store.add_attachment(current)
+                    raise
+            promoted = Attachment(new_id(), addon.id, app.id, "DATABASE", self.store.now())
+            await self.store.add_attachment(promoted)
+            try:
+                releases.append(await self.ledger.addon_change(
+                    app, dict(self.config_of(addon, "DATABASE")), f"Attach DATABASE (@ref:{addon.name})", self.user))
+            except BaseException:
+                await self.store.delete_attachment(promoted.id)
+                raise
+        return alias, releases
+
     async def remove_app(self, app: App) -> None:
         """apps:destroy, under the app's lock: its add-ons are destroyed (their data with them) and detached
         from other apps; its attachments to other apps' add-ons go with the app."""

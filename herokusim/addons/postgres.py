@@ -205,6 +205,14 @@ class PostgresProvider:
                     f"password={record['password']} sslmode=disable application_name=psql")
         return [str(self.bin / "psql"), conninfo]
 
+    def tool_argv(self, tool: str, provider_id: str) -> list[str]:
+        """The bundled `tool` (pg_dump, pg_restore, psql) with `--dbname` the add-on's database as its own role,
+        through the unix socket as psql_argv (pg:backups: capture and restore)."""
+        if tool not in ("pg_dump", "pg_restore", "psql"):
+            raise AddonError(f"no such PostgreSQL tool here: {tool}")
+        conninfo = self.psql_argv(provider_id)[1].replace("application_name=psql", f"application_name={tool}")
+        return [str(self.bin / tool), f"--dbname={conninfo}"]
+
     async def reset(self, provider_id: str) -> None:
         """pg:reset: every table and row gone; the database, role and URL stay."""
         record = self._record(provider_id)

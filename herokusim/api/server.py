@@ -22,6 +22,8 @@ from herokusim.api import (
     clock_api,
     dynos_api,
     logs_api,
+    pg_api,
+    pgbackups_api,
     redis_api,
     releases_api,
     router_api,
@@ -158,6 +160,8 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(app_setups_api.routes)  # apps from a tarball's app.json (POST /app-setups)
     app.add_routes(buildpacks_api.routes)  # the buildpacks set on an app (buildpack-installations)
     app.add_routes(addons_api.routes)  # add-ons, their attachments, services and plans
+    app.add_routes(pg_api.routes)  # Heroku Postgres's own commands: /apps/{app}/addons/{addon}/pg-*
+    app.add_routes(pgbackups_api.routes)  # pg:backups: backups, restores, schedules, dump URLs
     app.add_routes(redis_api.routes)  # redis:info, redis:cli, redis:maxmemory on a heroku-redis add-on
     app.add_routes(scheduler_api.routes)  # Heroku Scheduler's jobs (scheduler:jobs*)
     return app

@@ -17,6 +17,8 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     git_cmds,
     local_cmds,
     logs_cmds,
+    pg_cmds,
+    pgbackups_cmds,
     redis_cmds,
     releases_cmds,
     router_cmds,

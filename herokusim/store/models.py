@@ -137,6 +137,49 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class PgTransfer:
+    """A Heroku Postgres backup (kind `backup`: b001, or a001 when `scheduled`) or restore (`restore`: r001)
+    of one app (addons/pgbackups.py). `status`: running | completed | failed; `logs`: [{created_at, message}]."""
+
+    id: str
+    app_id: str
+    num: int
+    kind: str
+    scheduled: bool
+    addon_id: str
+    addon_name: str
+    from_name: str  # a backup's database (DATABASE), a restore's backup (b001 or app::b001)
+    to_name: str  # a backup's name (b001), a restore's database
+    status: str
+    warnings: int
+    source_bytes: int
+    processed_bytes: int
+    path: str
+    logs: list[dict[str, str]]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+    @property
+    def name(self) -> str:
+        prefix = "r" if self.kind == "restore" else "a" if self.scheduled else "b"
+        return f"{prefix}{self.num:03d}"
+
+
+@dataclass(frozen=True)
+class PgSchedule:
+    """Daily backups of one database at `hour`:00 in `timezone` (pg:backups:schedule); `name`: DATABASE_URL."""
+
+    id: str
+    app_id: str
+    addon_id: str
+    name: str
+    hour: int
+    timezone: str
+    created_at: str
+
+
+@dataclass(frozen=True)
 class SchedulerJob:
     """A Heroku Scheduler job: `command` in a `scheduler.NNNN` one-off dyno of `dyno_size`, `every` 10m, 1h or 1d,
     `at` the minute of the hour (`:30`) or the UTC time of the day (`02:00`); addons/scheduler.py runs it."""

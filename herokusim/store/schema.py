@@ -149,7 +149,42 @@ MIGRATIONS: list[str] = [
         UNIQUE (app_id, name)
     );
     """,
-    # v7: Heroku Scheduler's jobs, each of an app and of the scheduler add-on it needs (destroying the add-on
+    # v7: Heroku Postgres backups and restores (pg:backups; addons/pgbackups.py), numbered per app (b001,
+    # a001 for scheduled ones, r001 for restores); a backup outlives its add-on (addon_id is no reference)
+    # and goes with its app; daily backup schedules, one per database, go with the add-on
+    """
+    CREATE TABLE pg_transfers (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        num INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        scheduled INTEGER NOT NULL DEFAULT 0,
+        addon_id TEXT NOT NULL,
+        addon_name TEXT NOT NULL,
+        from_name TEXT NOT NULL,
+        to_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        warnings INTEGER NOT NULL DEFAULT 0,
+        source_bytes INTEGER NOT NULL DEFAULT 0,
+        processed_bytes INTEGER NOT NULL DEFAULT 0,
+        path TEXT NOT NULL DEFAULT '',
+        logs TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        UNIQUE (app_id, num)
+    );
+    CREATE TABLE pg_backup_schedules (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        addon_id TEXT NOT NULL UNIQUE REFERENCES addons(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        timezone TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
+    # v8: Heroku Scheduler's jobs, each of an app and of the scheduler add-on it needs (destroying the add-on
     # or the app removes its jobs); `every` is 10m, 1h or 1d, `at` ':30' (hourly) or '02:00' (daily, UTC)
     """
     CREATE TABLE scheduler_jobs (

@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import aiosqlite
@@ -32,6 +33,8 @@ from herokusim.store.models import (
     Domain,
     DynoRecord,
     Formation,
+    PgSchedule,
+    PgTransfer,
     Release,
     SchedulerJob,
     Slug,
@@ -570,3 +573,71 @@ class Store:
     async def delete_job(self, job_id: int) -> None:
         async with self.transaction() as db:
             await db.execute("DELETE FROM scheduler_jobs WHERE id = ?", (job_id,))
+
+    # Heroku Postgres backups, restores and backup schedules (addons/pgbackups.py owns what they mean)
+    async def create_pg_transfer(self, app_id: str, kind: str, scheduled: bool, addon_id: str, addon_name: str,
+                                 from_name: str, to_name: str | None,
+                                 path_for: Callable[[int], str] | None = None) -> PgTransfer:
+        """A new running transfer numbered after the app's last one; `to_name` None: its own name (b001);
+        `path_for(num)`: where its file goes."""
+        async with self.transaction() as db:
+            async with db.execute("SELECT coalesce(max(num), 0) + 1 FROM pg_transfers WHERE app_id = ?",
+                                  (app_id,)) as cur:
+                (num,) = await cur.fetchone()  # type: ignore[misc]
+            now = self.now()
+            transfer = PgTransfer(new_id(), app_id, num, kind, scheduled, addon_id, addon_name, from_name, "",
+                                  "running", 0, 0, 0, path_for(num) if path_for else "", [], now, now, None)
+            transfer = replace(transfer, to_name=to_name if to_name is not None else transfer.name)
+            await db.execute(
+                "INSERT INTO pg_transfers (id, app_id, num, kind, scheduled, addon_id, addon_name, from_name, "
+                "to_name, status, path, logs, created_at, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (transfer.id, app_id, num, kind, int(scheduled), addon_id, addon_name, from_name, transfer.to_name,
+                 "running", transfer.path, "[]", now, now))
+        return transfer
+
+    async def finish_pg_transfer(self, transfer_id: str, status: str, warnings: int, source_bytes: int,
+                                 processed_bytes: int, logs: list[dict[str, str]]) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE pg_transfers SET status = ?, warnings = ?, source_bytes = ?, processed_bytes = ?,"
+                             " logs = ?, finished_at = ? WHERE id = ?",
+                             (status, warnings, source_bytes, processed_bytes, json.dumps(logs), self.now(),
+                              transfer_id))
+
+    async def list_pg_transfers(self, app_id: str) -> list[PgTransfer]:
+        rows = await self._all("SELECT * FROM pg_transfers WHERE app_id = ? ORDER BY num", app_id)
+        return [_pg_transfer(r) for r in rows]
+
+    async def delete_pg_transfer(self, transfer_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM pg_transfers WHERE id = ?", (transfer_id,))
+
+    async def fail_running_pg_transfers(self) -> None:
+        """At daemon start: a transfer a stopped daemon left running never finishes."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE pg_transfers SET status = 'failed', finished_at = ? WHERE status = 'running'",
+                             (self.now(),))
+
+    async def set_pg_schedule(self, schedule: PgSchedule) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM pg_backup_schedules WHERE addon_id = ?", (schedule.addon_id,))
+            await db.execute("INSERT INTO pg_backup_schedules (id, app_id, addon_id, name, hour, timezone, created_at)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (schedule.id, schedule.app_id, schedule.addon_id, schedule.name, schedule.hour,
+                              schedule.timezone, schedule.created_at))
+
+    async def list_pg_schedules(self, app_id: str | None = None) -> list[PgSchedule]:
+        rows = (await self._all("SELECT * FROM pg_backup_schedules WHERE app_id = ? ORDER BY created_at", app_id)
+                if app_id else await self._all("SELECT * FROM pg_backup_schedules ORDER BY created_at"))
+        return [PgSchedule(r["id"], r["app_id"], r["addon_id"], r["name"], r["hour"], r["timezone"], r["created_at"])
+                for r in rows]
+
+    async def delete_pg_schedule(self, schedule_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM pg_backup_schedules WHERE id = ?", (schedule_id,))
+
+
+def _pg_transfer(row: aiosqlite.Row) -> PgTransfer:
+    return PgTransfer(row["id"], row["app_id"], row["num"], row["kind"], bool(row["scheduled"]), row["addon_id"],
+                      row["addon_name"], row["from_name"], row["to_name"], row["status"], row["warnings"],
+                      row["source_bytes"], row["processed_bytes"], row["path"], json.loads(row["logs"]),
+                      row["created_at"], row["started_at"], row["finished_at"])
