@@ -223,8 +223,9 @@ def test_release_defaults_fill_in_what_the_procfile_lacks(host: BuildHost, tmp_p
     assert result.process_types == {"web": "./my-own-web", "worker": "bin/worker --queue=a:b"}  # type: ignore
     assert "       Procfile declares types     -> web" in lines
     assert "       Default types for buildpack -> worker" in lines
-    assert (" !     Add-ons not provisioned: herokusim has no add-ons yet. The Flow buildpack's bin/release asks "
-            "for: heroku-postgresql, heroku-redis") in lines
+    assert (" !     Add-ons not provisioned: herokusim does not create the add-ons a buildpack asks for. The Flow "
+            "buildpack's bin/release asks for: heroku-postgresql, heroku-redis; create them with `herokusim "
+            "addons:create heroku-postgresql`") in lines
     assert (" !     Ignored config_vars from the Flow buildpack's bin/release (not part of Heroku's Buildpack "
             "API): LANG, RACK_ENV") in lines
     # said at the build's release step, before the process types are discovered

@@ -168,7 +168,6 @@ def test_bad_input_is_one_line_and_changes_nothing(daemon: Daemon) -> None:
     assert "Invalid PID" in one_error_line(cli(daemon, "pg:kill", "abc", "-a", APP))
     assert "already promoted" in one_error_line(cli(daemon, "pg:promote", "DATABASE", "-a", APP))
     assert releases(daemon) == before and config(daemon) == vars_before
-    assert "pg:backups:url" in one_error_line(cli(daemon, "pgbackups:url", "-a", APP))
 
 
 def test_second_database_and_pg_promote_moves_database_url(daemon: Daemon) -> None:

@@ -114,6 +114,14 @@ class Api(AsyncClient):
     async def set_config(self, app: str, changes: dict[str, str | None]) -> dict[str, str]:
         return await self.request("PATCH", app_path(app, "config-vars"), changes)
 
+    # --- add-ons -----------------------------------------------------------------------------------------
+
+    async def addons(self, app: str) -> list[dict[str, Any]]:
+        return await self.request("GET", app_path(app, "addons"))
+
+    async def addon_attachments(self, app: str) -> list[dict[str, Any]]:
+        return await self.request("GET", app_path(app, "addon-attachments"))
+
     # --- router, clock, builds ----------------------------------------------------------------------------
 
     async def router_metrics(self, app: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from rich.text import Text
 from herokusim.client import parse_time
 
 STATE_STYLES = {"starting": "yellow", "up": "green", "crashed": "bold red", "down": "dim", "complete": "blue",
-                "idle": "dim"}
+                "idle": "dim", "provisioned": "green", "provisioning": "yellow", "deprovisioned": "dim"}
 SPARK = "▁▂▃▄▅▆▇█"
 LOG_LINE = re.compile(r"^(\S+) ([\w-]+)\[([^\]]*)\]: ?(.*)$", re.DOTALL)
 DYNO_COLOURS = ("cyan", "bright_green", "bright_blue", "bright_cyan", "green", "blue", "bright_white")

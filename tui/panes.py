@@ -222,6 +222,37 @@ class ConfigPane(Pane):
         return selected_key(self.query_one(DataTable))
 
 
+class AddonsPane(Pane):
+    """The app's add-ons (`GET /apps/{app}/addons`) and the names they are attached as here. Hidden while the
+    app has none (or the daemon has no add-ons), so the panes beside it keep their room."""
+
+    def compose(self) -> ComposeResult:
+        yield self.compose_reason()
+        table: DataTable[Cell] = DataTable(cursor_type="row", id="addons-table")
+        table.add_columns("add-on", "plan", "state", "as")
+        yield table
+
+    def show(self, addons: list[dict[str, Any]], attachments: list[dict[str, Any]] | None) -> None:
+        """`attachments`: the app's (`GET /apps/{app}/addon-attachments`); None to name each add-on's config
+        vars instead, when the daemon did not answer them."""
+        names: dict[str, list[str]] = {}
+        for attachment in attachments or []:
+            names.setdefault(attachment["addon"]["id"], []).append(attachment["name"])
+        rows: list[Row] = []
+        for addon in sorted(addons, key=lambda a: (a["addon_service"]["name"], a["name"])):
+            attached = names.get(addon["id"]) if attachments is not None else addon.get("config_vars")
+            rows.append((addon["id"], (Text(addon["name"], style="bold"), addon["plan"]["name"],
+                                       state_text(addon.get("state") or ""), ", ".join(attached or []))))
+        self.display = bool(rows)
+        fill_table(self.query_one(DataTable), rows)
+
+    def hide(self) -> None:
+        self.display = False
+
+    def selection(self) -> str | None:
+        return selected_key(self.query_one(DataTable))
+
+
 class RouterPane(Pane):
     """Requests per second, service times, the per-dyno queue as bars, H-codes and the load generator."""
 

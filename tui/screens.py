@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid
+from textual.containers import Grid, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
@@ -25,7 +25,16 @@ from tui.client import Api
 from tui.format import config_diff, dynos_summary
 from tui.loadgen import LoadError, LoadGenerator, LoadPlan
 from tui.modals import ConfirmScreen, PromptScreen, TextScreen
-from tui.panes import ConfigPane, FormationPane, LogsPane, ReleasesPane, RouterPane, fill_table, selected_key
+from tui.panes import (
+    AddonsPane,
+    ConfigPane,
+    FormationPane,
+    LogsPane,
+    ReleasesPane,
+    RouterPane,
+    fill_table,
+    selected_key,
+)
 
 if TYPE_CHECKING:
     from tui.app import HerokusimTui
@@ -200,6 +209,7 @@ class AppScreen(BaseScreen):
     AppScreen #panes { grid-size: 2 3; grid-columns: 1fr 1fr; grid-rows: 3fr 2fr 2fr; height: 1fr; }
     AppScreen.-wide #panes { grid-columns: 9fr 11fr; grid-rows: 1fr 1fr 1fr; }
     AppScreen #logs { row-span: 2; }
+    AppScreen #config-cell { height: 1fr; }
     """
 
     def __init__(self, app_name: str) -> None:
@@ -226,7 +236,11 @@ class AppScreen(BaseScreen):
             yield RouterPane("router", id="router")
             yield ReleasesPane("releases", id="releases")
             yield LogsPane("logs", id="logs")
-            yield ConfigPane("config", id="config")
+            with Vertical(id="config-cell"):  # the add-ons share the config's cell, and only when there are some
+                yield ConfigPane("config", id="config")
+                addons = AddonsPane("add-ons", id="addons")
+                addons.display = False
+                yield addons
         yield Footer()
 
     def on_mount(self) -> None:
@@ -255,7 +269,7 @@ class AppScreen(BaseScreen):
         api, name = self.api, self.app_name
         results = await asyncio.gather(api.app(name), api.formation(name), api.dynos(name), api.releases(name),
                                        api.config(name), api.router_metrics(name), api.clock(), api.builds(name),
-                                       return_exceptions=True)
+                                       api.addons(name), api.addon_attachments(name), return_exceptions=True)
         try:
             await self.show_poll(results)
         except NoMatches:
@@ -268,7 +282,7 @@ class AppScreen(BaseScreen):
         return when or self.api.now()
 
     async def show_poll(self, results: list[Any]) -> None:
-        info, formation, dynos, releases, config, metrics, clock, builds = results
+        info, formation, dynos, releases, config, metrics, clock, builds, addons, attachments = results
         if isinstance(info, ApiError):
             self.query_one(FormationPane).say(info.message)
             return
@@ -308,6 +322,10 @@ class AppScreen(BaseScreen):
             self.query_one(ConfigPane).say(getattr(config, "message", str(config)))
         else:
             self.query_one(ConfigPane).show(config)
+        if isinstance(addons, BaseException):  # a daemon without add-ons, or a failed read: nothing to list
+            self.query_one(AddonsPane).hide()
+        else:
+            self.query_one(AddonsPane).show(addons, None if isinstance(attachments, BaseException) else attachments)
         if not isinstance(builds, BaseException):
             await self.follow_builds(builds)
         self.check_rollout()

@@ -123,7 +123,7 @@ class PgBackups:
         if ref in (None, "", "latest"):
             done = [t for t in transfers if t.kind == "backup" and t.status == "completed"]
             if not done:
-                raise NotFound(f"No backups for {app.name}. Capture one with heroku pg:backups:capture")
+                raise NotFound(f"No backups for {app.name}. Capture one with herokusim pg:backups:capture")
             return done[-1]
         for transfer in transfers:
             if ref in (transfer.name, transfer.id) and (kind == "any" or transfer.kind == kind):

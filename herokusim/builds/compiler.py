@@ -302,9 +302,10 @@ def _release_defaults(
             raise BuildError(f"The {bp.name} buildpack's bin/release printed invalid YAML: {e}") from None
         defaults.update(info.default_process_types)
         if info.addons:
-            # add-ons do not exist in herokusim yet (another issue brings them)
-            emit(f" !     Add-ons not provisioned: herokusim has no add-ons yet. The {bp.name} buildpack's "
-                 f"bin/release asks for: {', '.join(info.addons)}")
+            # Heroku provisioned these on an app's first deploy (a legacy key); herokusim leaves it to the user
+            emit(f" !     Add-ons not provisioned: herokusim does not create the add-ons a buildpack asks for. "
+                 f"The {bp.name} buildpack's bin/release asks for: {', '.join(info.addons)}; create them with "
+                 f"`herokusim addons:create {info.addons[0]}`")
         if info.config_vars:
             # Heroku's Buildpack API no longer has the key (bin/release returns addons and
             # default_process_types); its "Default config values" are .profile.d scripts

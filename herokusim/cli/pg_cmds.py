@@ -1,5 +1,5 @@
 """CLI room: Heroku Postgres commands — `pg:info` (`pg`), `pg:psql` (`psql`), `pg:credentials:url`, `pg:reset`,
-`pg:ps`, `pg:kill`, `pg:promote`, and the book's old `pgbackups:url` — over the daemon's
+`pg:ps`, `pg:kill`, `pg:promote` — over the daemon's
 `/apps/{app}/addons/{addon}/pg-*` endpoints (api/pg_api.py). DATABASE is an attachment name (DATABASE_URL,
 HEROKU_POSTGRESQL_AMBER) or an add-on name; DATABASE_URL when not given.
 
@@ -238,17 +238,3 @@ def pg_promote(database: str, app: str | None) -> None:
     click.echo(f"Promoting {addon['name']} to DATABASE_URL on {HEXAGON} {name}... done"
                + (f", v{version}" if version else ""))
 
-
-if "pgbackups:url" not in main.commands:  # the backups commands bring their own alias when they are there
-    @main.command("pgbackups:url", hidden=True, context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    @click.pass_context
-    def pgbackups_url(ctx: click.Context, args: tuple[str, ...]) -> None:
-        """The book's old name of pg:backups:url."""
-        command = main.get_command(ctx, "pg:backups:url")
-        if command is None:
-            raise CommandError("pgbackups:url is now pg:backups:url, and herokusim has no Heroku Postgres "
-                               "backups yet (pg:backups:url does not exist here).")
-        warn("pgbackups:url is an alias of pg:backups:url: use pg:backups:url.")
-        with command.make_context("pg:backups:url", list(args), parent=ctx) as sub:
-            command.invoke(sub)
