@@ -22,6 +22,8 @@ from herokusim import auth
 from herokusim.addons.manager import AddonManager
 from herokusim.addons.network import addon_network
 from herokusim.addons.pgbackups import PgBackups
+from herokusim.addons.scheduler import USER as SCHEDULER_USER
+from herokusim.addons.scheduler import JobRunner
 from herokusim.api import create_api
 from herokusim.api.router_api import restore_domains
 from herokusim.appsetup import AppSetups
@@ -112,6 +114,7 @@ class Platform:
         self.ledger: ReleaseLedger
         self.addons: AddonManager
         self.pgbackups: PgBackups
+        self.scheduler: JobRunner
         self.builds: BuildService
         self.git: GitServer
         self.router: Router
@@ -157,6 +160,7 @@ class Platform:
         self.addons = AddonManager(settings, self.store, self.logplex, self.ledger, self.clock, self.user,
                                    web_url=lambda name: self.settings.web_url(name))
         self.pgbackups = PgBackups(self.addons)  # pg:backups: captures, restores, daily schedules
+        self.scheduler = JobRunner(self.store, self.clock, self.logplex, self._run_scheduled, self.dyno_size)
         self.builds = BuildService(settings, self.store, self.logplex, self.ledger, asyncio.get_running_loop(),
                                    self.user, host=getattr(self.runtime, "build_host", LOCAL))
         self.git = GitServer(settings, self.builds.handle_push, self.authenticate)
@@ -190,11 +194,14 @@ class Platform:
         await self.builds.recover()  # after the releases: a build is settled by whether its release went out
         await self.dynos.reconcile()
         await restore_domains(self)  # custom domains back into the routing table
+        await self.scheduler.start()  # Heroku Scheduler's jobs armed on the simulated clock
         self.ready.set()
 
     async def stop(self) -> None:
         if self._api_runner is not None:
             await self._api_runner.cleanup()
+        with contextlib.suppress(AttributeError):
+            self.scheduler.stop()  # no job starts once the dynos stop
         with contextlib.suppress(AttributeError):
             await self.router.stop()
         with contextlib.suppress(AttributeError):
@@ -295,6 +302,10 @@ class Platform:
         if size.lower() not in DYNO_SIZES:
             raise InvalidParams(f"Unknown dyno size {size!r}: use one of {', '.join(DYNO_SIZES.values())}.")
         return DYNO_SIZES[size.lower()]
+
+    async def _run_scheduled(self, app_id: str, command: str, size: str, interval: float) -> None:
+        """A Heroku Scheduler job's run (addons/scheduler.py's JobRunner calls it when the job is due)."""
+        await self.dynos.run_scheduled(app_id, command, SCHEDULER_USER, size, interval)
 
     def validate_env(self, env: dict[str, Any]) -> dict[str, str]:
         return {k: v for k, v in validate_config(env).items() if v is not None}

@@ -112,6 +112,15 @@ COVERED: dict[tuple[str, str], str] = {
     ("DELETE", "/apps/{app}/postgres-backup-schedules/{database}"): "herokusim-pg-backup-schedule",
     ("GET", "/apps/{app}/addons/{addon}/pg-wait"): "herokusim-pg-wait",
     ("POST", "/apps/{app}/addons/{addon}/pg-unfollow"): "herokusim-pg-unfollow",
+    ("GET", "/apps/{app}/addons/{addon}/redis-info"): "herokusim-redis-info",
+    ("GET", "/apps/{app}/addons/{addon}/redis-cli"): "herokusim-redis-cli-connection",
+    ("POST", "/apps/{app}/addons/{addon}/redis-cli"): "herokusim-redis-cli-reply",
+    ("PATCH", "/apps/{app}/addons/{addon}/redis-maxmemory"): "herokusim-redis-maxmemory",
+    ("GET", "/apps/{app}/scheduler-jobs"): "[herokusim-scheduler-job]",
+    ("POST", "/apps/{app}/scheduler-jobs"): "herokusim-scheduler-job",
+    ("GET", "/apps/{app}/scheduler-jobs/{job}"): "herokusim-scheduler-job",
+    ("PATCH", "/apps/{app}/scheduler-jobs/{job}"): "herokusim-scheduler-job",
+    ("DELETE", "/apps/{app}/scheduler-jobs/{job}"): "herokusim-scheduler-job",
 }
 # Routes whose answer is not JSON, so no schema applies (each is still checked for its content type).
 NOT_JSON: dict[tuple[str, str], str] = {
@@ -319,6 +328,26 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     _drive_pg_backups(call, app)
     gone = call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=addon["id"])
     assert gone["state"] == "deprovisioned"
+    # a heroku-redis add-on's own commands (redis:info, redis:cli, redis:maxmemory)
+    redis = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-redis:mini"}, app=app)
+    call("GET", "/apps/{app}/addons/{addon}/redis-info", app=app, addon=redis["name"])
+    call("GET", "/apps/{app}/addons/{addon}/redis-cli", app=app, addon="REDIS")
+    assert call("POST", "/apps/{app}/addons/{addon}/redis-cli", body={"command": ["PING"]}, app=app,
+                addon="REDIS_URL")["output"] == "PONG"
+    call("PATCH", "/apps/{app}/addons/{addon}/redis-maxmemory", body={"policy": "allkeys-lru"}, app=app,
+         addon=redis["id"])
+    call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=redis["id"])
+    # Heroku Scheduler's jobs (herokusim's own resource)
+    scheduler = call("POST", "/apps/{app}/addons", 201, {"plan": "scheduler:standard"}, app=app)
+    job = call("POST", "/apps/{app}/scheduler-jobs", 201, {"command": "echo hi", "every": "10m"}, app=app)
+    assert job["at"] is None and job["last_run_at"] is None and job["schedule"] == "every 10 minutes"
+    call("GET", "/apps/{app}/scheduler-jobs", app=app)
+    call("GET", "/apps/{app}/scheduler-jobs/{job}", app=app, job=str(job["id"]))
+    daily = call("PATCH", "/apps/{app}/scheduler-jobs/{job}", body={"every": "1d", "at": "02:30"}, app=app,
+                 job=str(job["id"]))
+    assert daily["at"] == "02:30" and daily["next_due"].endswith("T02:30:00Z")
+    call("DELETE", "/apps/{app}/scheduler-jobs/{job}", app=app, job=str(job["id"]))
+    call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=scheduler["id"])
 
     # a Postgres follower: pg:wait's status, pg:unfollow (tests/test_pg_follow.py drives them through the CLI)
     leader = call("POST", "/apps/{app}/addons", 201, {"plan": "heroku-postgresql:standard-0"}, app=app)

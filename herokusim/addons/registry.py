@@ -21,6 +21,7 @@ SERVICES: dict[str, str] = {
     "deployhooks": "herokusim.addons.deployhooks:DeployHooksProvider",
     "heroku-postgresql": "herokusim.addons.postgres:PostgresProvider",
     "heroku-redis": "herokusim.addons.redis:RedisProvider",
+    "scheduler": "herokusim.addons.scheduler:SchedulerProvider",
 }
 TEST_HOOK = "HEROKUSIM_TEST_ADDON_PROVIDERS"
 

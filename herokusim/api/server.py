@@ -25,8 +25,10 @@ from herokusim.api import (
     pg_api,
     pgbackups_api,
     pgfollow_api,
+    redis_api,
     releases_api,
     router_api,
+    scheduler_api,
     slugs_api,
     stack_api,
 )
@@ -162,4 +164,6 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(pg_api.routes)  # Heroku Postgres's own commands: /apps/{app}/addons/{addon}/pg-*
     app.add_routes(pgbackups_api.routes)  # pg:backups: backups, restores, schedules, dump URLs
     app.add_routes(pgfollow_api.routes)  # Postgres followers: pg:wait, pg:unfollow
+    app.add_routes(redis_api.routes)  # redis:info, redis:cli, redis:maxmemory on a heroku-redis add-on
+    app.add_routes(scheduler_api.routes)  # Heroku Scheduler's jobs (scheduler:jobs*)
     return app

@@ -16,6 +16,7 @@ from herokusim.store.models import Release
 
 # a dyno's kind: of the formation, a one-off (`run`) or a release phase (one-offs are named `run.N`/`release.N`)
 FORMATION, ONE_OFF, RELEASE = "formation", "run", "release"
+SCHEDULER = "scheduler"  # a one-off Heroku Scheduler started for a job: `scheduler.N`
 
 
 @dataclass(eq=False)
@@ -40,7 +41,7 @@ class Dyno:
     slug_path: Path
     port: int
     created_at: datetime
-    kind: str = FORMATION  # or ONE_OFF / RELEASE: never restarted, they end `complete`
+    kind: str = FORMATION  # or ONE_OFF / RELEASE / SCHEDULER: never restarted, they end `complete`
     state: str = "down"
     state_since: datetime | None = None
     up_since: float | None = None  # simulated time it became up

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from herokusim.clock import Clock
 from herokusim.config import CYCLE_HOURS, CYCLE_JITTER_MINUTES, Settings
-from herokusim.dynos.dyno import FORMATION, ONE_OFF, RELEASE, Attachment, Dyno
+from herokusim.dynos.dyno import FORMATION, ONE_OFF, RELEASE, SCHEDULER, Attachment, Dyno
 from herokusim.dynos.limits import CRASH_STABLE_MINUTES, SIZES, crash_cooloff, memory_quota_mb, r15_limit_mb
 from herokusim.dynos.runtime.backend import DynoSpec, RunningDyno, Runtime
 from herokusim.errors import InvalidParams, NotFound
@@ -32,6 +32,7 @@ R14_INTERVAL = 20.0  # real seconds between two R14 reports of one dyno
 ATTACH_TIMEOUT = 60.0  # real seconds an attached one-off waits for its terminal before it is stopped
 PORT_POLL = 0.05  # seconds between checks that a booting web dyno accepts on $PORT
 OUTPUT_DRAIN = 1.0  # seconds to finish reading a dyno's output after its process exited
+SCHEDULED_WAIT = 60.0  # real seconds a warp waits for one scheduler run to end before it goes on
 
 
 def free_port() -> int:
@@ -141,8 +142,9 @@ class DynoManager:
         return dynos
 
     async def run(self, app_id: str, command: str, user: str, *, attach: bool = False, tty: bool = False,
-                  size: str | None = None, env: dict[str, str] | None = None) -> Dyno:
-        """A one-off dyno (`herokusim run` / `run:detached`) on the current release, started by `user`."""
+                  size: str | None = None, env: dict[str, str] | None = None, kind: str = ONE_OFF) -> Dyno:
+        """A one-off dyno (`herokusim run` / `run:detached`) on the current release, started by `user`;
+        `kind` SCHEDULER names it `scheduler.N` (a Heroku Scheduler job's run)."""
         if not command.strip():
             raise InvalidParams("Give a command to run, e.g. `herokusim run bash`.")
         if size is not None and size not in SIZES:
@@ -155,7 +157,7 @@ class DynoManager:
             slug = await self.store.get_slug(app_id, release.slug_id) if release.slug_id else None
             if slug is None:
                 raise InvalidParams(f"⬢ {app.name} has no release with a slug yet: push to it first.")
-            dyno = self._one_off(app_id, app.name, ONE_OFF, command, size or "standard-1X", release,
+            dyno = self._one_off(app_id, app.name, kind, command, size or "standard-1X", release,
                                  Path(slug.path), env or {}, tty=tty)
             if attach:
                 dyno.attachment = Attachment()
@@ -166,6 +168,29 @@ class DynoManager:
                                  f"Starting process with command `{command}` by user {user}")
             self._launch(dyno, "down")
             return dyno
+
+    async def run_scheduled(self, app_id: str, command: str, user: str, size: str, limit: float,
+                            wait: float = SCHEDULED_WAIT) -> Dyno:
+        """A Heroku Scheduler job's run: a detached `scheduler.N` one-off with the app's config. Returns once
+        the dyno exited, or after `wait` real seconds (it then runs on, shown by `ps`), so that during a warp
+        its lines carry the run's own simulated time. As on Heroku, a run still going `limit` simulated
+        seconds later (the job's interval) is stopped."""
+        dyno = await self.run(app_id, command, user, size=size, kind=SCHEDULER)
+
+        async def expire() -> None:
+            if not dyno.exited.is_set() and not dyno.stopping:
+                await self._retire(dyno, scale_down=False)
+
+        timer = self.clock.call_later(limit, expire)
+        if dyno.task is not None:
+            dyno.task.add_done_callback(lambda _: timer.cancel())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await asyncio.shield(dyno.exited.wait())
+        if dyno.exited.is_set() and dyno.task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(dyno.task)  # its `complete` state line too
+        return dyno
 
     async def run_release_phase(self, app_id: str, app_name: str, release: Release, slug_path: Path,
                                 command: str, on_line: Callable[[str], None] | None = None) -> int:

@@ -177,3 +177,20 @@ class PgSchedule:
     hour: int
     timezone: str
     created_at: str
+
+
+@dataclass(frozen=True)
+class SchedulerJob:
+    """A Heroku Scheduler job: `command` in a `scheduler.NNNN` one-off dyno of `dyno_size`, `every` 10m, 1h or 1d,
+    `at` the minute of the hour (`:30`) or the UTC time of the day (`02:00`); addons/scheduler.py runs it."""
+
+    id: int
+    app_id: str
+    addon_id: str  # the app's scheduler add-on
+    command: str
+    every: str
+    at: str | None
+    dyno_size: str
+    last_run_at: str | None
+    created_at: str
+    updated_at: str

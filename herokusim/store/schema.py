@@ -184,6 +184,22 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # v8: Heroku Scheduler's jobs, each of an app and of the scheduler add-on it needs (destroying the add-on
+    # or the app removes its jobs); `every` is 10m, 1h or 1d, `at` ':30' (hourly) or '02:00' (daily, UTC)
+    """
+    CREATE TABLE scheduler_jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        addon_id TEXT NOT NULL REFERENCES addons(id) ON DELETE CASCADE,
+        command TEXT NOT NULL,
+        every TEXT NOT NULL,
+        at TEXT,
+        dyno_size TEXT NOT NULL,
+        last_run_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

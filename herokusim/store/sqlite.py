@@ -36,6 +36,7 @@ from herokusim.store.models import (
     PgSchedule,
     PgTransfer,
     Release,
+    SchedulerJob,
     Slug,
     new_id,
 )
@@ -95,6 +96,11 @@ def _addon(row: aiosqlite.Row) -> Addon:
 
 def _attachment(row: aiosqlite.Row) -> Attachment:
     return Attachment(row["id"], row["addon_id"], row["app_id"], row["name"], row["created_at"])
+
+
+def _job(row: aiosqlite.Row) -> SchedulerJob:
+    return SchedulerJob(row["id"], row["app_id"], row["addon_id"], row["command"], row["every"], row["at"],
+                        row["dyno_size"], row["last_run_at"], row["created_at"], row["updated_at"])
 
 
 def _gone(app_id: str) -> NotFound:
@@ -528,6 +534,45 @@ class Store:
     async def delete_attachment(self, attachment_id: str) -> None:
         async with self.transaction() as db:
             await db.execute("DELETE FROM addon_attachments WHERE id = ?", (attachment_id,))
+
+    # Heroku Scheduler's jobs (addons/scheduler.py owns what they mean)
+    async def create_job(self, app_id: str, addon_id: str, command: str, every: str, at: str | None,
+                         dyno_size: str) -> SchedulerJob:
+        now = self.now()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO scheduler_jobs (app_id, addon_id, command, every, at, dyno_size, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (app_id, addon_id, command, every, at, dyno_size, now, now))
+            job_id = cursor.lastrowid
+        job = await self.get_job(str(job_id))
+        assert job is not None
+        return job
+
+    async def get_job(self, job_id: str, app_id: str | None = None) -> SchedulerJob | None:
+        if not job_id.isascii() or not job_id.isdigit():
+            return None
+        row = await self._one("SELECT * FROM scheduler_jobs WHERE id = ?", int(job_id))
+        if row is None or (app_id is not None and row["app_id"] != app_id):
+            return None
+        return _job(row)
+
+    async def list_jobs(self, app_id: str | None = None) -> list[SchedulerJob]:
+        rows = (await self._all("SELECT * FROM scheduler_jobs WHERE app_id = ? ORDER BY id", app_id) if app_id
+                else await self._all("SELECT * FROM scheduler_jobs ORDER BY id"))
+        return [_job(r) for r in rows]
+
+    async def update_job(self, job_id: int, command: str, every: str, at: str | None, dyno_size: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE scheduler_jobs SET command = ?, every = ?, at = ?, dyno_size = ?, updated_at = ?"
+                             " WHERE id = ?", (command, every, at, dyno_size, self.now(), job_id))
+
+    async def set_job_last_run(self, job_id: int, when: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE scheduler_jobs SET last_run_at = ? WHERE id = ?", (when, job_id))
+
+    async def delete_job(self, job_id: int) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM scheduler_jobs WHERE id = ?", (job_id,))
 
     # Heroku Postgres backups, restores and backup schedules (addons/pgbackups.py owns what they mean)
     async def create_pg_transfer(self, app_id: str, kind: str, scheduled: bool, addon_id: str, addon_name: str,
