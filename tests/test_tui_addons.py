@@ -1,5 +1,6 @@
-"""The app screen's add-ons pane against recorded API answers: the app's add-ons with their plan, state and
-the names they are attached as; hidden for an app without add-ons (or a daemon without them)."""
+"""The app screen's add-ons pane against recorded API answers: the app's add-ons with their plan, state,
+connections, size and the names they are attached as; hidden for an app without add-ons (or a daemon without
+them)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 from test_tui_recorded import row_of, run, shown, until
 from textual.pilot import Pilot
 from textual.widgets import DataTable
-from tui_recorded import ANSWERS, APP
+from tui_recorded import ANSWERS, APP, pg_info
 
+from herokusim.client import ApiError
+from tui import screens
 from tui.app import HerokusimTui
 from tui.panes import AddonsPane, ConfigPane
 
@@ -36,7 +39,9 @@ WITH_ADDONS = {
     ],
     "GET /apps/demo/addon-attachments": [attachment(DB, "DATABASE"), attachment(DB, "HEROKU_POSTGRESQL_AMBER"),
                                          attachment(CACHE, "REDIS")],
+    f"GET /apps/demo/addons/{DB['id']}/pg-info": pg_info(DB, "3/20", "7.2 MB / 1 GB (0.71%) (In compliance)"),
 }
+PG_INFO = f"GET /apps/demo/addons/{DB['id']}/pg-info"
 
 
 def test_the_pane_lists_each_addon_with_plan_state_and_attachments() -> None:
@@ -44,11 +49,15 @@ def test_the_pane_lists_each_addon_with_plan_state_and_attachments() -> None:
         table = await shown(pilot, "addons-table")
         pane = tui.screen.query_one(AddonsPane)
         assert pane.display and tui.screen.query_one(ConfigPane).display, "add-ons share the config's cell"
+        await until(pilot, lambda: row_of(table, DB["id"])["connections"] != "…", "the database's pg-info")
         assert [row_of(table, key) for key in (DB["id"], CACHE["id"])] == [
             {"add-on": DB["name"], "plan": "heroku-postgresql:essential-0", "state": "provisioned",
-             "as": "DATABASE, HEROKU_POSTGRESQL_AMBER"},
-            {"add-on": CACHE["name"], "plan": "heroku-redis:mini", "state": "provisioning", "as": "REDIS"},
+             "connections": "3/20", "size": "7.2 MB / 1 GB (0.71%)", "as": "DATABASE, HEROKU_POSTGRESQL_AMBER"},
+            {"add-on": CACHE["name"], "plan": "heroku-redis:mini", "state": "provisioning",
+             "connections": "–", "size": "–", "as": "REDIS"},  # this daemon has no redis-info to read them from
         ]
+        assert tui.api.calls.count(PG_INFO) == 1  # type: ignore[attr-defined]
+        assert not any("redis" in call for call in tui.api.calls if call.endswith("info"))  # type: ignore[attr-defined]
 
     run(WITH_ADDONS, body)
 
@@ -77,5 +86,58 @@ def test_no_addons_no_pane_and_the_last_one_destroyed_hides_it() -> None:
                     "the add-on created from another terminal")
         api.answers["GET /apps/demo/addons"] = []  # type: ignore[attr-defined]
         await until(pilot, lambda: not tui.screen.query_one(AddonsPane).display, "the pane to hide again")
+
+    run(answers, body)
+
+
+def test_connections_and_size_are_read_at_most_every_five_seconds(monkeypatch: Any) -> None:
+    clock = [1000.0]  # the pane's clock stands still until the test moves it
+    monkeypatch.setattr(screens, "usage_clock", lambda: clock[0])
+    answers = dict(WITH_ADDONS)
+
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        api = tui.api
+        table = await shown(pilot, "addons-table")
+        await until(pilot, lambda: row_of(table, DB["id"])["connections"] == "3/20", "the first reading")
+        polls = api.calls.count("GET /apps/demo/addons")  # type: ignore[attr-defined]
+        await until(pilot, lambda: api.calls.count("GET /apps/demo/addons") >= polls + 2,  # type: ignore[attr-defined]
+                    "two more polls of the add-ons")
+        assert api.calls.count(PG_INFO) == 1, "pg-info runs SQL: not once per poll"  # type: ignore[attr-defined]
+        answers[PG_INFO] = pg_info(DB, "11/20", "9.5 MB / 1 GB (0.93%)")
+        clock[0] += 4.9
+        polls = api.calls.count("GET /apps/demo/addons")  # type: ignore[attr-defined]
+        await until(pilot, lambda: api.calls.count("GET /apps/demo/addons") >= polls + 2,  # type: ignore[attr-defined]
+                    "two more polls of the add-ons")
+        assert api.calls.count(PG_INFO) == 1  # type: ignore[attr-defined]
+        clock[0] += 0.1
+        await until(pilot, lambda: row_of(table, DB["id"])["connections"] == "11/20", "the next reading, 5 s on")
+        assert row_of(table, DB["id"])["size"] == "9.5 MB / 1 GB (0.93%)"
+        assert api.calls.count(PG_INFO) == 2  # type: ignore[attr-defined]
+
+    run(answers, body)
+
+
+def test_a_failed_info_call_shows_unavailable_without_a_notification() -> None:
+    answers = {**WITH_ADDONS, PG_INFO: ApiError("Internal server error.", 500, "internal_server_error")}
+
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        table = await shown(pilot, "addons-table")
+        await until(pilot, lambda: row_of(table, DB["id"])["connections"] != "…", "the database's pg-info")
+        assert (row_of(table, DB["id"])["connections"], row_of(table, DB["id"])["size"]) == \
+            ("unavailable", "unavailable")
+        assert row_of(table, DB["id"])["state"] == "provisioned", "the rest of the row is as before"
+        assert not tui._notifications, [n.message for n in tui._notifications]
+        assert tui.screen.query_one(AddonsPane).display
+
+    run(answers, body)
+
+
+def test_a_database_whose_server_is_down_shows_unavailable() -> None:
+    answers = {**WITH_ADDONS, PG_INFO: pg_info(DB, None, None)}  # pg-info answers, with no such lines
+
+    async def body(tui: HerokusimTui, pilot: Pilot[None]) -> None:
+        table = await shown(pilot, "addons-table")
+        await until(pilot, lambda: row_of(table, DB["id"])["connections"] != "…", "the database's pg-info")
+        assert row_of(table, DB["id"])["connections"] == row_of(table, DB["id"])["size"] == "unavailable"
 
     run(answers, body)

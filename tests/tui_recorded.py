@@ -95,6 +95,24 @@ ANSWERS: dict[str, Any] = {
 for _version, _config in CONFIGS.items():
     ANSWERS[f"GET /apps/demo/releases/{_version}/config-vars"] = _config
 
+
+
+def pg_info(addon: dict[str, str], connections: str | None, data_size: str | None) -> dict[str, Any]:
+    """`GET /apps/demo/addons/{addon}/pg-info` as the daemon answers it (api/pg_api.py): pg:info's lines. A
+    server that is not running answers without Connections and Data Size."""
+    lines: list[tuple[str, str | None]] = [("Plan", "Essential 0"),
+                                           ("Status", "Available" if connections else
+                                            "Unavailable: the server is not running")]
+    if connections:
+        lines += [("Connections", connections), ("PG Version", "18.0"), ("Created", "2026-11-26 14:58 UTC"),
+                  ("Data Size", data_size), ("Tables", "2/4000 (In compliance)"), ("Fork/Follow", "Unsupported"),
+                  ("Rollback", "Unsupported"), ("Continuous Protection", "Off")]
+    lines.append(("Add-on", addon["name"]))
+    return {"addon": addon, "app": APP, "plan": {"name": "heroku-postgresql:essential-0"},
+            "attachment_names": ["DATABASE", "HEROKU_POSTGRESQL_AMBER"],
+            "info": [{"name": name, "values": [value] if value else []} for name, value in lines]}
+
+
 RATES = [2, 3, 3, 5, 8, 12, 15, 14, 18, 19, 17, 18, 20, 18, 19, 18, 18, 17, 18, 18.4]
 
 LOG_LINES = [

@@ -122,6 +122,11 @@ class Api(AsyncClient):
     async def addon_attachments(self, app: str) -> list[dict[str, Any]]:
         return await self.request("GET", app_path(app, "addon-attachments"))
 
+    async def pg_info(self, app: str, addon: str) -> dict[str, Any]:
+        """pg:info's lines for a heroku-postgresql add-on (`info: [{"name", "values"}]`); the daemon runs SQL
+        on the add-on's server for it, so the screen asks seldom."""
+        return await self.request("GET", app_path(app, "addons", addon, "pg-info"))
+
     # --- router, clock, builds ----------------------------------------------------------------------------
 
     async def router_metrics(self, app: str) -> dict[str, Any]:

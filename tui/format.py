@@ -189,3 +189,16 @@ def dynos_summary(dynos: list[dict[str, Any]]) -> str:
         up_total[1] += 1
         up_total[0] += dyno.get("state") == "up"
     return " ".join(f"{kind} {up}/{total}" for kind, (up, total) in sorted(counts.items())) or "—"
+
+
+UNAVAILABLE = "unavailable"
+
+
+def pg_usage(pg_info: dict[str, Any]) -> tuple[str, str]:
+    """(connections, size) from pg:info's lines (`GET .../pg-info`): `3/20` and `7.2 MB / 1 GB (0.71%)` as
+    Heroku prints them (an essential plan's ` (In compliance)` left out; ` (Over limit)` kept); `unavailable`
+    for a line the answer lacks (a server that is not running has neither)."""
+    lines = {line.get("name"): line.get("values") or [] for line in pg_info.get("info") or []}
+    connections, size = lines.get("Connections"), lines.get("Data Size")
+    return (str(connections[0]) if connections else UNAVAILABLE,
+            str(size[0]).removesuffix(" (In compliance)") if size else UNAVAILABLE)

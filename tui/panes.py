@@ -223,26 +223,48 @@ class ConfigPane(Pane):
 
 
 class AddonsPane(Pane):
-    """The app's add-ons (`GET /apps/{app}/addons`) and the names they are attached as here. Hidden while the
-    app has none (or the daemon has no add-ons), so the panes beside it keep their room."""
+    """The app's add-ons (`GET /apps/{app}/addons`) and the names they are attached as here, with each one's
+    connections and size where its service tells them (`show_usage`). Hidden while the app has none (or the
+    daemon has no add-ons), so the panes beside it keep their room."""
+
+    NO_USAGE = "–"  # a service that does not report connections or size
+    PENDING = "…"  # asked, not answered yet
+
+    def __init__(self, title: str, **kwargs: Any) -> None:
+        super().__init__(title, **kwargs)
+        self.addons: list[dict[str, Any]] = []
+        self.attachments: list[dict[str, Any]] | None = None
+        self.usage: dict[str, tuple[str, str]] = {}  # add-on id -> (connections, size)
 
     def compose(self) -> ComposeResult:
         yield self.compose_reason()
         table: DataTable[Cell] = DataTable(cursor_type="row", id="addons-table")
-        table.add_columns("add-on", "plan", "state", "as")
+        table.add_columns("add-on", "plan", "state", "connections", "size", "as")
         yield table
 
     def show(self, addons: list[dict[str, Any]], attachments: list[dict[str, Any]] | None) -> None:
         """`attachments`: the app's (`GET /apps/{app}/addon-attachments`); None to name each add-on's config
         vars instead, when the daemon did not answer them."""
+        self.addons, self.attachments = addons, attachments
+        present = {addon["id"] for addon in addons}
+        self.usage = {key: value for key, value in self.usage.items() if key in present}
+        self.render_rows()
+
+    def show_usage(self, addon_id: str, connections: str, size: str) -> None:
+        self.usage[addon_id] = (connections, size)
+        self.render_rows()
+
+    def render_rows(self) -> None:
         names: dict[str, list[str]] = {}
-        for attachment in attachments or []:
+        for attachment in self.attachments or []:
             names.setdefault(attachment["addon"]["id"], []).append(attachment["name"])
         rows: list[Row] = []
-        for addon in sorted(addons, key=lambda a: (a["addon_service"]["name"], a["name"])):
-            attached = names.get(addon["id"]) if attachments is not None else addon.get("config_vars")
+        for addon in sorted(self.addons, key=lambda a: (a["addon_service"]["name"], a["name"])):
+            attached = names.get(addon["id"]) if self.attachments is not None else addon.get("config_vars")
+            connections, size = self.usage.get(addon["id"], (self.NO_USAGE, self.NO_USAGE))
             rows.append((addon["id"], (Text(addon["name"], style="bold"), addon["plan"]["name"],
-                                       state_text(addon.get("state") or ""), ", ".join(attached or []))))
+                                       state_text(addon.get("state") or ""), connections, size,
+                                       ", ".join(attached or []))))
         self.display = bool(rows)
         fill_table(self.query_one(DataTable), rows)
 

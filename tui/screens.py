@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Static
 from herokusim.cli.output import restart_message, stop_message
 from herokusim.client import ApiError, Unavailable, parse_time
 from tui.client import Api
-from tui.format import config_diff, dynos_summary
+from tui.format import UNAVAILABLE, config_diff, dynos_summary, pg_usage
 from tui.loadgen import LoadError, LoadGenerator, LoadPlan
 from tui.modals import ConfirmScreen, PromptScreen, TextScreen
 from tui.panes import (
@@ -41,6 +41,14 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 1.0
 APPS_POLL_SECONDS = 2.0
+# pg-info runs SQL on the add-on's server: each add-on's connections and size are asked at most this often
+ADDON_USAGE_SECONDS = 5.0
+POSTGRES = "heroku-postgresql"  # the service whose connections and size the add-ons pane shows
+
+
+def usage_clock() -> float:
+    """The clock ADDON_USAGE_SECONDS is measured on (tests stand it still)."""
+    return time.monotonic()
 ROLLOUT_PATIENCE = 120.0  # seconds a rollback's progress waits for the new dynos before it gives up showing
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -228,6 +236,8 @@ class AppScreen(BaseScreen):
         self.builds_seen: dict[str, str | None] | None = None  # build id -> status, None before the first poll
         self.builds_followed: set[str] = set()  # builds whose output streamed live into the logs pane
         self._spin = itertools.cycle(SPINNER)
+        self.usage_asked: dict[str, float] = {}  # add-on id -> usage_clock() when its pg-info was last asked
+        self.usage_busy: set[str] = set()  # add-ons whose pg-info is on its way
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
@@ -326,10 +336,47 @@ class AppScreen(BaseScreen):
             self.query_one(AddonsPane).hide()
         else:
             self.query_one(AddonsPane).show(addons, None if isinstance(attachments, BaseException) else attachments)
+            self.ask_addon_usage(addons)
         if not isinstance(builds, BaseException):
             await self.follow_builds(builds)
         self.check_rollout()
         self.render_status()
+
+    def ask_addon_usage(self, addons: list[dict[str, Any]]) -> None:
+        """Each Postgres add-on's connections and size, at most every ADDON_USAGE_SECONDS and one ask at a
+        time per add-on; a new add-on is asked at once. Other services report neither (the pane shows –)."""
+        now = usage_clock()
+        due = [addon for addon in addons if addon["addon_service"]["name"] == POSTGRES
+               and addon["id"] not in self.usage_busy
+               and now - self.usage_asked.get(addon["id"], now - ADDON_USAGE_SECONDS) >= ADDON_USAGE_SECONDS]
+        if not due:
+            return
+        pane = self.query_one(AddonsPane)
+        for addon in due:
+            self.usage_asked[addon["id"]] = now
+            self.usage_busy.add(addon["id"])
+            if addon["id"] not in pane.usage:
+                pane.show_usage(addon["id"], pane.PENDING, pane.PENDING)
+        self.read_addon_usage([addon["id"] for addon in due])
+
+    @work(group="addon-usage")
+    async def read_addon_usage(self, addon_ids: list[str]) -> None:
+        """pg-info for these add-ons, off the UI: an add-on whose call fails shows `unavailable`, quietly
+        (a database that is restarting or gone is the pane's news, not a notification's)."""
+        try:
+            results = await asyncio.gather(*(self.api.pg_info(self.app_name, addon_id) for addon_id in addon_ids),
+                                           return_exceptions=True)
+        finally:
+            self.usage_busy.difference_update(addon_ids)
+        try:
+            pane = self.query_one(AddonsPane)
+        except NoMatches:
+            return  # the screen was closed meanwhile
+        for addon_id, result in zip(addon_ids, results, strict=True):
+            if any(addon["id"] == addon_id for addon in pane.addons):  # not destroyed meanwhile
+                connections, size = (UNAVAILABLE, UNAVAILABLE) if isinstance(result, BaseException) \
+                    else pg_usage(result)
+                pane.show_usage(addon_id, connections, size)
 
     async def follow_builds(self, builds: list[dict[str, Any]]) -> None:
         """A push from another terminal: progress while it builds, then its output in the logs pane."""
