@@ -413,3 +413,10 @@ def test_heroku_aliases_reach_the_same_command() -> None:
     for alias, name in [("restart", "ps:restart"), ("config:add", "config:set"), ("config:remove", "config:unset"),
                         ("releases:rollback", "rollback"), ("dyno:scale", "ps:scale"), ("apps:list", "apps")]:
         assert main.get_command(ctx, alias) is main.get_command(ctx, name), alias
+
+
+def test_the_books_old_names_say_what_they_stand_for(cli_env: dict[str, str]) -> None:
+    # the book (Heroku: Up and Running) types config:add; herokusim runs config:set and says so first
+    result = run(cli_env, "config:add", "A=1", "-a", "demo")
+    assert result.stderr.splitlines()[0].endswith("config:add is an alias of config:set: use config:set.")
+    assert "config:set is an alias" not in run(cli_env, "config:set", "A=1", "-a", "demo").stderr

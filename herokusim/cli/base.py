@@ -49,13 +49,20 @@ class HerokuGroup(click.Group):
         "rename": "apps:rename", "addons:list": "addons",
     }
 
+    # the older names the book uses, which say what they stand for today (as addons:add and pgbackups:* do)
+    BOOK_NAMES: ClassVar[frozenset[str]] = frozenset({"config:add"})
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, self.ALIASES.get(cmd_name, cmd_name))
 
     def resolve_command(self, ctx: click.Context, args: list[str]
                         ) -> tuple[str | None, click.Command | None, list[str]]:
         try:
-            return super().resolve_command(ctx, args)
+            resolved = super().resolve_command(ctx, args)
+            if args and args[0] in self.BOOK_NAMES:
+                now = self.ALIASES[args[0]]
+                click.echo(f"{ARROW}{args[0]} is an alias of {now}: use {now}.", err=True)
+            return resolved
         except click.exceptions.NoSuchCommand:
             ours = [name for name, command in self.commands.items() if not command.hidden]
             click.echo(f"{ARROW}{unknown_command_message(args[0], [*ours, *self.ALIASES])}", err=True)
