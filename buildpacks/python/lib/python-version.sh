@@ -79,6 +79,9 @@ available_pythons() {
   read -r -a dirs <<<"$PATH"
   unset IFS
   {
+    # from /, not the build dir: pyenv's shims read a .python-version in the working directory, so the
+    # app's own request would make a pyenv-installed python3.7 "available" that the machine does not offer
+    cd / || return
     for dir in "${dirs[@]}"; do
       [[ -d $dir ]] || continue
       for candidate in "$dir"/python3.[0-9]*; do
