@@ -159,6 +159,8 @@ class BuildService:
             if self._call(self.store.get_app(app.id)) is not None:
                 raise
             out(f" !     {event.destroyed()}")
+            # what the build wrote after apps:destroy removed the app's files (its cache, its slug dir)
+            self.remove_app_files(app.id)
             return REJECTED
         finally:
             self.loop.call_soon_threadsafe(self._finish_live, build.id)
