@@ -119,6 +119,15 @@ class CheckContext:
         self.api.patch(app_path(app or self.app, "formation"),
                        {"updates": [{"type": t, "quantity": q} for t, q in quantities.items()]})
 
+    def resize(self, app: str | None = None, **sizes: str) -> None:
+        """`ps:resize web=standard-2x`: the process types' dyno size (their dynos restart on it)."""
+        self.api.patch(app_path(app or self.app, "formation"),
+                       {"updates": [{"type": t, "size": s} for t, s in sizes.items()]})
+
+    def now(self) -> datetime:
+        """The simulated clock's time now, as log lines are stamped (for `logs(since=ctx.now())`)."""
+        return parse_time(self.api.get("/clock")["now"])
+
     def restart(self, target: str | None = None, app: str | None = None) -> None:
         path = app_path(app or self.app, "dynos", *([target] if target else []))
         self.api.delete(path)

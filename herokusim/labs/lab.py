@@ -63,6 +63,7 @@ class Lab:
     addons: tuple[str, ...] = ()  # created at start, before the first deploy: `heroku-postgresql`
     config: dict[str, str] = field(default_factory=dict)  # config vars set at start
     formation: dict[str, int] = field(default_factory=dict)  # scaled at start after the deploy: {"web": 3}
+    sizes: dict[str, str] = field(default_factory=dict)  # dyno sizes set at start: {"web": "performance-l"}
     waits_for: str | None = None  # what herokusim lacks for it: `log drains`; the lab is listed, not playable
     check_describes: str = ""  # one paragraph for teachers (labs:export): what the check does and accepts
     # a fix that is not (only) files: run after the solution's files are committed, before the push — e.g.

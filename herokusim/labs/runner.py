@@ -86,11 +86,13 @@ def start(lab: Lab, settings: Settings, dest: Path, say: Say = print) -> LabStat
     gitremote.add_remote(REMOTE, settings.git_url(first), cwd=dest)
     state = LabState(lab, dest, apps)
     push(state, settings, say)
-    if lab.formation:
+    if lab.formation or lab.sizes:
+        updates: dict[str, dict[str, object]] = {t: {"type": t, "quantity": q} for t, q in lab.formation.items()}
+        for ptype, size in lab.sizes.items():
+            updates.setdefault(ptype, {"type": ptype})["size"] = size
         api = Client(settings)
         try:
-            api.patch(app_path(first, "formation"),
-                      {"updates": [{"type": t, "quantity": q} for t, q in lab.formation.items()]})
+            api.patch(app_path(first, "formation"), {"updates": list(updates.values())})
         finally:
             api.close()
     return state
