@@ -112,6 +112,24 @@ class CheckContext:
             time.sleep(0.25)
         return False
 
+    def wait_current(self, process: str = "web", app: str | None = None, timeout: float = 120.0) -> bool:
+        """Whether every `process` dyno runs the current release and is up within `timeout` (after a deploy,
+        config change or rollback: the old release's dynos are gone and the new ones answer)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = next(r["version"] for r in reversed(self.releases(app)) if r.get("current"))
+            wanted = next((f["quantity"] for f in self.formation(app) if f["type"] == process), 0)
+            dynos = [d for d in self.dynos(app) if d["type"] == process]
+            if len(dynos) == wanted and all(d["state"] == "up" and (d.get("release") or {}).get("version")
+                                            == current for d in dynos):
+                return True
+            time.sleep(0.25)
+        return False
+
+    def slug(self, slug_id: str, app: str | None = None) -> dict[str, Any]:
+        """A slug of the app: its `size` (bytes, compressed), `commit`, `process_types`."""
+        return self.api.get(app_path(app or self.app, "slugs", slug_id))  # type: ignore[no-any-return]
+
     def formation(self, app: str | None = None) -> list[dict[str, Any]]:
         return self.api.get(app_path(app or self.app, "formation"))  # type: ignore[no-any-return]
 

@@ -69,6 +69,10 @@ class Lab:
     # a fix that is not (only) files: run after the solution's files are committed, before the push — e.g.
     # `solve(state, settings, ctx)` adds a second remote, scales, or warps the clock (see labs/runner.py)
     solve: Callable[..., None] | None = None
+    # an earlier version of the app, deployed before the fixture: a directory under fixtures/ that labs:start
+    # commits and pushes first, then the fixture is committed over it and pushed (lab 10: a good deploy, then
+    # the bad one the student rolls back)
+    earlier: str | None = None
 
     @property
     def fixture_dir(self) -> Path:

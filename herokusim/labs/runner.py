@@ -17,7 +17,7 @@ from herokusim.cli import gitremote
 from herokusim.client import Client, app_path
 from herokusim.config import Settings
 from herokusim.labs.context import CheckContext
-from herokusim.labs.lab import CheckResult, Lab
+from herokusim.labs.lab import FIXTURES, CheckResult, Lab
 
 Say = Callable[[str], None]
 REMOTE = "herokusim"
@@ -52,6 +52,12 @@ def _git(settings: Settings, checkout: Path, *args: str) -> str:
     return done.stdout + done.stderr
 
 
+def _commit(settings: Settings, checkout: Path, message: str) -> None:
+    _git(settings, checkout, "add", "-A")
+    _git(settings, checkout, "-c", "user.name=student", "-c", "user.email=student@herokusim.local",
+         "commit", "-q", "-m", message)
+
+
 def app_names(lab: Lab, suffix: str) -> dict[str, str]:
     """`lab3-h12-7f2c` for role `app`, `lab17-staging-7f2c` for role `staging`: unique per start."""
     return {role: f"lab{lab.number}-{role if role != 'app' else lab.slug.split('-')[0]}-{suffix}"[:30].rstrip("-")
@@ -64,11 +70,13 @@ def start(lab: Lab, settings: Settings, dest: Path, say: Say = print) -> LabStat
         raise LabError(f"Lab {lab.number} ({lab.title}) is not playable yet: it waits for {lab.waits_for}.")
     if dest.exists() and any(dest.iterdir()):
         raise LabError(f"{dest} exists and is not empty: choose another directory with --dir.")
-    shutil.copytree(lab.fixture_dir, dest, dirs_exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
     _git(settings, dest, "init", "-q", "-b", "main")
-    _git(settings, dest, "add", "-A")
-    _git(settings, dest, "-c", "user.name=student", "-c", "user.email=student@herokusim.local",
-         "commit", "-q", "-m", f"Lab {lab.number}: {lab.title}")
+    if lab.earlier is not None:
+        shutil.copytree(FIXTURES / lab.earlier, dest, dirs_exist_ok=True)
+        _commit(settings, dest, f"Lab {lab.number}: {lab.title} (the version that worked)")
+    shutil.copytree(lab.fixture_dir, dest, dirs_exist_ok=True)
+    _commit(settings, dest, f"Lab {lab.number}: {lab.title}")
     apps = app_names(lab, secrets.token_hex(2))
     api = Client(settings)
     try:
@@ -85,6 +93,9 @@ def start(lab: Lab, settings: Settings, dest: Path, say: Say = print) -> LabStat
     first = next(iter(apps.values()))
     gitremote.add_remote(REMOTE, settings.git_url(first), cwd=dest)
     state = LabState(lab, dest, apps)
+    if lab.earlier is not None:  # the earlier version deployed first, as its own release
+        say(f"Deploying the version that worked to {first} (git push herokusim HEAD~1:main)...")
+        _git(settings, dest, "push", "-q", REMOTE, "HEAD~1:refs/heads/main")
     push(state, settings, say)
     if lab.formation or lab.sizes:
         updates: dict[str, dict[str, object]] = {t: {"type": t, "quantity": q} for t, q in lab.formation.items()}
