@@ -121,6 +121,10 @@ COVERED: dict[tuple[str, str], str] = {
     ("GET", "/apps/{app}/scheduler-jobs/{job}"): "herokusim-scheduler-job",
     ("PATCH", "/apps/{app}/scheduler-jobs/{job}"): "herokusim-scheduler-job",
     ("DELETE", "/apps/{app}/scheduler-jobs/{job}"): "herokusim-scheduler-job",
+    ("GET", "/labs"): "[herokusim-lab]",
+    ("GET", "/labs/{number}"): "herokusim-lab",
+    ("PUT", "/labs/{number}"): "herokusim-lab",
+    ("DELETE", "/labs/{number}"): "herokusim-lab",
 }
 # Routes whose answer is not JSON, so no schema applies (each is still checked for its content type).
 NOT_JSON: dict[tuple[str, str], str] = {
@@ -326,6 +330,18 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     call("GET", "/addon-attachments/{attachment}", attachment=attachment["id"])
     call("DELETE", "/addon-attachments/{attachment}", attachment=attachment["id"])
     _drive_pg_backups(call, app)
+
+    # the classroom labs' progress (api/labs_api.py): never started, started, checked, forgotten
+    assert call("GET", "/labs/{number}", number="6")["state"] == "not started"
+    call("PUT", "/labs/{number}", body={"state": "started", "apps": {"app": "lab6-port-ab12"},
+                                        "checkout": "/tmp/lab06-port-r10"}, number="6")
+    checked = call("PUT", "/labs/{number}", body={"last_check": {"passed": False, "observation": "R10",
+                                                                 "hint": "$PORT", "at": "2026-11-29T05:00:00Z"}},
+                   number="6")
+    assert checked["apps"] == {"app": "lab6-port-ab12"} and checked["last_check"]["passed"] is False
+    assert [lab["number"] for lab in call("GET", "/labs")] == [6]
+    assert call("DELETE", "/labs/{number}", number="6")["state"] == "started"
+    assert api_daemon.api("GET", "/labs").json() == []
     gone = call("DELETE", "/apps/{app}/addons/{addon}", app=app, addon=addon["id"])
     assert gone["state"] == "deprovisioned"
     # a heroku-redis add-on's own commands (redis:info, redis:cli, redis:maxmemory)

@@ -26,7 +26,7 @@ def test_lab_19_data_gone_without_a_backup_and_restored_with_one(tmp_path: Path)
         first = runner.check(careless, settings, say=lambda line: None)
         assert first.passed is False and "not deployed yet" in first.observation
         shutil.copy(careless.checkout / "upgrade" / "migrate.py", careless.checkout / "migrate.py")
-        runner._git(settings, careless.checkout, "-c", "user.name=s", "-c", "user.email=s@x", "commit", "-qam", "up")
+        runner.git(settings, careless.checkout, "-c", "user.name=s", "-c", "user.email=s@x", "commit", "-qam", "up")
         runner.push(careless, settings, say=lambda line: None)
         gone = runner.check(careless, settings, say=lambda line: None)
         assert gone.passed is False, gone

@@ -51,6 +51,10 @@ def test_the_distributions_carry_the_buildpacks_and_no_tests(dist: Path) -> None
         mode = modes[f"herokusim/buildpacks/python/{script}"]
         assert mode & stat.S_IXUSR, f"{script} lost its executable bit in the wheel: {oct(mode)}"
     assert "buildpacks/python/bin/compile" in in_sdist
+    # the labs' flawed apps and solutions are data files of herokusim.labs (labs:start copies them)
+    assert "herokusim/labs/fixtures/port-r10/Procfile" in modes
+    assert "herokusim/labs/solutions/port-r10/SOLUTION.md" in modes
+    assert "herokusim/labs/fixtures/port-r10/Procfile" in in_sdist
     for top in ("tests/", "fixtures/", "bench/"):
         assert not [name for name in modes if name.startswith(top)], f"the wheel carries {top}"
         assert not [name for name in in_sdist if name.startswith(top)], f"the sdist carries {top}"
@@ -71,6 +75,9 @@ def test_an_installed_wheel_builds_and_serves_a_pushed_app(dist: Path, tmp_path:
     assert buildpacks.is_relative_to(venv), f"the built-in buildpacks found at {buildpacks}, not in the wheel"
     for script in BUILTIN_SCRIPTS:
         assert os.access(buildpacks / "python" / script, os.X_OK), f"{script} is not executable once installed"
+    fixture = Path(run(python, "-c", "from herokusim.labs.catalogue import lab; "
+                       "print(lab(6).fixture_dir / 'Procfile')", cwd=outside).strip())
+    assert fixture.is_relative_to(venv) and fixture.is_file(), f"lab 6's fixture is not installed: {fixture}"
 
     daemon = start_daemon(tmp_path / "home", program=[str(venv / "bin" / "herokusim")], cwd=outside)
     try:

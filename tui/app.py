@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from tui.client import Api, wait_closed
+from tui.labs import LabsBackend
 from tui.screens import AppScreen, AppsScreen
 
 
@@ -23,10 +24,11 @@ class HerokusimTui(App[None]):
     Screen { layers: base; }
     """
 
-    def __init__(self, api: Api, app_name: str | None = None) -> None:
+    def __init__(self, api: Api, app_name: str | None = None, labs: LabsBackend | None = None) -> None:
         super().__init__()
         self.api = api
         self.start_app = app_name
+        self.labs = labs  # starts and checks labs (tui/labs.py); None: the labs screen only shows progress
 
     def on_mount(self) -> None:
         self.push_screen(AppsScreen())

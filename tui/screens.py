@@ -23,6 +23,7 @@ from herokusim.cli.output import restart_message, stop_message
 from herokusim.client import ApiError, Unavailable, parse_time
 from tui.client import Api
 from tui.format import UNAVAILABLE, config_diff, dynos_summary, pg_usage
+from tui.labs import LabPane, LabsMixin, lab_of_app
 from tui.loadgen import LoadError, LoadGenerator, LoadPlan
 from tui.modals import ConfirmScreen, PromptScreen, TextScreen
 from tui.panes import (
@@ -94,6 +95,7 @@ class AppsScreen(BaseScreen):
         Binding("enter,o", "open", "Open"),
         Binding("n", "create", "Create app"),
         Binding("d", "destroy", "Destroy app"),
+        Binding("L", "labs", "Labs", show=False),  # the classroom labs (tui/labs_screen.py)
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -158,6 +160,11 @@ class AppsScreen(BaseScreen):
         if name:
             self.app.push_screen(AppScreen(name))
 
+    def action_labs(self) -> None:
+        from tui.labs_screen import LabsScreen  # it builds on this module's BaseScreen
+
+        self.app.push_screen(LabsScreen())
+
     @work
     async def action_create(self) -> None:
         name = await self.app.push_screen_wait(
@@ -187,7 +194,7 @@ class AppsScreen(BaseScreen):
             self.refresh_apps()
 
 
-class AppScreen(BaseScreen):
+class AppScreen(LabsMixin, BaseScreen):
     """One app: formation, releases, router, logs and config together; every action a single key."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -208,6 +215,7 @@ class AppScreen(BaseScreen):
         Binding("slash", "search", "Search logs", key_display="/"),
         Binding("f", "log_filter", "Filter logs", show=False),
         Binding("p", "pause", "Pause logs", show=False),
+        Binding("k", "lab_check", "Check lab", show=False),  # a lab app's: its check streams into the lab pane
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("escape", "back", "Apps"),
         Binding("q", "app.quit", "Quit"),  # as on the apps screen
@@ -251,6 +259,9 @@ class AppScreen(BaseScreen):
                 addons = AddonsPane("add-ons", id="addons")
                 addons.display = False
                 yield addons
+                lab = LabPane("lab", id="lab")  # a lab's app only: its task and its last check
+                lab.display = False
+                yield lab
         yield Footer()
 
     def on_mount(self) -> None:
@@ -259,6 +270,28 @@ class AppScreen(BaseScreen):
         self.set_interval(POLL_SECONDS, self.poll)
         self.set_interval(0.25, self.render_status)
         self.stream_logs()
+        self.find_lab()
+
+    @work(group="lab-find")
+    async def find_lab(self) -> None:
+        found = await lab_of_app(self.api, self.app_name)
+        if found is not None:
+            self.query_one(LabPane).show(*found)
+
+    def action_lab_check(self) -> None:
+        pane = self.query_one(LabPane)
+        if pane.lab is None:
+            self.notify(f"{self.app_name} is not a lab's app.", severity="warning")
+            return
+        pane.line(f"Checking lab {pane.lab.number} ({pane.lab.title})...")
+        self.run_lab(pane.lab, "check", pane.line, self._lab_checked)
+
+    def _lab_checked(self, result: Any) -> None:
+        pane = self.query_one(LabPane)
+        if isinstance(result, Exception):
+            pane.line(f"! {result}")
+            return
+        pane.show_result(result)
 
     def on_resize(self) -> None:
         wide = self.size.width >= 140

@@ -21,6 +21,7 @@ from herokusim.api import (
     builds_api,
     clock_api,
     dynos_api,
+    labs_api,
     logs_api,
     pg_api,
     pgbackups_api,
@@ -166,4 +167,5 @@ def create_api(platform: Platform) -> web.Application:
     app.add_routes(pgfollow_api.routes)  # Postgres followers: pg:wait, pg:unfollow
     app.add_routes(redis_api.routes)  # redis:info, redis:cli, redis:maxmemory on a heroku-redis add-on
     app.add_routes(scheduler_api.routes)  # Heroku Scheduler's jobs (scheduler:jobs*)
+    app.add_routes(labs_api.routes)  # the classroom labs' progress (labs:*)
     return app

@@ -15,6 +15,7 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     daemon_cmds,
     dynos_cmds,
     git_cmds,
+    labs_cmds,
     local_cmds,
     logs_cmds,
     pg_cmds,

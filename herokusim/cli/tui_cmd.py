@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -66,12 +68,29 @@ def _stop_daemon(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+WEB_HOST = "127.0.0.1"  # `tui --web` serves this machine only: the TUI operates the platform, with its token
+WEB_PORT = 8000
+
+
+def web_server(port: int, app: str | None) -> Any:
+    """textual-serve's server: each browser tab runs `herokusim tui` (this Python, these settings) in a
+    terminal it draws in the page; bound to 127.0.0.1 only."""
+    from textual_serve.server import Server
+
+    command = shlex.join([sys.executable, "-m", "herokusim", "tui", *(["-a", app] if app else [])])
+    return Server(command, host=WEB_HOST, port=port, title="herokusim")
+
+
 @main.command()
 @click.option("-a", "--app", metavar="APP", help="Open this app's screen at once.")
-def tui(app: str | None) -> None:
+@click.option("--web", is_flag=True, help="Serve the TUI to a browser on 127.0.0.1 instead (textual-serve).")
+@click.option("--port", type=click.IntRange(1, 65535), default=WEB_PORT, show_default=True,
+              help="The port --web serves on.")
+def tui(app: str | None, web: bool, port: int) -> None:
     """Watch and operate the platform in a terminal UI (starts a daemon for the session if none runs)."""
     from tui.app import HerokusimTui  # Textual loads only for this command
     from tui.client import Api, Target
+    from tui.labs import LabsBackend
 
     settings = Settings.from_env()
     started = None
@@ -79,7 +98,11 @@ def tui(app: str | None) -> None:
         click.echo(f"No daemon answers at {settings.api_url}; starting one for this session...", err=True)
         started = _start_daemon(settings)
     try:
-        HerokusimTui(Api(Target.from_settings(settings)), app).run()
+        if web:
+            click.echo(f"Serving the TUI at http://{WEB_HOST}:{port}/ (this machine only); ctrl+c stops.", err=True)
+            web_server(port, app).serve()
+        else:
+            HerokusimTui(Api(Target.from_settings(settings)), app, labs=LabsBackend(settings)).run()
     finally:
         if started is not None:
             click.echo("Stopping the daemon this session started...", err=True)

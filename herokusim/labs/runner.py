@@ -44,7 +44,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "GIT_TERMINAL_PROMPT": "0"}
 
 
-def _git(settings: Settings, checkout: Path, *args: str) -> str:
+def git(settings: Settings, checkout: Path, *args: str) -> str:
+    """`git ARGS` in the checkout, with what reaching this daemon needs; LabError with its last line."""
     done = subprocess.run(["git", *args], cwd=checkout, env=settings_env(settings), capture_output=True,
                           text=True, timeout=GIT_TIMEOUT, check=False)
     if done.returncode != 0:
@@ -53,8 +54,8 @@ def _git(settings: Settings, checkout: Path, *args: str) -> str:
 
 
 def _commit(settings: Settings, checkout: Path, message: str) -> None:
-    _git(settings, checkout, "add", "-A")
-    _git(settings, checkout, "-c", "user.name=student", "-c", "user.email=student@herokusim.local",
+    git(settings, checkout, "add", "-A")
+    git(settings, checkout, "-c", "user.name=student", "-c", "user.email=student@herokusim.local",
          "commit", "-q", "-m", message)
 
 
@@ -71,7 +72,7 @@ def start(lab: Lab, settings: Settings, dest: Path, say: Say = print) -> LabStat
     if dest.exists() and any(dest.iterdir()):
         raise LabError(f"{dest} exists and is not empty: choose another directory with --dir.")
     dest.mkdir(parents=True, exist_ok=True)
-    _git(settings, dest, "init", "-q", "-b", "main")
+    git(settings, dest, "init", "-q", "-b", "main")
     if lab.earlier is not None:
         shutil.copytree(FIXTURES / lab.earlier, dest, dirs_exist_ok=True)
         _commit(settings, dest, f"Lab {lab.number}: {lab.title} (the version that worked)")
@@ -95,7 +96,7 @@ def start(lab: Lab, settings: Settings, dest: Path, say: Say = print) -> LabStat
     state = LabState(lab, dest, apps)
     if lab.earlier is not None:  # the earlier version deployed first, as its own release
         say(f"Deploying the version that worked to {first} (git push herokusim HEAD~1:main)...")
-        _git(settings, dest, "push", "-q", REMOTE, "HEAD~1:refs/heads/main")
+        git(settings, dest, "push", "-q", REMOTE, "HEAD~1:refs/heads/main")
     push(state, settings, say)
     if lab.formation or lab.sizes:
         updates: dict[str, dict[str, object]] = {t: {"type": t, "quantity": q} for t, q in lab.formation.items()}
@@ -112,7 +113,7 @@ def start(lab: Lab, settings: Settings, dest: Path, say: Say = print) -> LabStat
 def push(state: LabState, settings: Settings, say: Say = print) -> None:
     """`git push herokusim main` from the checkout; LabError with the build's last line when it fails."""
     say(f"Deploying {state.checkout.name} to {next(iter(state.apps.values()))} (git push herokusim main)...")
-    _git(settings, state.checkout, "push", "-q", REMOTE, "main")
+    git(settings, state.checkout, "push", "-q", REMOTE, "main")
 
 
 def apply_solution(state: LabState, settings: Settings) -> None:
@@ -121,8 +122,8 @@ def apply_solution(state: LabState, settings: Settings) -> None:
     if state.lab.solution_dir.is_dir():
         shutil.copytree(state.lab.solution_dir, state.checkout, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("SOLUTION.md"))
-        _git(settings, state.checkout, "add", "-A")
-        _git(settings, state.checkout, "-c", "user.name=student", "-c", "user.email=student@herokusim.local",
+        git(settings, state.checkout, "add", "-A")
+        git(settings, state.checkout, "-c", "user.name=student", "-c", "user.email=student@herokusim.local",
              "commit", "-q", "--allow-empty", "-m", f"Lab {state.lab.number}: the fix")
     if state.lab.solve is not None:
         ctx = CheckContext(settings, state.apps, state.checkout)

@@ -200,6 +200,19 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # v9: the classroom labs' progress (herokusim/labs/, api/labs_api.py): one row per lab started, with its
+    # state (started, passed), its apps by role (JSON), the student's checkout and the last check's result
+    """
+    CREATE TABLE lab_progress (
+        number INTEGER PRIMARY KEY,
+        state TEXT NOT NULL,
+        apps TEXT NOT NULL DEFAULT '{}',
+        checkout TEXT,
+        last_check TEXT,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

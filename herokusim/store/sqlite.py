@@ -103,6 +103,12 @@ def _job(row: aiosqlite.Row) -> SchedulerJob:
                         row["dyno_size"], row["last_run_at"], row["created_at"], row["updated_at"])
 
 
+def _lab_progress(row: aiosqlite.Row) -> dict[str, object]:
+    return {"number": row["number"], "state": row["state"], "apps": json.loads(row["apps"]),
+            "checkout": row["checkout"], "last_check": json.loads(row["last_check"]) if row["last_check"] else None,
+            "started_at": row["started_at"], "updated_at": row["updated_at"]}
+
+
 def _gone(app_id: str) -> NotFound:
     """Every app has v1: an app without releases was destroyed while the caller was looking at it."""
     return NotFound(f"Couldn't find that app ({app_id}).")
@@ -573,6 +579,30 @@ class Store:
     async def delete_job(self, job_id: int) -> None:
         async with self.transaction() as db:
             await db.execute("DELETE FROM scheduler_jobs WHERE id = ?", (job_id,))
+
+    # the classroom labs' progress (api/labs_api.py; a record is a plain dict, JSON columns decoded)
+    async def get_lab_progress(self, number: int) -> dict[str, object] | None:
+        row = await self._one("SELECT * FROM lab_progress WHERE number = ?", number)
+        return _lab_progress(row) if row else None
+
+    async def list_lab_progress(self) -> list[dict[str, object]]:
+        return [_lab_progress(r) for r in await self._all("SELECT * FROM lab_progress ORDER BY number")]
+
+    async def put_lab_progress(self, number: int, state: str, apps: dict[str, str], checkout: str | None,
+                               last_check: dict[str, object] | None) -> None:
+        now = self.now()
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO lab_progress (number, state, apps, checkout, last_check, started_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO UPDATE SET state = excluded.state,"
+                " apps = excluded.apps, checkout = excluded.checkout, last_check = excluded.last_check,"
+                " updated_at = excluded.updated_at",
+                (number, state, json.dumps(apps), checkout, None if last_check is None else json.dumps(last_check),
+                 now, now))
+
+    async def delete_lab_progress(self, number: int) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM lab_progress WHERE number = ?", (number,))
 
     # Heroku Postgres backups, restores and backup schedules (addons/pgbackups.py owns what they mean)
     async def create_pg_transfer(self, app_id: str, kind: str, scheduled: bool, addon_id: str, addon_name: str,

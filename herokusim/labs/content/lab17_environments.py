@@ -60,7 +60,7 @@ def solve(state: LabState, settings: Settings, ctx: CheckContext) -> None:
         ctx.config_set(app=state.apps[role], APP_ENV=role)
     gitremote.add_remote("production", settings.git_url(state.apps["production"]), cwd=state.checkout)
     runner.push(state, settings, say=lambda line: None)
-    runner._git(settings, state.checkout, "push", "-q", "production", "main")
+    runner.git(settings, state.checkout, "push", "-q", "production", "main")
 
 
 LAB = Lab(
