@@ -382,7 +382,7 @@ def test_colon_names_and_aliases() -> None:
 @pytest.mark.parametrize(("typed", "suggestion"), [
     ("addons:docs", "did you mean addons:detach?"),
     ("certs", "`herokusim --help` lists the commands it has."),
-    ("pg:bloat", "`herokusim --help` lists the commands it has."),
+    ("pg:bloat", "did you mean pg:wait?"),
     ("apps:transfer", "did you mean apps:info?"),
 ])
 def test_heroku_command_not_simulated_yet(cli_env: dict[str, str], typed: str, suggestion: str) -> None:

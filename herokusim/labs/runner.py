@@ -49,7 +49,8 @@ def git(settings: Settings, checkout: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=checkout, env=settings_env(settings), capture_output=True,
                           text=True, timeout=GIT_TIMEOUT, check=False)
     if done.returncode != 0:
-        raise LabError(f"git {args[0]} failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+        said = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        raise LabError(f"git {args[0]} failed: {said[-1]}")
     return done.stdout + done.stderr
 
 
