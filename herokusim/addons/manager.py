@@ -89,6 +89,7 @@ class AddonManager:
         self._started: set[str] = set()
         self._timer: Timer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._destroying: set[str] = set()  # add-ons being destroyed: a second destroy of one is a 404
         ledger.deploy_listeners.append(self._deployed)
         ledger.addon_config = self.owned_config
 
@@ -171,7 +172,28 @@ class AddonManager:
                 await self._ready(service)
             except Exception as exc:  # noqa: BLE001 - a provider's server that cannot start must not stop the daemon
                 print(f"addons[{service}]: cannot start: {exc}", flush=True)
+        await self._remove_leftovers()
         self._timer = self.clock.call_later(METRICS_INTERVAL, self._metrics)
+
+    async def _remove_leftovers(self) -> None:
+        """Resources a provider holds for add-ons the store does not know: a daemon killed after provisioning
+        and before recording the add-on left them (providers with an optional `leftovers(addon_ids)`)."""
+        known = {a.id for a in await self.store.list_addons()}
+        for service in registry.services():
+            if not (self.settings.home / "addons" / service).exists():
+                continue  # never used here
+            try:
+                leftovers = getattr(self.provider(service), "leftovers", None)
+                found = leftovers(known) if leftovers is not None else []
+                if not found:
+                    continue
+                provider = await self._ready(service)
+                for provider_id in found:
+                    await provider.deprovision(provider_id)
+                    print(f"addons[{service}]: removed {provider_id}, left by an add-on that was never recorded",
+                          flush=True)
+            except Exception as exc:  # noqa: BLE001 - leftovers are reported and retried at the next start
+                print(f"addons[{service}]: cannot remove leftovers: {exc}", flush=True)
 
     async def stop(self) -> None:
         if self._timer is not None:
@@ -385,7 +407,18 @@ class AddonManager:
     async def destroy(self, addon: Addon, holding: str | None = None) -> Addon:
         """`addons:destroy`: detach it from every app (a `Detach` release each), then deprovision its
         resources. `holding`: the id of the app apps:destroy is removing (the caller holds its lock): no release
-        there."""
+        there. Concurrent destroys of one add-on: the first destroys it, the others find nothing (404)."""
+        if addon.id in self._destroying:
+            raise NotFound(f"Couldn't find that add-on ({addon.name}).")
+        self._destroying.add(addon.id)
+        try:
+            if await self.store.get_addon(addon.id) is None:
+                raise NotFound(f"Couldn't find that add-on ({addon.name}).")
+            return await self._destroy(addon, holding)
+        finally:
+            self._destroying.discard(addon.id)
+
+    async def _destroy(self, addon: Addon, holding: str | None) -> Addon:
         by_app: dict[str, list[Attachment]] = {}
         for attachment in await self.store.list_attachments(addon_id=addon.id):
             by_app.setdefault(attachment.app_id, []).append(attachment)
