@@ -112,7 +112,7 @@ def assert_whole(d: Daemon) -> None:
     for app in [a["name"] for a in request(d, "GET", "/apps").json()]:
         config = request(d, "GET", f"/apps/{app}/config-vars").json()
         urls = {k for k in config if k.endswith("_URL") and k != "DEPLOYHOOKS_URL"}
-        attached = {v for a in request(d, "GET", f"/apps/{app}/addons").json() for v in a["config_vars"]}
+        attached = {f"{a['name']}_URL" for a in request(d, "GET", f"/apps/{app}/addon-attachments").json()}
         assert urls <= attached, f"config vars of no add-on: {urls - attached}"
     registry = d.home / "addons" / "heroku-postgresql" / "addons.json"
     if registry.exists():
@@ -236,6 +236,34 @@ def test_concurrent_creates_all_land_and_concurrent_destroys_one_wins(hd: Daemon
     assert versions == list(range(1, released + 2))  # one Detach release, not five
     destroy_all_but_first(hd)
     assert_whole(hd)
+
+
+def in_parallel(*calls: tuple[str, str, Any], d: Daemon) -> list[httpx.Response]:
+    """The requests at once, each from its own thread; their answers in the order given."""
+    answers: list[httpx.Response | None] = [None] * len(calls)
+
+    def one(i: int) -> None:
+        answers[i] = request(d, *calls[i])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(a is not None for a in answers)
+    return answers  # type: ignore[return-value]
+
+
+def test_a_destroy_racing_an_attach_leaves_no_config_var_pointing_at_nothing(hd: Daemon) -> None:
+    for _ in range(4):
+        addon = request(hd, "POST", f"/apps/{APP}/addons", {"plan": "heroku-redis:mini"}).json()
+        answers = in_parallel(("POST", "/addon-attachments", {"addon": addon["id"], "app": OTHER}),
+                              ("DELETE", f"/apps/{APP}/addons/{addon['id']}", None), d=hd)
+        for answer in answers:
+            assert_answered(answer)
+        assert request(hd, "GET", f"/addons/{addon['id']}").status_code == 404
+        assert all(a["addon"]["id"] != addon["id"] for a in request(hd, "GET", "/addon-attachments").json())
+        assert_whole(hd)
 
 
 def connect(url: str):  # type: ignore[no-untyped-def]
