@@ -304,11 +304,15 @@ def test_a_daemon_killed_while_provisioning_comes_back_consistent(tmp_path: Path
     d = start_daemon(home)
     try:
         assert request(d, "POST", "/apps", {"name": "crashy"}).status_code == 201
-        assert request(d, "POST", "/apps/crashy/addons", {"plan": "heroku-postgresql"}).status_code == 201  # the server is up: the next create is quick, the kill lands in it
-        for delay in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6):
-            # creates queue on the app's lock, one provisioning after another: a kill lands inside one
-            threads = [threading.Thread(target=_quietly, args=(d, "POST", "/apps/crashy/addons",
-                                                               {"plan": "heroku-postgresql"})) for _ in range(6)]
+        # the servers are up first: the next creates are quick, and a kill lands inside one of them
+        for plan in ("heroku-postgresql", "heroku-redis"):
+            assert request(d, "POST", "/apps/crashy/addons", {"plan": plan}).status_code == 201
+        bodies = [{"plan": "heroku-postgresql"}, {"plan": "heroku-redis"},
+                  {"plan": "deployhooks:http", "config": {"url": "http://127.0.0.1:9/hook"}}]
+        for i, delay in enumerate((0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)):
+            # creates queue on the app's lock, one provisioning after another
+            threads = [threading.Thread(target=_quietly, args=(d, "POST", "/apps/crashy/addons", bodies[(i + n) % 3]))
+                       for n in range(6)]
             for thread in threads:
                 thread.start()
             time.sleep(delay)
@@ -319,8 +323,12 @@ def test_a_daemon_killed_while_provisioning_comes_back_consistent(tmp_path: Path
             d = start_daemon(home)
             assert_whole(d)
             for addon in request(d, "GET", "/apps/crashy/addons").json():
-                answer = request(d, "POST", f"/apps/crashy/addons/{addon['name']}/pg-psql", {"command": "SELECT 1"})
-                assert answer.status_code == 200 and answer.json()["exit_code"] == 0, answer.text
+                if addon["addon_service"]["name"] == "heroku-postgresql":
+                    answer = request(d, "POST", f"/apps/crashy/addons/{addon['name']}/pg-psql",
+                                     {"command": "SELECT 1"})
+                    assert answer.status_code == 200 and answer.json()["exit_code"] == 0, answer.text
+                else:
+                    assert request(d, "GET", f"/apps/crashy/addons/{addon['name']}").status_code == 200
         assert request(d, "DELETE", "/apps/crashy").status_code == 200
         assert provider_records(home) == {"heroku-postgresql": set(), "heroku-redis": set(), "deployhooks": set()}
         leftovers = [p for p in home.rglob("*crashy*")]
