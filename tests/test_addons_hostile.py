@@ -27,7 +27,7 @@ psycopg = pytest.importorskip("psycopg")
 APP = "hostile"
 OTHER = "hostile-other"
 LOG_NOISE = ("Traceback", "Error handling request")
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 CLIENT = httpx.Client(timeout=120)
 
@@ -52,9 +52,17 @@ def body_of(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]
     return st.one_of(st.fixed_dictionaries({}, optional=fields), JSONISH)
 
 
-CREATE = body_of({"plan": PLANS, "config": CONFIGS, "name": TEXT,
-                  "attachment": st.one_of(st.fixed_dictionaries({}, optional={"name": TEXT}), JSONISH),
-                  "confirm": st.one_of(st.just(APP), TEXT)})
+VALID_PLANS = st.sampled_from(["heroku-postgresql", "heroku-postgresql:essential-0", "heroku-redis:mini",
+                               "deployhooks:http", "heroku-postgresql:essential-1"])
+NAMES = st.one_of(TEXT, st.from_regex(r"[a-z][a-z0-9_-]{1,30}", fullmatch=True),
+                  st.sampled_from(["DATABASE", "HEROKU_POSTGRESQL_AMBER", "REDIS", "postgresql-x", "a"]))
+ATTACHMENT = st.one_of(st.fixed_dictionaries({}, optional={"name": NAMES}), JSONISH)
+CREATE = st.one_of(
+    body_of({"plan": PLANS, "config": CONFIGS, "name": TEXT, "attachment": ATTACHMENT,
+             "confirm": st.one_of(st.just(APP), TEXT)}),
+    # nearly right: a real plan, then odd options, names, attachment names
+    st.fixed_dictionaries({"plan": VALID_PLANS}, optional={"config": CONFIGS, "name": NAMES, "attachment": ATTACHMENT,
+                                                           "confirm": st.just(APP)}))
 
 
 def request(d: Daemon, method: str, path: str, body: Any = None, raw: bytes | None = None) -> httpx.Response:
