@@ -79,6 +79,18 @@ class DeployHooksProvider:
         await asyncio.to_thread(self._path(provider_id).write_text, data)
         return Provisioned(provider_id, {})
 
+    def leftovers(self, addon_ids: set[str]) -> list[str]:
+        """The hooks whose add-on is not among `addon_ids` (a daemon killed before recording the add-on)."""
+        found = []
+        for path in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
+            try:
+                addon_id = json.loads(path.read_text()).get("addon_id")
+            except (OSError, ValueError, AttributeError):
+                addon_id = None
+            if addon_id not in addon_ids and path.stem.isalnum():
+                found.append(path.stem)
+        return found
+
     async def deprovision(self, provider_id: str) -> None:
         await asyncio.to_thread(self._path(provider_id).unlink, missing_ok=True)
 

@@ -89,6 +89,8 @@ class AddonManager:
         self._started: set[str] = set()
         self._timer: Timer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._destroying: set[str] = set()  # add-ons being destroyed: a second destroy of one is a 404
+        self._attaching: dict[str, set[str]] = {}  # add-on id -> the apps an attach in flight is adding it to
         ledger.deploy_listeners.append(self._deployed)
         ledger.addon_config = self.owned_config
 
@@ -171,7 +173,28 @@ class AddonManager:
                 await self._ready(service)
             except Exception as exc:  # noqa: BLE001 - a provider's server that cannot start must not stop the daemon
                 print(f"addons[{service}]: cannot start: {exc}", flush=True)
+        await self._remove_leftovers()
         self._timer = self.clock.call_later(METRICS_INTERVAL, self._metrics)
+
+    async def _remove_leftovers(self) -> None:
+        """Resources a provider holds for add-ons the store does not know: a daemon killed after provisioning
+        and before recording the add-on left them (providers with an optional `leftovers(addon_ids)`)."""
+        known = {a.id for a in await self.store.list_addons()}
+        for service in registry.services():
+            if not (self.settings.home / "addons" / service).exists():
+                continue  # never used here
+            try:
+                leftovers = getattr(self.provider(service), "leftovers", None)
+                found = leftovers(known) if leftovers is not None else []
+                if not found:
+                    continue
+                provider = await self._ready(service)
+                for provider_id in found:
+                    await provider.deprovision(provider_id)
+                    print(f"addons[{service}]: removed {provider_id}, left by an add-on that was never recorded",
+                          flush=True)
+            except Exception as exc:  # noqa: BLE001 - leftovers are reported and retried at the next start
+                print(f"addons[{service}]: cannot remove leftovers: {exc}", flush=True)
 
     async def stop(self) -> None:
         if self._timer is not None:
@@ -343,8 +366,19 @@ class AddonManager:
     async def attach(self, addon: Addon, app: App, as_name: str | None = None) -> tuple[Attachment, Release]:
         """`addons:attach ADDON -a APP [--as NAME]`: another app, or the same app under another name."""
         service = self.service(addon.service)
+        attaching = self._attaching.setdefault(addon.id, set())
+        attaching.add(app.id)  # a destroy starting now waits for this app's lock, then finds the attachment
+        try:
+            return await self._attach(addon, app, service, as_name)
+        finally:
+            attaching.discard(app.id)
+            if not attaching:
+                self._attaching.pop(addon.id, None)
+
+    async def _attach(self, addon: Addon, app: App, service: Service, as_name: str | None
+                      ) -> tuple[Attachment, Release]:
         async with self.store.app_writes(app):
-            if await self.store.get_addon(addon.id) is None:
+            if addon.id in self._destroying or await self.store.get_addon(addon.id) is None:
                 raise NotFound(f"Couldn't find that add-on ({addon.name}).")
             taken = {a.name for a in await self.store.list_attachments(app_id=app.id)}
             if as_name is not None:
@@ -385,25 +419,36 @@ class AddonManager:
     async def destroy(self, addon: Addon, holding: str | None = None) -> Addon:
         """`addons:destroy`: detach it from every app (a `Detach` release each), then deprovision its
         resources. `holding`: the id of the app apps:destroy is removing (the caller holds its lock): no release
-        there."""
-        by_app: dict[str, list[Attachment]] = {}
-        for attachment in await self.store.list_attachments(addon_id=addon.id):
-            by_app.setdefault(attachment.app_id, []).append(attachment)
-        for app_id, attachments in by_app.items():
+        there. Concurrent destroys of one add-on: the first destroys it, the others find nothing (404)."""
+        if addon.id in self._destroying:
+            raise NotFound(f"Couldn't find that add-on ({addon.name}).")
+        self._destroying.add(addon.id)
+        try:
+            if await self.store.get_addon(addon.id) is None:
+                raise NotFound(f"Couldn't find that add-on ({addon.name}).")
+            return await self._destroy(addon, holding)
+        finally:
+            self._destroying.discard(addon.id)
+
+    async def _destroy(self, addon: Addon, holding: str | None) -> Addon:
+        app_ids = {a.app_id for a in await self.store.list_attachments(addon_id=addon.id)}
+        app_ids |= self._attaching.get(addon.id, set())  # an attach in flight: its app's lock settles it
+        for app_id in sorted(app_ids):
             app = await self.store.get_app(app_id)
-            if app is None:
-                continue
-            changes: dict[str, str | None] = {}
-            for attachment in attachments:
-                changes.update(dict.fromkeys(self.config_of(addon, attachment.name)))
-            description = f"Detach {attachments[0].name} (@ref:{addon.name})"
-            if app_id == holding:
+            if app is None or app_id == holding:
                 continue  # the app being destroyed: no release, its dynos are already stopped
             with contextlib.suppress(NotFound):  # an app destroyed meanwhile has nothing to detach from
                 async with self.store.app_writes(app):
+                    attachments = [a for a in await self.store.list_attachments(addon_id=addon.id)
+                                   if a.app_id == app_id]
+                    if not attachments:
+                        continue
+                    changes: dict[str, str | None] = {}
                     for attachment in attachments:
+                        changes.update(dict.fromkeys(self.config_of(addon, attachment.name)))
                         await self.store.delete_attachment(attachment.id)
-                    await self.ledger.addon_change(app, changes, description, self.user)
+                    await self.ledger.addon_change(app, changes, f"Detach {attachments[0].name} (@ref:{addon.name})",
+                                                   self.user)
         await self.store.delete_addon(addon.id)
         try:
             provider = await self._ready(addon.service)

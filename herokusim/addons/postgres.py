@@ -192,6 +192,11 @@ class PostgresProvider:
             self._save_record(record["database"], record)
         return Provisioned(provider_id=record["database"], config={"URL": self._url(record)})
 
+    def leftovers(self, addon_ids: set[str]) -> list[str]:
+        """The provider ids of databases (and followers) whose add-on is not among `addon_ids`: a daemon
+        killed between provisioning and recording the add-on left them."""
+        return [pid for pid, r in self._registry().items() if r.get("addon_id") not in addon_ids]
+
     async def deprovision(self, provider_id: str) -> None:
         await self.start()
         record = self._record(provider_id, required=False)
@@ -515,6 +520,17 @@ class PostgresProvider:
             conn.execute("REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC")
             conn.execute("REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC")
             self._version = conn.execute("SHOW server_version").fetchone()[0]
+            # a daemon killed between CREATE ROLE/DATABASE and recording them left them behind: no add-on
+            # can reach them, so they go (the registry is written only after both exist)
+            registry = self._registry().values()
+            databases = {r["database"] for r in registry}
+            roles = {r["role"] for r in registry}
+            for (name,) in conn.execute(r"SELECT datname FROM pg_database WHERE datname ~ '^d[a-z0-9]{13}$'"):
+                if name not in databases:
+                    conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
+            for (name,) in conn.execute(r"SELECT rolname FROM pg_roles WHERE rolname ~ '^u[a-z0-9]{13}$'"):
+                if name not in roles:
+                    conn.execute(f"DROP ROLE IF EXISTS {_quote_ident(name)}")
 
     def _stop_sync(self) -> None:
         with self._lock:

@@ -304,6 +304,19 @@ class RedisProvider:
             raise
         return Provisioned(provider_id=provider_id, config={"URL": self.url(provider_id)})
 
+    def leftovers(self, addon_ids: set[str]) -> list[str]:
+        """The provider ids of servers whose add-on is not among `addon_ids` (a daemon killed between
+        provisioning and recording the add-on), and of server dirs that never got their addon.json."""
+        found = []
+        for path in sorted(self.root.glob("r*")) if self.root.is_dir() else []:
+            try:
+                addon_id = json.loads((path / "addon.json").read_text()).get("addon_id")
+            except (OSError, ValueError, AttributeError):
+                addon_id = None
+            if addon_id not in addon_ids:
+                found.append(path.name)
+        return found
+
     async def deprovision(self, provider_id: str) -> None:
         server = self._servers.pop(provider_id, None)
         if server is not None:
