@@ -195,3 +195,15 @@ def test_second_database_and_pg_promote_moves_database_url(daemon: Daemon) -> No
     assert headers == ["=== DATABASE_URL, HEROKU_POSTGRESQL_AQUA_URL", "=== HEROKU_POSTGRESQL_AMBER_URL"]
     with connect(daemon) as conn:  # DATABASE_URL is now the new, empty database
         assert conn.execute("SELECT count(*) FROM pg_stat_user_tables").fetchone()[0] == 0
+
+
+def test_pg_psql_refuses_what_would_reach_the_daemons_shell_or_files(daemon: Daemon, tmp_path: Path) -> None:
+    # -c and -f run psql on the daemon's machine (on Heroku psql runs on the user's): its shell and files
+    # are not the database's to give
+    marker = tmp_path / "owned"
+    for script in (f"\\! touch {marker}", f"SELECT 1; \\o {marker}", "\\i /etc/passwd", "\\copy (select 1) to program 'id'"):
+        line = one_error_line(cli(daemon, "pg:psql", "-a", APP, "-c", script))
+        assert "reaches files or a shell on the daemon's machine" in line, line
+        assert not marker.exists()
+    assert "1" in ok(daemon, "pg:psql", "-a", APP, "-c", "SELECT 1")  # SQL and harmless meta-commands still run
+    ok(daemon, "pg:psql", "-a", APP, "-c", "\\dt")

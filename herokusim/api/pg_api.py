@@ -8,6 +8,7 @@ calls the started provider (addons/postgres.py)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -96,6 +97,12 @@ async def pg_psql_session(request: web.Request) -> web.Response:
     return json_response({**_ref(app, addon), "argv": argv})
 
 
+# psql meta-commands that act on the machine psql runs on — here the daemon's, not the user's as on Heroku:
+# a shell (`\!`, `\o |cmd`, editors), files (`\i`, `\o`, `\w`, `\copy`, large objects, `\s`), the cwd
+_FILE_OR_SHELL = re.compile(r"\\(?:!|(?:o|out|g|gx|w|write|copy|i|include|ir|include_relative|lo_import|lo_export"
+                            r"|cd|setenv|s|e|edit|ef|ev|getenv)(?![A-Za-z_]))")
+
+
 @routes.post(BASE + "/pg-psql")
 async def pg_psql_run(request: web.Request) -> web.Response:
     """pg:psql -c SQL (`{"command": SQL}`) or a script on psql's stdin (`{"input": TEXT}`), run by the daemon
@@ -105,6 +112,9 @@ async def pg_psql_run(request: web.Request) -> web.Response:
     command, text = body.get("command"), body.get("input")
     if (command is None) == (text is None) or not isinstance(command if text is None else text, str):
         raise InvalidParams('Give one of command (an SQL string: {"command": "SELECT 1"}) or input (a script).')
+    if found := _FILE_OR_SHELL.search(command if text is None else text):
+        raise InvalidParams(f"psql's {found.group(0).strip()} reaches files or a shell on the daemon's machine, so "
+                            "pg:psql -c/-f refuses it: run your own psql with `herokusim pg:credentials:url`.")
     try:
         argv = provider.psql_argv(addon.provider_id)
     except AddonError as exc:
