@@ -30,6 +30,7 @@ SECONDS = re.compile(r"\d+\.?\d*|\.\d+", re.ASCII)
 log = logging.getLogger(__name__)
 MAX_WARP = 366 * 24 * 3600  # a year at most per warp
 TIME_SCALE = 1.0  # simulated seconds per real second, unless set (or saved by an earlier daemon)
+MAX_SCALE = 86400.0  # a simulated day per real second at most (PATCH /clock)
 
 
 def parse_duration(text: str) -> float:
@@ -171,6 +172,16 @@ class Clock:
             self._advance_to(target)
         if self._changed is not None:
             self._changed.set()
+
+    def set_scale(self, scale: float) -> None:
+        """Run at `scale` simulated seconds per real second from now on (a class period for a day); simulated
+        time so far is kept, and timers fire at the same simulated moments, sooner or later in real time."""
+        if not 0 < scale <= MAX_SCALE:
+            raise ValueError(f"the time scale must be more than 0 and at most {MAX_SCALE:g}")
+        self._sim_origin, self._real_origin = self.time(), time.time()
+        self.scale = scale
+        if self._changed is not None:
+            self._changed.set()  # the driver recomputes its real delay to the next timer
 
     def upcoming(self) -> list[Timer]:
         return sorted((t for _, _, t in self._heap if t.pending), key=lambda t: t.when)

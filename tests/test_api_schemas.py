@@ -99,6 +99,7 @@ COVERED: dict[tuple[str, str], str] = {
     # herokusim's own
     ("GET", "/clock"): "herokusim-clock",
     ("POST", "/clock/warp"): "herokusim-clock",
+    ("PATCH", "/clock"): "herokusim-clock",
     ("GET", "/apps/{app}/router-metrics"): "herokusim-router-metrics",
     ("GET", "/apps/{app}/router-metrics/stream"): "herokusim-router-metrics",  # each line of the stream
     ("GET", "/apps/{app}/postgres-backups"): "[herokusim-pg-transfer]",
@@ -408,6 +409,8 @@ def test_every_endpoint_answers_in_its_resource_schema(api_daemon: Daemon) -> No
     # the clock, the stack, the regions
     call("GET", "/clock")
     call("POST", "/clock/warp", body={"seconds": 60})
+    assert call("PATCH", "/clock", body={"scale": 60})["time_scale"] == 60
+    call("PATCH", "/clock", body={"scale": 1})
     stacks = call("GET", "/stacks")
     assert [s["id"] for s in stacks] == [apps[0]["stack"]["id"]]
     call("GET", "/stacks/{stack}", stack="heroku-24")

@@ -199,3 +199,31 @@ def test_a_warp_survives_a_daemon_restart(tmp_path: Path, how: str) -> None:
         assert _clock_now(third) >= warped
     finally:
         stop_daemon(third)
+
+
+def test_a_new_scale_keeps_the_time_so_far_and_fires_timers_at_their_simulated_moment() -> None:
+    async def scenario() -> tuple[float, list[float]]:
+        clock = Clock(scale=1.0)
+        clock.start()
+        try:
+            fired: list[float] = []
+
+            async def note() -> None:
+                fired.append(clock.time())
+
+            before = clock.time()
+            clock.call_later(3600, note)  # a simulated hour from now: an hour of real time at scale 1
+            clock.set_scale(36000.0)  # ... and a tenth of a second at 36000
+            assert clock.time() - before < 5  # no jump: the time so far is kept
+            for _ in range(100):
+                if fired:
+                    break
+                await asyncio.sleep(0.05)
+            with pytest.raises(ValueError):
+                clock.set_scale(0)
+            return before, fired
+        finally:
+            await clock.stop()
+
+    before, fired = asyncio.run(scenario())
+    assert fired and fired[0] - before >= 3600

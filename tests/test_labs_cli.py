@@ -101,6 +101,10 @@ def test_export_and_bad_input(daemon: Daemon, tmp_path: Path) -> None:
         bad = d.cli(*args, cwd=cwd)
         assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, (args, bad.stderr)
         assert "Traceback" not in bad.stderr
+    refused = d.cli("labs:start", "6", "--dir", str(tmp_path / "x"), "--time-scale", "0")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert not (tmp_path / "x").exists()  # a refused scale makes nothing
     scaled = d.cli("labs:start", "6", "--dir", str(tmp_path / "x"), "--time-scale", "60")
-    assert scaled.returncode == 1 and "HEROKUSIM_TIME_SCALE=60" in scaled.stderr
-    assert not (tmp_path / "x").exists()
+    assert scaled.returncode == 0, scaled.stderr
+    assert d.api("GET", "/clock").json()["time_scale"] == 60  # a simulated minute per real second
+    d.api("PATCH", "/clock", json={"scale": 1})

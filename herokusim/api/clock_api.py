@@ -1,5 +1,6 @@
-"""api/clock_api: herokusim's simulated clock in the API — `GET /clock` (its time, scale and timers) and
-`POST /clock/warp` (move simulated time forward; every timer due fires)."""
+"""api/clock_api: herokusim's simulated clock in the API — `GET /clock` (its time, scale and timers),
+`PATCH /clock` (its scale: `{"scale": 48}` makes a simulated day pass in half an hour) and `POST /clock/warp`
+(move simulated time forward; every timer due fires)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import web
 from herokusim.api import shapes
 from herokusim.api.body import read_body
 from herokusim.api.responses import json_response, platform_of
-from herokusim.clock import MAX_WARP, parse_duration
+from herokusim.clock import MAX_SCALE, MAX_WARP, parse_duration
 from herokusim.errors import InvalidParams
 
 if TYPE_CHECKING:
@@ -28,6 +29,19 @@ def _clock_json(platform: Platform) -> dict[str, Any]:
 @routes.get("/clock")
 async def get_clock(request: web.Request) -> web.Response:
     return json_response(_clock_json(platform_of(request)))
+
+
+@routes.patch("/clock")
+async def set_clock_scale(request: web.Request) -> web.Response:
+    """The clock's speed from now on: {"scale": X} simulated seconds per real second (kept across restarts)."""
+    platform = platform_of(request)
+    scale = (await read_body(request)).get("scale")
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not 0 < scale <= MAX_SCALE:
+        raise InvalidParams(f"Give the scale as a number of simulated seconds per real second, more than 0 and at "
+                            f"most {MAX_SCALE:g}: {{\"scale\": 48}}.")
+    platform.clock.set_scale(float(scale))
+    await platform.store.save_clock()
+    return json_response(_clock_json(platform))
 
 
 @routes.post("/clock/warp")

@@ -71,19 +71,16 @@ def labs_list(as_json: bool) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
               help="The lab's checkout (default ./labNN-slug).")
 @click.option("--time-scale", type=float, metavar="X",
-              help="Check the daemon's clock runs X simulated seconds per second (set when it starts: "
-                   "HEROKUSIM_TIME_SCALE=X herokusim up).")
+              help="Run the simulated clock at X simulated seconds per second from now on (48: a day in half "
+                   "an hour), for the whole daemon.")
 def labs_start(number: int, directory: Path | None, time_scale: float | None) -> None:
     """Start lab NUMBER: its flawed app in a new git checkout, deployed to new apps."""
     lab = _lab(number)
     settings = load_settings()
     api = api_client()
-    if time_scale is not None:
-        # the API has no call that changes the clock's scale (api/clock_api.py): it is the daemon's setting
-        scale = api.get("/clock")["time_scale"]
-        if abs(scale - time_scale) > 1e-9:
-            raise CommandError(f"The daemon's clock runs at {scale:g}x; the scale is set when it starts: stop it "
-                               f"and run `HEROKUSIM_TIME_SCALE={time_scale:g} herokusim up`.")
+    if time_scale is not None:  # before anything is made: a refused scale leaves nothing behind
+        clock = api.patch("/clock", {"scale": time_scale})
+        click.echo(f"The simulated clock now runs at {clock['time_scale']:g} simulated seconds per second.")
     dest = (directory or progress.default_dir(lab)).resolve()
     try:
         state = runner.start(lab, settings, dest, say=click.echo)
