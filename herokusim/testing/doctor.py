@@ -30,6 +30,7 @@ from herokusim.testing.rules import SEVERITIES, AppTree, Finding, static_finding
 
 Say = Callable[[str], None]
 CYCLE_WARP_HOURS = 28  # past a daily cycle's 24 h + 216 min
+MEMORY_WAIT = 3.0  # real seconds after the load for an R14 / R15 line
 SETTLE_SECONDS = 60.0  # real seconds beyond the boot timeout to wait for a dyno's state to settle
 
 
@@ -298,7 +299,7 @@ class Deployment:
         self.say(f"{count} requests to {self.options.path}...")
         answers = ctx.load(count, self.options.path, timeout=self.settings.router_timeout + 10)
         failed = [a for a in answers if not isinstance(a, httpx.Response) or a.status_code >= 500]
-        time.sleep(1.0)
+        time.sleep(MEMORY_WAIT)  # the dyno manager samples memory every second
         lines = self.heroku_lines(ctx, mark)
         for code, severity, what in (("R15", "error", "vastly exceeded: the dyno is killed"),
                                      ("R14", "warning", "exceeded: the dyno swaps and slows down")):

@@ -618,5 +618,11 @@ RULES: dict[str, Callable[[AppTree], list[Finding]]] = {
 def static_findings(root: Path) -> list[Finding]:
     """Every static rule over the app at `root`, errors first."""
     tree = AppTree(root)
-    findings = [finding for rule in RULES.values() for finding in rule(tree)]
+    findings = [finding for rule in RULES.values() for finding in sorted(rule(tree), key=_place)]
     return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
+
+
+def _place(finding: Finding) -> tuple[str, int]:
+    """A finding's file and line, to list one rule's findings in file order."""
+    name, _, line = finding.where.rpartition(":")
+    return (name, int(line)) if line.isdigit() else (finding.where, 0)
