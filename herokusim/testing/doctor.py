@@ -22,10 +22,11 @@ from pathlib import Path
 
 import httpx
 
+from herokusim.cli import gitremote
 from herokusim.client import ApiError, Client, DaemonNotRunning, app_path, parse_time
 from herokusim.config import Settings
 from herokusim.labs.context import CheckContext, parse_router_line
-from herokusim.labs.runner import LabError, git
+from herokusim.labs.runner import GIT_TIMEOUT, REMOTE, LabError, git, settings_env
 from herokusim.testing.rules import SEVERITIES, AppTree, Finding, static_findings
 
 Say = Callable[[str], None]
@@ -80,8 +81,10 @@ def copy_app(root: Path, dest: Path) -> str:
                                 text=True, check=False).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "."], capture_output=True,
                                text=True, check=False).stdout.strip()
-        if not dirty:
-            archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", f"HEAD:{prefix}"],
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, check=False).stdout.strip()
+        if not dirty and top:  # from the top: in a subdirectory git archive keeps only that subdirectory's paths
+            archive = subprocess.run(["git", "-C", top, "archive", "--format=tar", f"HEAD:{prefix}"],
                                      capture_output=True, check=False)
             if archive.returncode == 0:
                 subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
@@ -167,9 +170,18 @@ class Deployment:
                 git(self.settings, dest, "add", "-A")
                 git(self.settings, dest, "-c", "user.name=doctor", "-c", "user.email=doctor@herokusim.local",
                     "commit", "-q", "--allow-empty", "-m", "herokusim doctor")
-                git(self.settings, dest, "push", "-q", self.settings.git_url(self.name), "HEAD:refs/heads/main")
+                gitremote.add_remote(REMOTE, self.settings.git_url(self.name), cwd=dest)
             except LabError as exc:
-                self.find("error", "deploy", "git push", str(exc), "Heroku rejects a push whose build fails: "
+                self.find("error", "deploy", "git", str(exc), "The app's files could not be committed for the "
+                          "push.", "Check that git works here (`git --version`).")
+                return False
+            done = subprocess.run(["git", "push", REMOTE, "HEAD:refs/heads/main"], cwd=dest,
+                                  env=settings_env(self.settings), capture_output=True, text=True,
+                                  timeout=GIT_TIMEOUT, check=False)
+            if done.returncode != 0:
+                said = [line for line in (done.stderr + done.stdout).splitlines() if line.startswith("remote:")]
+                said = said[-12:] or (done.stderr or done.stdout).strip().splitlines()[-3:]
+                self.find("error", "deploy", "git push", "\n".join(said), "Heroku rejects a push whose build fails: "
                           "nothing is released.", "Run `git push herokusim main` to read the whole build output "
                           "and fix what it names.")
                 return False
