@@ -244,14 +244,14 @@ def test_deploy_slow_path_h12_and_memory_r14(daemon: Daemon, tmp_path: Path) -> 
             def do_GET(self):
                 if self.path == "/slow":
                     time.sleep(4)
-                kept.append(bytearray(3 * 1024 * 1024))
+                kept.append(bytearray(2 * 1024 * 1024))
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
         ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
         """}))
-    done = daemon.cli("doctor", str(app), "--deploy", "--slow-path", "/slow", "--load", "30", "--json", timeout=180)
+    done = daemon.cli("doctor", str(app), "--deploy", "--slow-path", "/slow", "--load", "20", "--json", timeout=180)
     findings = {f["rule"]: f for f in json.loads(done.stdout)}
     assert done.returncode == 1, done.stdout + done.stderr
     assert findings["h12"]["severity"] == "error"

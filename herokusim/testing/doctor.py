@@ -317,7 +317,8 @@ class Deployment:
                                      ("R14", "warning", "exceeded: the dyno swaps and slows down")):
             hits = [line for line in lines if f"Error {code}" in line]
             if hits:
-                quota = next((line for line in lines if "mem=" in line), "")
+                before = lines[:lines.index(hits[0])]
+                quota = next((line for line in reversed(before) if "mem=" in line), "")
                 self.find(severity, "memory", "log", "\n".join(filter(None, [quota, hits[0]])),
                           f"Over the dyno size's memory quota ({self.settings.memory_quota_mb:g} MB for basic / "
                           f"standard-1X) Heroku logs {code}: memory quota {what}.",
