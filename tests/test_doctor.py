@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -257,4 +258,22 @@ def test_deploy_slow_path_h12_and_memory_r14(daemon: Daemon, tmp_path: Path) -> 
     assert findings["h12"]["severity"] == "error"
     assert 'heroku[router]: at=error code=H12 desc="Request timeout"' in findings["h12"]["seen"]
     assert "Error R14 (Memory quota exceeded)" in findings["memory"]["seen"]
+    assert doctor_apps(daemon) == []
+
+
+def test_deploy_interrupted_still_removes_the_app(daemon: Daemon) -> None:
+    env = {**daemon.env, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*daemon.program, "doctor", str(FIXTURES / "python-hello"), "--deploy"], env=env,
+                            cwd=daemon.home.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    said = []
+    for line in proc.stderr:  # wait until the app exists and the push is under way
+        said.append(line)
+        if line.startswith("Deploying"):
+            break
+    assert doctor_apps(daemon), said
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Destroying doctor-" in err
     assert doctor_apps(daemon) == []
