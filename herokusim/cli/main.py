@@ -13,6 +13,7 @@ from herokusim.cli import (  # noqa: F401  (imported to register their commands)
     builds_cmds,
     config_cmds,
     daemon_cmds,
+    doctor_cmds,
     dynos_cmds,
     git_cmds,
     labs_cmds,
