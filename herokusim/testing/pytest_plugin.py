@@ -136,7 +136,7 @@ def start(base: Path, runtime: str = "process") -> Herokusim:
     log_path = base / "daemon.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "herokusim", "up"], env=env, cwd=base,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT)
     daemon = Herokusim(settings, env, proc, log_path)
     try:
         daemon._wait_until_up()
@@ -243,9 +243,19 @@ def _app_name(test: str) -> str:
     return f"pt-{slug[:19].rstrip('-')}-{secrets.token_hex(3)}".replace("--", "-")
 
 
-def push(daemon: Herokusim, source: Path, name: str, checkout: Path) -> None:
+def _skipping(*skip: Path) -> Callable[[str, list[str]], set[str]]:
+    """copytree's ignore: `.git`, and `skip` (pytest's temporary directories when they lie inside the source:
+    a checkout copied into itself would never end)."""
+    skip_resolved = {path.resolve() for path in skip}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return {n for n in names if n == ".git" or (Path(directory) / n).resolve() in skip_resolved}
+    return ignore
+
+
+def push(daemon: Herokusim, source: Path, name: str, checkout: Path, skip: tuple[Path, ...] = ()) -> None:
     """`source`'s files as one commit in a fresh checkout, pushed to the app (its build must succeed)."""
-    shutil.copytree(source, checkout, ignore=shutil.ignore_patterns(".git"))
+    shutil.copytree(source, checkout, ignore=_skipping(checkout, *skip))
     git(daemon.settings, checkout, "init", "-q", "-b", "main")
     git(daemon.settings, checkout, "add", "-A")
     git(daemon.settings, checkout, "-c", "user.name=pytest", "-c", "user.email=pytest@herokusim.local",
@@ -277,7 +287,7 @@ def deploy(herokusim: Herokusim, request: pytest.FixtureRequest,
         if config:
             api.patch(app_path(name, "config-vars"), config)
         try:
-            push(herokusim, source, name, app.checkout)
+            push(herokusim, source, name, app.checkout, skip=(tmp_path_factory.getbasetemp(),))
         except LabError as exc:
             raise HerokusimError(f"deploy {source} to {name}: {exc}") from None
         if formation:
