@@ -37,7 +37,7 @@ def test_lab_18_half_a_fix_is_not_enough(tmp_path: Path) -> None:
         for fixed, failure in (("app.py", "EXPLAIN"), ("migrate.py", "one query per author")):
             state = runner.start(performance, settings, tmp_path / fixed, say=lambda line: None)
             shutil.copy(performance.solution_dir / fixed, state.checkout / fixed)
-            runner._git(settings, state.checkout, "-c", "user.name=s", "-c", "user.email=s@x", "commit", "-qam", fixed)
+            runner.git(settings, state.checkout, "-c", "user.name=s", "-c", "user.email=s@x", "commit", "-qam", fixed)
             runner.push(state, settings, say=lambda line: None)
             result = runner.check(state, settings, say=lambda line: None)
             assert result.passed is False, f"{fixed} alone: {result}"
