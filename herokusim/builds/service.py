@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from herokusim.builds.compiler import LOCAL, BuildError, BuildHost, BuildpackDir, compile_slug
+from herokusim.builds.compiler import LOCAL, BuildError, BuildHost, BuildpackDir, SlugResult, compile_slug
 from herokusim.builds.resolve import CACHE_DIR_NAME, chosen_urls, resolve_buildpacks
 from herokusim.builds.source import Source, fetch_source, unpack_source
 from herokusim.config import STACK, Settings
@@ -201,12 +201,7 @@ class BuildService:
 
     def _build_source(self, app: App, build: Build, source: Source, out: Callable[[str], None],
                       output: list[str]) -> None:
-        slug_id = new_id()
-        slug_path = self.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
-        slug_path.parent.mkdir(parents=True, exist_ok=True)
-        self._purge_if_requested(app.id)  # builds:cache:purge during the last build: this one starts empty
-        cache_dir = self.settings.cache_dir / app.id
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        slug_id, slug_path, cache_dir = self._prepare(app)
         try:
             config = self._call(self.store.latest_config(app.id))
             with tempfile.TemporaryDirectory(dir=self.settings.builds_dir) as tmp:
@@ -214,10 +209,7 @@ class BuildService:
                 fetch_source(source, tarball)
                 build_dir = unpack_source(tarball, Path(tmp) / "build")
                 tarball.unlink()
-                buildpacks = self._buildpacks(app, config, build_dir, out)
-                result = compile_slug(build_dir, slug_path=slug_path, cache_dir=cache_dir, config=config,
-                                      emit=out, buildpacks=buildpacks, host=self.host,
-                                      timeout=self.settings.build_timeout, source_version=build.commit_sha)
+                result = self._compile(app, config, build_dir, slug_path, cache_dir, out, build.commit_sha)
         except BuildError as exc:
             out(f" !     {exc}")
             out(" !     Build failed")
@@ -236,6 +228,23 @@ class BuildService:
                                            slug.id, release.id))
         self._api_log(app.id, "Build succeeded")
 
+    def _prepare(self, app: App) -> tuple[str, Path, Path]:
+        """A new slug's id and path, and the app's cache dir (emptied first if a purge was asked for)."""
+        slug_id = new_id()
+        slug_path = self.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
+        slug_path.parent.mkdir(parents=True, exist_ok=True)
+        self._purge_if_requested(app.id)  # builds:cache:purge during the last build: this one starts empty
+        cache_dir = self.settings.cache_dir / app.id
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        return slug_id, slug_path, cache_dir
+
+    def _compile(self, app: App, config: dict[str, str], build_dir: Path, slug_path: Path, cache_dir: Path,
+                 out: Callable[[str], None], version: str | None) -> SlugResult:
+        """The app's buildpacks over `build_dir`, its slug at `slug_path` (a push's and a source build's)."""
+        return compile_slug(build_dir, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out,
+                            buildpacks=self._buildpacks(app, config, build_dir, out), host=self.host,
+                            timeout=self.settings.build_timeout, source_version=version)
+
     def _buildpacks(self, app: App, config: dict[str, str], build_dir: Path, out: Callable[[str], None]
                     ) -> list[BuildpackDir] | None:
         """The buildpacks this build runs, fetched (builds/resolve.py); None: detect a built-in one."""
@@ -251,21 +260,13 @@ class BuildService:
 
     def _compile_and_release(self, app: App, build: Build, event: PushEvent, out: Callable[[str], None],
                              output: list[str]) -> str | None:
-        slug_id = new_id()
-        slug_path = self.settings.slugs_dir / app.id / f"{slug_id}.tar.gz"
-        slug_path.parent.mkdir(parents=True, exist_ok=True)
-        self._purge_if_requested(app.id)  # builds:cache:purge during the last build: this one starts empty
-        cache_dir = self.settings.cache_dir / app.id
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        slug_id, slug_path, cache_dir = self._prepare(app)
         try:
             config = self._call(self.store.latest_config(app.id))
             with tempfile.TemporaryDirectory(dir=self.settings.builds_dir) as tmp:
                 source = Path(tmp) / "build"
                 export_commit(event.repo_path, event.new_sha, source)
-                buildpacks = self._buildpacks(app, config, source, out)
-                result = compile_slug(source, slug_path=slug_path, cache_dir=cache_dir, config=config, emit=out,
-                                      buildpacks=buildpacks, host=self.host, timeout=self.settings.build_timeout,
-                                      source_version=event.new_sha)
+                result = self._compile(app, config, source, slug_path, cache_dir, out, event.new_sha)
         except (BuildError, ExportError) as exc:  # ExportError: a commit git cannot check out
             out(f" !     {exc}")
             out(" !     Push rejected, failed to compile app.")
